@@ -1,0 +1,76 @@
+"""A name -> object registry whose errors list the valid names.
+
+Example:
+
+>>> from tfbsz.registry import Registry
+>>> models = Registry("model")
+>>> @models.register("mlp")
+... def build_mlp():
+...     return "an mlp"
+>>> models.get("mlp")()
+'an mlp'
+>>> models.get("mpl")
+Traceback (most recent call last):
+...
+tfbsz.errors.ConfigError: unknown model 'mpl' (did you mean 'mlp'?); valid names: mlp
+"""
+
+import difflib
+
+from tfbsz.errors import ConfigError
+
+__all__ = ["Registry", "closest"]
+
+
+def closest(name, candidates):
+    """The candidate closest to `name`, or None when nothing is close."""
+    matches = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+class Registry:
+    """Maps names to objects (builders, classes) of one kind.
+
+    Args:
+        kind: what the registry holds, used in error messages ("model", "data set").
+        key: the config key path shown in errors, e.g. "model.name". Defaults to `kind`.
+    """
+
+    def __init__(self, kind, key=None):
+        self.kind = kind
+        self.key = key
+        self._entries = {}
+
+    def register(self, name, obj=None):
+        """Registers `obj` under `name`; usable as a decorator when `obj` is omitted."""
+        if obj is not None:
+            self._add(name, obj)
+            return obj
+
+        def decorator(fn):
+            self._add(name, fn)
+            return fn
+
+        return decorator
+
+    def _add(self, name, obj):
+        if name in self._entries:
+            raise ValueError(f"{self.kind} '{name}' is already registered")
+        self._entries[name] = obj
+
+    def get(self, name):
+        """The object registered as `name`; a `ConfigError` naming the valid names otherwise."""
+        if name in self._entries:
+            return self._entries[name]
+        where = f"{self.key}: " if self.key else ""
+        hint = closest(name, self._entries)
+        hint = f" (did you mean '{hint}'?)" if hint else ""
+        valid = ", ".join(sorted(self._entries))
+        raise ConfigError(f"{where}unknown {self.kind} '{name}'{hint}; valid names: {valid}")
+
+    def names(self):
+        """The registered names, sorted."""
+        return sorted(self._entries)
+
+    def __contains__(self, name):
+        return name in self._entries
