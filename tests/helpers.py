@@ -1,0 +1,42 @@
+"""Shared test utilities: run Python code or the CLI in a subprocess with a hard timeout."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def subprocess_env(backend=None, **extra):
+    """The environment for a child process: this repo importable, chosen Keras backend."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run_python(code, backend=None, timeout=300, cwd=None, **extra_env):
+    """Runs `python -c code` and returns the CompletedProcess (text mode)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env(backend, **extra_env),
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_cli(args, backend=None, timeout=300, cwd=None, **extra_env):
+    """Runs `python -m tfbsz.run ARGS` and returns the CompletedProcess (text mode)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tfbsz.run", *args],
+        env=subprocess_env(backend, **extra_env),
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
