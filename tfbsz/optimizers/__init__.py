@@ -1,0 +1,21 @@
+"""Optimizers for large-batch training: LARS, LAMB and a name-based factory.
+
+>>> from tfbsz.optimizers import names
+>>> names()
+['adam', 'adamw', 'lamb', 'lars', 'momentum', 'nesterov', 'sgd']
+"""
+
+from tfbsz.optimizers.exclusions import VariableTreatment
+from tfbsz.optimizers.factory import build, names, options, schedule_counts_updates
+from tfbsz.optimizers.lamb import LAMB
+from tfbsz.optimizers.lars import LARS
+
+__all__ = [
+    "LAMB",
+    "LARS",
+    "VariableTreatment",
+    "build",
+    "names",
+    "options",
+    "schedule_counts_updates",
+]

@@ -1,0 +1,23 @@
+"""Per-batch-size metaparameter search with KerasTuner, scored by steps to the target.
+
+KerasTuner's split: `QuasiRandomOracle` proposes metaparameters (scrambled Halton or Sobol),
+`StudyHyperModel` runs one trial of one batch size, `StepsToTargetTuner` connects the two.
+"""
+
+from tfbsz.tuning.hypermodel import StudyHyperModel, trial_seed
+from tfbsz.tuning.objective import OBJECTIVE_NAME, objective_value
+from tfbsz.tuning.oracle import QuasiRandomOracle
+from tfbsz.tuning.space import build_hyperparameters, parameter_configs
+from tfbsz.tuning.tuner import SearchAborted, StepsToTargetTuner
+
+__all__ = [
+    "OBJECTIVE_NAME",
+    "QuasiRandomOracle",
+    "SearchAborted",
+    "StepsToTargetTuner",
+    "StudyHyperModel",
+    "build_hyperparameters",
+    "objective_value",
+    "parameter_configs",
+    "trial_seed",
+]

@@ -1,0 +1,57 @@
+"""Schedules inside `model.fit`: accumulation, the momentum callback, TF and JAX backends."""
+
+import os
+import runpy
+
+import pytest
+from helpers import run_python
+
+from tfbsz import schedules
+from tfbsz.errors import ConfigError
+
+CHECKS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "training_checks.py")
+CHECKS = runpy.run_path(CHECKS_PATH)
+
+
+def test_accumulated_updates_follow_the_update_schedule():
+    CHECKS["check_accumulated_updates"]()
+
+
+def test_momentum_callback_drives_keras_sgd():
+    CHECKS["check_float_momentum_callback"]()
+
+
+def test_momentum_callback_assigns_variable_momentum():
+    CHECKS["check_variable_momentum_callback"]()
+
+
+def test_momentum_callback_rejects_optimizer_without_momentum():
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.1), loss="mse")
+    callback = schedules.MomentumSchedule(schedules.build_momentum({"name": "one_cycle"}, 4))
+    x = np.ones((4, 1), "float32")
+    with pytest.raises(ConfigError, match="Adam has no `momentum`"):
+        model.fit(x, x, verbose=0, callbacks=[callback])
+
+
+def test_schedules_and_momentum_callback_on_jax_backend():
+    code = f"""
+import runpy, jax, jax.numpy as jnp
+from tfbsz import schedules
+s = schedules.build({{"name": "one_cycle", "warmup_steps": 3}}, 1.0, total_steps=30, accumulation_steps=2)
+jitted = jax.jit(lambda step: s(step))
+for step in (0, 5, 17, 59, 80):
+    assert abs(float(jitted(jnp.asarray(step))) - float(s(step))) < 1e-6, step
+checks = runpy.run_path({CHECKS_PATH!r})
+checks["check_accumulated_updates"]()
+checks["check_float_momentum_callback"]()
+checks["check_variable_momentum_callback"]()
+import keras
+print("BACKEND", keras.backend.backend())
+"""
+    result = run_python(code, backend="jax", timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "BACKEND jax" in result.stdout

@@ -1,0 +1,126 @@
+"""Steps to result (Shallue et al. 2018) and its bootstrap confidence interval over trials.
+
+*Steps to result* of a batch size is the smallest `step`, over all measurements of all its
+trials, whose metric strictly beats the threshold (`<` when minimising, `>` when maximising);
+`None` when no trial got there. It equals the minimum over trials of each trial's first
+goal-reaching step (Shallue et al.'s `measurement_utils.compute_steps_to_result`).
+
+Because it is a minimum over a metaparameter search, it carries the luck of that search.
+`bootstrap_steps_to_result` resamples the trials with replacement, recomputes the minimum and
+returns a percentile interval (the Tuning Playbook's Figure 3 bootstraps a study the same way).
+The point estimate is the smallest possible resampled value, so the interval always starts at or
+above it and reaches it whenever the best trial is drawn often enough (about 63% of resamples).
+
+Example:
+
+>>> from tfbsz.analysis import Target, first_step_reaching, Trial
+>>> import numpy as np
+>>> t = Trial("1", {}, "COMPLETE", {"step": np.array([10., 20., 30.]),
+...                                 "val/classification_error": np.array([0.3, 0.1, 0.05])})
+>>> first_step_reaching(t, Target("val/classification_error", 0.1))   # strict: 0.1 does not beat 0.1
+30
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from tfbsz.errors import ConfigError
+
+__all__ = [
+    "first_step_reaching",
+    "steps_to_result",
+    "StepsEstimate",
+    "bootstrap_steps_to_result",
+]
+
+
+def first_step_reaching(trial, target):
+    """The first `step` of `trial` whose `target.metric` strictly beats the threshold, or None."""
+    values = trial.column(target.metric)
+    hits = target.beats(values) & np.isfinite(trial.steps)
+    if not hits.any():
+        return None
+    return int(trial.steps[hits].min())
+
+
+def _first_steps(trials, target):
+    return np.array(
+        [math.inf if (s := first_step_reaching(t, target)) is None else s for t in trials],
+        dtype=float,
+    )
+
+
+def steps_to_result(trials, target):
+    """Smallest step at which any of `trials` strictly beats `target`; None when none does.
+
+    Args:
+        trials: iterable of `Trial` (all trials of one batch size).
+        target: a `Target` (metric column, threshold, direction).
+
+    Returns:
+        int or None.
+    """
+    firsts = _first_steps(list(trials), target)
+    if firsts.size == 0 or not np.isfinite(firsts).any():
+        return None
+    return int(firsts.min())
+
+
+@dataclasses.dataclass(frozen=True)
+class StepsEstimate:
+    """Steps to result with a bootstrap interval; `high` is `inf` when resamples can miss the goal."""
+
+    steps: int
+    low: float
+    high: float
+    confidence: float
+    n_trials: int
+    n_reached: int
+
+
+def bootstrap_steps_to_result(trials, target, confidence=0.9, n_resamples=2000, seed=0):
+    """Steps to result and a percentile bootstrap interval over trials.
+
+    Args:
+        trials: all trials of one batch size.
+        target: a `Target`.
+        confidence: interval coverage in (0, 1). Defaults to 0.9.
+        n_resamples: bootstrap resamples (>= 100). Defaults to 2000.
+        seed: seed of the NumPy generator, so the interval is reproducible. Defaults to 0.
+
+    Returns:
+        `StepsEstimate`, or None when no trial reached the target.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from tfbsz.analysis import Target, Trial
+    >>> trials = [Trial(str(i), {}, "COMPLETE", {"step": np.array([s]), "loss": np.array([0.0])})
+    ...           for i, s in enumerate([100, 120, 150, 400])]
+    >>> est = bootstrap_steps_to_result(trials, Target("loss", 1.0), seed=1)
+    >>> est.steps, est.low <= est.steps <= est.high
+    (100, True)
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(f"confidence: expected a number in (0, 1), got {confidence!r}")
+    if not isinstance(n_resamples, int) or n_resamples < 100:
+        raise ConfigError(f"n_resamples: expected an integer >= 100, got {n_resamples!r}")
+    firsts = _first_steps(list(trials), target)
+    if firsts.size == 0 or not np.isfinite(firsts).any():
+        return None
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, firsts.size, size=(n_resamples, firsts.size))
+    minima = firsts[picks].min(axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    # "inverted_cdf" keeps interval ends on observed values (and handles inf without NaN).
+    low, high = np.quantile(minima, [alpha, 1.0 - alpha], method="inverted_cdf")
+    return StepsEstimate(
+        steps=int(firsts.min()),
+        low=float(low),
+        high=float(high),
+        confidence=confidence,
+        n_trials=int(firsts.size),
+        n_reached=int(np.isfinite(firsts).sum()),
+    )

@@ -1,0 +1,282 @@
+"""`StepsToTarget`: measure how many steps a training run needs to reach a target.
+
+Use it in any `model.fit`. Every `eval_every` optimizer updates it evaluates the model on
+held-out data, records a measurement (step, examples seen, wall time, learning rate, mean
+training loss since the last evaluation, held-out metrics), and stops training at the first
+evaluation whose target metric strictly beats the threshold (Shallue et al.'s definition).
+At the end, `outcome` is `"reached"`, `"missed"` (budget spent) or `"diverged"` (the loss
+became NaN or infinite).
+
+Example:
+
+>>> import numpy as np, keras
+>>> from tfbsz.callbacks import StepsToTarget
+>>> rng = np.random.default_rng(0)
+>>> x = rng.normal(size=(512, 4)).astype("float32")
+>>> y = (x[:, 0] > 0).astype("int32")
+>>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+>>> model.compile(optimizer=keras.optimizers.SGD(0.5),
+...     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+...     metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+>>> stt = StepsToTarget((x, y), "val/classification_error", 0.1, eval_every=5,
+...     max_steps=200, batch_size=32)
+>>> _ = model.fit(x, y, batch_size=32, epochs=50, callbacks=[stt], verbose=0)
+>>> stt.outcome, stt.steps_to_target is not None and stt.steps_to_target <= 200
+('reached', True)
+"""
+
+import math
+import time
+
+import keras
+import numpy as np
+
+__all__ = ["StepsToTarget", "measurement_from_logs"]
+
+_ACCURACY_NAMES = ("accuracy", "sparse_categorical_accuracy", "acc", "compile_metrics")
+
+
+def _finite(value):
+    return value is not None and math.isfinite(value)
+
+
+def measurement_from_logs(logs, prefix):
+    """Maps Keras metric logs to tfbsz's measurement columns under `prefix` ("val" or "train").
+
+    `cross_entropy` (or, failing that, `loss`) becomes `<prefix>/cross_entropy_error`;
+    an accuracy metric gives `<prefix>/accuracy` and `<prefix>/classification_error`;
+    every other metric is kept as `<prefix>/<name>`.
+    """
+    row = {}
+    for name, value in logs.items():
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            continue
+        row[f"{prefix}/{name}"] = value
+    ce = logs.get("cross_entropy", logs.get("loss"))
+    if ce is not None:
+        row[f"{prefix}/cross_entropy_error"] = float(ce)
+    for name in _ACCURACY_NAMES:
+        if name in logs:
+            accuracy = float(logs[name])
+            row[f"{prefix}/accuracy"] = accuracy
+            row[f"{prefix}/classification_error"] = 1.0 - accuracy
+            break
+    return row
+
+
+class StepsToTarget(keras.callbacks.Callback):
+    """Evaluates every `eval_every` updates and stops at the first one that beats the target.
+
+    Args:
+        eval_data: held-out `(x, y)` arrays (or anything `model.evaluate` takes as `x` with
+            `y=None`, such as a dataset of batches).
+        target_metric: the measurement column to compare, e.g. `"val/classification_error"`,
+            `"val/cross_entropy_error"` or `"val/accuracy"` (see `measurement_from_logs`).
+        threshold: the target value; a measurement reaches it when strictly better.
+        direction: `"min"` or `"max"`. Defaults to `"max"` for accuracy-like names, else `"min"`.
+        eval_every: evaluate every this many optimizer updates. Defaults to `100`.
+        max_steps: the budget in optimizer updates; training stops there. Defaults to None
+            (no budget: `fit`'s own length decides).
+        batch_size: the global batch size, to record examples seen. Defaults to None.
+        accumulation_steps: micro-batches per optimizer update under gradient accumulation;
+            `fit` calls the batch hooks once per micro-batch. Defaults to `1`.
+        eval_batch_size: the batch size for evaluation. Defaults to `256`.
+        on_measurement: optional callable receiving each measurement dict as it is made.
+        extra_measurements: optional callable `(model) -> dict` merged into each measurement
+            (e.g. a gradient-noise-scale estimate).
+
+    Attributes:
+        outcome: `"reached"`, `"missed"`, `"diverged"`, or None while training.
+        steps_to_target: the update count of the first evaluation that beat the target.
+        measurements: the list of measurement dicts, in step order.
+        best_value: the best value of `target_metric` seen.
+    """
+
+    def __init__(
+        self,
+        eval_data,
+        target_metric,
+        threshold,
+        direction=None,
+        eval_every=100,
+        max_steps=None,
+        batch_size=None,
+        accumulation_steps=1,
+        eval_batch_size=256,
+        on_measurement=None,
+        extra_measurements=None,
+    ):
+        super().__init__()
+        if not isinstance(target_metric, str) or "/" not in target_metric:
+            raise ValueError(
+                "`target_metric` must name a measurement column such as 'val/classification_error'. "
+                f"Received: target_metric={target_metric!r}"
+            )
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+            raise ValueError(f"`threshold` must be a finite number. Received: threshold={threshold!r}")
+        if direction is None:
+            direction = "max" if "accuracy" in target_metric else "min"
+        if direction not in ("min", "max"):
+            raise ValueError(f"`direction` must be 'min' or 'max'. Received: direction={direction!r}")
+        for name, value in (("eval_every", eval_every), ("accumulation_steps", accumulation_steps),
+                            ("eval_batch_size", eval_batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+            raise ValueError(f"`max_steps` must be a positive integer or None. Received: max_steps={max_steps!r}")
+        self.eval_data = eval_data
+        self.target_metric = target_metric
+        self.threshold = float(threshold)
+        self.direction = direction
+        self.eval_every = eval_every
+        self.max_steps = max_steps
+        self.batch_size = batch_size
+        self.accumulation_steps = accumulation_steps
+        self.eval_batch_size = eval_batch_size
+        self.on_measurement = on_measurement
+        self.extra_measurements = extra_measurements
+        self.reset()
+
+    def reset(self):
+        """Forgets all measurements, so the callback can be used for another run."""
+        self.outcome = None
+        self.steps_to_target = None
+        self.measurements = []
+        self.best_value = None
+        self._micro_steps = 0
+        self._epoch_base = 0
+        self._next_eval = self.eval_every
+        self._window_sums = {}
+        self._window_start = {}
+        self._last_cum = {}
+        self._start_time = None
+
+    # ------------------------------------------------------------------ comparisons
+
+    def beats(self, value):
+        """Whether `value` strictly beats the threshold in this callback's direction."""
+        if not _finite(value):
+            return False
+        return value < self.threshold if self.direction == "min" else value > self.threshold
+
+    def _better(self, a, b):
+        if b is None:
+            return True
+        return a < b if self.direction == "min" else a > b
+
+    @property
+    def updates(self):
+        """Optimizer updates taken so far."""
+        return self._micro_steps // self.accumulation_steps
+
+    # ------------------------------------------------------------------ hooks
+
+    def on_train_begin(self, logs=None):
+        if self._start_time is None:
+            self._start_time = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_base = self._micro_steps
+        self._last_cum = {}
+        self._window_start = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._micro_steps = self._epoch_base + batch + 1
+        self._track_training_logs(batch + 1, logs or {})
+        updates = self.updates
+        at_budget = self.max_steps is not None and updates >= self.max_steps
+        if updates >= self._next_eval or at_budget:
+            self._measure(updates)
+            while self._next_eval <= updates:
+                self._next_eval += self.eval_every
+            if self.outcome is None and at_budget:
+                self.outcome = "missed"
+            if self.outcome is not None:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.outcome is None:
+            if not self.measurements or self.measurements[-1]["step"] != self.updates:
+                if self.updates > 0:
+                    self._measure(self.updates)
+            if self.outcome is None:
+                self.outcome = "missed"
+
+    # ------------------------------------------------------------------ internals
+
+    def _track_training_logs(self, count_in_epoch, logs):
+        # Keras reports running means over the epoch; keep sums so that each measurement
+        # gets the mean over the updates since the previous one.
+        for name, value in logs.items():
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                continue
+            self._last_cum[name] = (value, count_in_epoch)
+            self._window_start.setdefault(name, (0.0, 0))
+
+    def _window_means(self):
+        means = {}
+        for name, (mean, count) in self._last_cum.items():
+            start_sum, start_count = self._window_start.get(name, (0.0, 0))
+            total = mean * count
+            n = count - start_count
+            means[name] = (total - start_sum) / n if n > 0 else mean
+            self._window_start[name] = (total, count)
+        return means
+
+    def _evaluate(self):
+        data = self.eval_data
+        if isinstance(data, tuple) and len(data) == 2:
+            x, y = data
+            return self.model.evaluate(x, y, batch_size=self.eval_batch_size, verbose=0, return_dict=True)
+        return self.model.evaluate(data, verbose=0, return_dict=True)
+
+    def _measure(self, updates):
+        row = {
+            "step": int(updates),
+            "examples_seen": int(updates * self.batch_size) if self.batch_size else None,
+            "wall_time_s": time.perf_counter() - (self._start_time or time.perf_counter()),
+            "learning_rate": _current_learning_rate(self.model),
+        }
+        train = measurement_from_logs(self._window_means(), "train")
+        row.update(train)
+        train_loss = train.get("train/loss", train.get("train/cross_entropy_error"))
+        diverged = train_loss is not None and not math.isfinite(train_loss)
+        if not diverged:
+            row.update(measurement_from_logs(self._evaluate(), "val"))
+            value = row.get(self.target_metric)
+            if value is not None and not math.isfinite(value):
+                diverged = True
+        if self.extra_measurements is not None and not diverged:
+            row.update(self.extra_measurements(self.model) or {})
+        self.measurements.append(row)
+        if diverged:
+            self.outcome = "diverged"
+        else:
+            if self.target_metric not in row:
+                raise ValueError(
+                    f"target metric {self.target_metric!r} is not among the measurements "
+                    f"{sorted(k for k in row if '/' in k)}; compile the model with the metric it needs"
+                )
+            value = row[self.target_metric]
+            if self._better(value, self.best_value):
+                self.best_value = value
+            if self.beats(value) and self.steps_to_target is None:
+                self.steps_to_target = int(updates)
+                self.outcome = "reached"
+        if self.on_measurement is not None:
+            self.on_measurement(row)
+
+
+def _current_learning_rate(model):
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    try:
+        return float(np.asarray(keras.ops.convert_to_numpy(inner.learning_rate)))
+    except Exception:  # a user optimizer without a readable learning rate
+        return None

@@ -1,0 +1,157 @@
+"""Build an optimizer from its config name and options.
+
+Names: `sgd`, `momentum` (heavy ball), `nesterov`, `adam`, `adamw` (Keras's own
+`SGD`, `Adam`, `AdamW`), `lars` and `lamb` (tfbsz's `LARS`, `LAMB`).
+`options(name)` lists each name's valid options with their defaults (for the
+config validator); anything else is a `ConfigError` naming `optimizer.<key>`.
+`gradient_accumulation_steps: 1` means no accumulation.
+
+Learning-rate schedules: Keras's optimizers call a schedule with the
+micro-batch counter, tfbsz's LARS and LAMB with the number of optimizer
+updates. `schedule_counts_updates(name)` says which: build the schedule with
+`accumulation_steps=1` when it is True, and with the accumulation steps
+otherwise (`tfbsz.schedules.build` then divides the counter itself).
+
+Example:
+
+>>> from tfbsz.optimizers import build, options
+>>> opt = build("lars", 2.0, momentum=0.8, weight_decay=1e-4)
+>>> type(opt).__name__, opt.momentum, opt.trust_coefficient
+('LARS', 0.8, 0.001)
+>>> options("momentum")["momentum"]
+0.9
+>>> build("lamb", 0.01, beta1=0.9)
+Traceback (most recent call last):
+...
+tfbsz.errors.ConfigError: optimizer.beta1: unknown option for optimizer 'lamb' (did you mean 'beta_1'?); valid options: beta_1, beta_2, bias_correction, clipnorm, clipvalue, ema_momentum, ema_overwrite_frequency, epsilon, exclude_from_layer_adaptation, exclude_from_weight_decay, global_clipnorm, gradient_accumulation_steps, loss_scale_factor, normalize_by_global_gradient_norm, trust_ratio_bounds, use_ema, weight_decay
+"""
+
+import inspect
+import numbers
+from typing import NamedTuple
+
+import keras
+from keras.optimizers.schedules import LearningRateSchedule
+
+from tfbsz.errors import ConfigError
+from tfbsz.optimizers.exclusions import check_number
+from tfbsz.optimizers.lamb import LAMB
+from tfbsz.optimizers.lars import LARS
+from tfbsz.registry import Registry, closest
+
+__all__ = ["build", "names", "options", "schedule_counts_updates"]
+
+
+class _Entry(NamedTuple):
+    cls: type
+    fixed: dict  # arguments that the name itself decides (e.g. nesterov=True)
+    options: dict  # option name -> default
+
+
+_OPTIMIZERS = Registry("optimizer", key="optimizer.name")
+_NOT_OPTIONS = {"self", "learning_rate", "name", "kwargs"}
+
+# Ranges checked here for Keras's own optimizers too, so every name fails the same way.
+_RANGES = {
+    "momentum": dict(low=0.0, high=1.0, high_open=True),
+    "beta_1": dict(low=0.0, high=1.0, high_open=True),
+    "beta_2": dict(low=0.0, high=1.0, high_open=True),
+    "epsilon": dict(low=0.0),
+    "weight_decay": dict(low=0.0),
+}
+
+
+def _register(name, cls, **fixed):
+    params = inspect.signature(cls.__init__).parameters
+    defaults = {
+        key: p.default
+        for key, p in params.items()
+        if key not in _NOT_OPTIONS and key not in fixed and p.kind is p.POSITIONAL_OR_KEYWORD
+    }
+    _OPTIMIZERS.register(name, _Entry(cls, fixed, defaults))
+
+
+_register("sgd", keras.optimizers.SGD, momentum=0.0, nesterov=False)
+_register("momentum", keras.optimizers.SGD, nesterov=False)
+_register("nesterov", keras.optimizers.SGD, nesterov=True)
+_register("adam", keras.optimizers.Adam)
+_register("adamw", keras.optimizers.AdamW)
+_register("lars", LARS)
+_register("lamb", LAMB)
+for _entry_name in ("momentum", "nesterov"):
+    _OPTIMIZERS.get(_entry_name).options["momentum"] = 0.9  # Keras's SGD default is 0
+
+
+def names():
+    """The valid optimizer names, sorted."""
+    return _OPTIMIZERS.names()
+
+
+def options(name):
+    """`{option: default}` for optimizer `name` (a copy); `ConfigError` for unknown names."""
+    return dict(_OPTIMIZERS.get(name).options)
+
+
+def schedule_counts_updates(name):
+    """True when `name`'s optimizer calls schedules with the optimizer-update count."""
+    return bool(getattr(_OPTIMIZERS.get(name).cls, "schedule_counts_updates", False))
+
+
+def _check_learning_rate(learning_rate):
+    if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
+        return check_number("optimizer.learning_rate", learning_rate, 0.0, low_open=True)
+    if isinstance(learning_rate, LearningRateSchedule) or callable(learning_rate):
+        return learning_rate
+    raise ConfigError(
+        "optimizer.learning_rate: expected a positive number or a LearningRateSchedule, "
+        f"got {learning_rate!r}"
+    )
+
+
+def _check_accumulation(kwargs):
+    steps = kwargs.get("gradient_accumulation_steps")
+    if steps is None:
+        return
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ConfigError(
+            f"optimizer.gradient_accumulation_steps: expected an integer >= 1, got {steps!r}"
+        )
+    kwargs["gradient_accumulation_steps"] = None if steps == 1 else int(steps)
+
+
+def build(name, learning_rate, **kwargs):
+    """A new optimizer `name` with `learning_rate` (a number or a schedule) and options.
+
+    Args:
+        name: one of `names()`.
+        learning_rate: a positive number or a `LearningRateSchedule`.
+        **kwargs: options of that optimizer, see `options(name)`.
+
+    Returns:
+        A `keras.optimizers.Optimizer`.
+
+    Raises:
+        ConfigError: unknown name (listing the valid ones), unknown option
+            (named `optimizer.<option>`) or a value out of range.
+    """
+    entry = _OPTIMIZERS.get(name)
+    learning_rate = _check_learning_rate(learning_rate)
+    for key in sorted(kwargs):
+        if key not in entry.options:
+            hint = closest(key, entry.options)
+            hint = f" (did you mean '{hint}'?)" if hint else ""
+            raise ConfigError(
+                f"optimizer.{key}: unknown option for optimizer '{name}'{hint}; "
+                f"valid options: {', '.join(sorted(entry.options))}"
+            )
+    kwargs = dict(kwargs)
+    _check_accumulation(kwargs)
+    for key, rule in _RANGES.items():
+        if kwargs.get(key) is not None:
+            kwargs[key] = check_number(f"optimizer.{key}", kwargs[key], **rule)
+    try:
+        return entry.cls(learning_rate=learning_rate, **entry.fixed, **kwargs)
+    except ConfigError as err:  # tfbsz's messages start with the argument name
+        raise ConfigError(f"optimizer.{err}") from None
+    except (ValueError, TypeError) as err:  # Keras's own checks
+        raise ConfigError(f"optimizer ({name}): {err}") from None

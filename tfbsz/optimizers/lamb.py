@@ -1,0 +1,216 @@
+"""LAMB: Adam moments with a layer-wise trust ratio (You et al. 2019).
+
+For each variable `w` with gradient `g`, at update `t = 1, 2, ...`:
+
+```
+g   = g / max(1, ||G||)                     # only with normalize_by_global_gradient_norm
+m   = beta_1 m + (1 - beta_1) g
+v   = beta_2 v + (1 - beta_2) g^2
+m^  = m / (1 - beta_1^t),  v^ = v / (1 - beta_2^t)     # skipped with bias_correction=False
+r   = m^ / (sqrt(v^) + epsilon)
+u   = r + weight_decay * w                  # decay inside the update (not for excluded variables)
+phi = ||w|| / ||u||                         # 1 when either norm is 0, or the variable is excluded
+phi = clip(phi, *trust_ratio_bounds)        # only when bounds are given
+w   = w - learning_rate * phi * u
+```
+
+This is the paper's Algorithm 2 with phi(z) = z, as in the reference
+TensorFlow Addons code; Keras's own `keras.optimizers.Lamb` differs by
+applying weight decay outside the trust ratio and using epsilon 1e-7.
+`||G||` is the norm of all gradients together, taken after the cross-replica
+sum under `tf.distribute` (Keras's `global_clipnorm` acts per replica, before
+it). Norms and moments are computed in float32 whatever the variable dtype.
+
+Example (a 2-variable problem, minimising ||w - 3||^2):
+
+>>> import keras, numpy as np
+>>> from tfbsz.optimizers import LAMB
+>>> w = keras.Variable(np.zeros(4, "float32"))
+>>> opt = LAMB(learning_rate=0.1)
+>>> for _ in range(50):
+...     opt.apply([2.0 * (w - 3.0)], [w])
+>>> bool(np.all(np.abs(w.numpy() - 3.0) < 0.2))
+True
+
+References:
+    You et al., "Large Batch Optimization for Deep Learning: Training BERT in
+    76 minutes", ICLR 2020 (arXiv:1904.00962).
+"""
+
+import keras
+from keras import ops
+
+from tfbsz.errors import ConfigError
+from tfbsz.optimizers.exclusions import LayerwiseOptimizer, check_bool, check_number
+from tfbsz.optimizers.trust_ratio import global_l2_norm, guarded_ratio, l2_norm
+
+__all__ = ["LAMB"]
+
+
+def _check_bounds(bounds):
+    """`None` or a `(lower, upper)` pair of floats with 0 <= lower <= upper."""
+    if bounds is None:
+        return None
+    if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+        raise ConfigError(
+            f"trust_ratio_bounds: expected null or a pair [lower, upper], got {bounds!r}"
+        )
+    lower = check_number("trust_ratio_bounds[0]", bounds[0], 0.0)
+    upper = check_number("trust_ratio_bounds[1]", bounds[1], 0.0, low_open=True)
+    if lower > upper:
+        raise ConfigError(
+            f"trust_ratio_bounds: expected lower <= upper, got {list(bounds)!r}"
+        )
+    return (lower, upper)
+
+
+@keras.saving.register_keras_serializable(package="tfbsz")
+class LAMB(LayerwiseOptimizer):
+    """Layer-wise Adaptive Moments optimizer for Batch training (LAMB).
+
+    Args:
+        learning_rate: a positive float, a `LearningRateSchedule` (called with
+            the number of optimizer updates) or a callable. Defaults to 0.001.
+        beta_1: decay of the first moment, in [0, 1). Defaults to 0.9.
+        beta_2: decay of the second moment, in [0, 1). Defaults to 0.999.
+        epsilon: added to sqrt(v^), > 0. Defaults to 1e-6 (the paper's value).
+        weight_decay: lambda, >= 0, added to the update before the trust ratio
+            is taken. Defaults to 0.
+        exclude_from_weight_decay: `None` (variables of rank <= 1) or regexes
+            searched in variable paths; `[]` decays everything.
+        exclude_from_layer_adaptation: the same, for the trust ratio; excluded
+            variables move by `learning_rate * u`. Independent of the other.
+        bias_correction: divide the moments by (1 - beta^t). Defaults to True;
+            False gives the v3 preprint / ALBERT variant.
+        normalize_by_global_gradient_norm: divide all gradients by
+            max(1, global gradient norm) before the moments (NVLAMB). Defaults
+            to False.
+        trust_ratio_bounds: `None` or `(lower, upper)`: clamp the computed trust
+            ratio (the paper's bounded phi). Guarded ratios (exactly 1) are not
+            clamped. Defaults to None.
+        **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
+            `global_clipnorm`, `use_ema`, `ema_momentum`,
+            `ema_overwrite_frequency`, `loss_scale_factor`,
+            `gradient_accumulation_steps`, `name`).
+
+    Raises:
+        ConfigError: an argument is out of range; the message names it.
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-6,
+        weight_decay=0.0,
+        exclude_from_weight_decay=None,
+        exclude_from_layer_adaptation=None,
+        bias_correction=True,
+        normalize_by_global_gradient_norm=False,
+        trust_ratio_bounds=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            exclude_from_weight_decay=exclude_from_weight_decay,
+            exclude_from_layer_adaptation=exclude_from_layer_adaptation,
+            **kwargs,
+        )
+        self.beta_1 = check_number("beta_1", beta_1, 0.0, 1.0, high_open=True)
+        self.beta_2 = check_number("beta_2", beta_2, 0.0, 1.0, high_open=True)
+        self.epsilon = check_number("epsilon", epsilon, 0.0, low_open=True)
+        self.bias_correction = check_bool("bias_correction", bias_correction)
+        self.normalize_by_global_gradient_norm = check_bool(
+            "normalize_by_global_gradient_norm", normalize_by_global_gradient_norm
+        )
+        self.trust_ratio_bounds = _check_bounds(trust_ratio_bounds)
+
+    def build(self, var_list):
+        """Creates the two moments per variable (and the global-norm scalar for NVLAMB)."""
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            var_list, ["momentum", "velocity"]
+        )
+        if self.normalize_by_global_gradient_norm:
+            self._global_gradient_norm = self.add_variable(
+                shape=(), dtype="float32", name="global_gradient_norm"
+            )
+
+    # --- NVLAMB: the global norm, after the cross-replica sum -------------------------
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if self.normalize_by_global_gradient_norm and keras.backend.backend() != "tensorflow":
+            self.assign(self._global_gradient_norm, global_l2_norm(grads))
+        super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
+        # TensorFlow backend only: Keras calls this with all-reduced gradients.
+        if self.normalize_by_global_gradient_norm:
+            grads = [g for g, _ in grads_and_vars]
+
+            def store_norm(norm_variable, *local_grads):
+                return norm_variable.assign(global_l2_norm(local_grads))
+
+            distribution.extended.update(
+                self._global_gradient_norm.value, store_norm, args=tuple(grads), group=False
+            )
+        return super()._distributed_tf_update_step(distribution, grads_and_vars, learning_rate)
+
+    # --- the update ---------------------------------------------------------------------
+    def update_step(self, gradient, variable, learning_rate):
+        """Applies one LAMB update to `variable` (see the module docstring)."""
+        index = self._get_variable_index(variable)
+        m = self._momentums[index]
+        v = self._velocities[index]
+        g = ops.cast(gradient, "float32")
+        if self.normalize_by_global_gradient_norm:
+            g = g / ops.maximum(ops.convert_to_tensor(self._global_gradient_norm), 1.0)
+        w = ops.cast(variable, "float32")
+
+        m_new = ops.cast(m, "float32") * self.beta_1 + g * (1.0 - self.beta_1)
+        v_new = ops.cast(v, "float32") * self.beta_2 + ops.square(g) * (1.0 - self.beta_2)
+        self.assign(m, ops.cast(m_new, m.dtype))
+        self.assign(v, ops.cast(v_new, v.dtype))
+
+        if self.bias_correction:
+            t = ops.cast(self.iterations + 1, "float32")
+            m_hat = m_new / (1.0 - ops.power(self.beta_1, t))
+            v_hat = v_new / (1.0 - ops.power(self.beta_2, t))
+        else:
+            m_hat, v_hat = m_new, v_new
+        update = m_hat / (ops.sqrt(v_hat) + self.epsilon)
+        if self._decays[index] and self.weight_decay > 0:
+            update = update + self.weight_decay * w
+
+        step = ops.cast(learning_rate, "float32")
+        if self._adapts[index]:
+            ratio = self._trust_ratio(l2_norm(w), l2_norm(update))
+            step = step * ratio
+        self.assign_sub(variable, ops.cast(step * update, variable.dtype))
+
+    def _trust_ratio(self, weight_norm, update_norm):
+        ratio = guarded_ratio(weight_norm, update_norm)
+        if self.trust_ratio_bounds is None:
+            return ratio
+        lower, upper = self.trust_ratio_bounds
+        usable = ops.logical_and(ops.greater(weight_norm, 0.0), ops.greater(update_norm, 0.0))
+        return ops.where(usable, ops.clip(ratio, lower, upper), ratio)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "beta_1": self.beta_1,
+                "beta_2": self.beta_2,
+                "epsilon": self.epsilon,
+                "bias_correction": self.bias_correction,
+                "normalize_by_global_gradient_norm": self.normalize_by_global_gradient_norm,
+                "trust_ratio_bounds": (
+                    None if self.trust_ratio_bounds is None else list(self.trust_ratio_bounds)
+                ),
+            }
+        )
+        return config

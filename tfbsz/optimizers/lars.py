@@ -1,0 +1,177 @@
+"""LARS: momentum SGD with a layer-wise trust ratio (You, Gitman, Ginsburg 2017).
+
+For each variable `w` with gradient `g` (Algorithm 1 of the paper):
+
+```
+d     = g + weight_decay * w                        # decay added to the gradient
+ratio = trust_coefficient * ||w|| / (||g|| + weight_decay * ||w|| + epsilon)
+            # trust_ratio_denominator="sum_of_norms" (the paper; default), or
+ratio = trust_coefficient * ||w|| / (||g + weight_decay * w|| + epsilon)
+            # trust_ratio_denominator="norm_of_sum" (Model Garden / SimCLR, optax)
+ratio = 1   when ||w|| = 0, when the gradient norm is 0, or the variable is excluded
+
+learning_rate_inside_momentum=True (classic; the paper, MLPerf, optax):
+    v = momentum * v + learning_rate * ratio * d
+    w = w - v                                        # nesterov: w - (momentum * v + lr * ratio * d)
+learning_rate_inside_momentum=False (tf.contrib's placement):
+    v = momentum * v + d
+    w = w - learning_rate * ratio * v                # nesterov: ... * (momentum * v + d)
+```
+
+Weight decay is added to the gradient, scaled by the trust ratio and the
+learning rate like the gradient. It never goes through Keras's decoupled
+weight decay (`w -= learning_rate * weight_decay * w`), which with LARS's
+large learning rates (10-30) would decay about 1000 times too strongly.
+Excluded variables get ratio 1: plain momentum SGD at the raw learning rate,
+as in the reference implementations. Norms are computed in float32.
+
+Example (minimising ||w - 3||^2 from w = 1):
+
+>>> import keras, numpy as np
+>>> from tfbsz.optimizers import LARS
+>>> w = keras.Variable(np.ones((2, 2), "float32"))
+>>> opt = LARS(learning_rate=50.0, momentum=0.9)
+>>> for _ in range(100):
+...     opt.apply([2.0 * (w - 3.0)], [w])
+>>> bool(np.all(np.abs(w.numpy() - 3.0) < 0.1))
+True
+
+References:
+    You, Gitman, Ginsburg, "Large Batch Training of Convolutional Networks",
+    arXiv:1708.03888 (2017).
+"""
+
+import keras
+from keras import ops
+
+from tfbsz.errors import ConfigError
+from tfbsz.optimizers.exclusions import LayerwiseOptimizer, check_bool, check_number
+from tfbsz.optimizers.trust_ratio import guarded_ratio, l2_norm
+
+__all__ = ["LARS", "TRUST_RATIO_DENOMINATORS"]
+
+TRUST_RATIO_DENOMINATORS = ("sum_of_norms", "norm_of_sum")
+
+
+@keras.saving.register_keras_serializable(package="tfbsz")
+class LARS(LayerwiseOptimizer):
+    """Layer-wise Adaptive Rate Scaling (LARS) with heavy-ball or Nesterov momentum.
+
+    Args:
+        learning_rate: a positive float, a `LearningRateSchedule` (called with
+            the number of optimizer updates) or a callable. LARS recipes use
+            large values (MLPerf ResNet-50: 10-31). Defaults to 1.0.
+        momentum: in [0, 1). Defaults to 0.9.
+        nesterov: Nesterov momentum. Defaults to False.
+        weight_decay: lambda, >= 0, added to the gradient. Defaults to 0.
+        trust_coefficient: eta, > 0. Defaults to 0.001 (the paper).
+        epsilon: >= 0, added to the trust-ratio denominator. Defaults to 0.
+        trust_ratio_denominator: `"sum_of_norms"`, ||g|| + lambda ||w|| + eps
+            (the paper), or `"norm_of_sum"`, ||g + lambda w|| + eps.
+        learning_rate_inside_momentum: True (default) accumulates
+            learning_rate * ratio * d in the velocity; False accumulates d and
+            multiplies the velocity by learning_rate * ratio.
+        exclude_from_weight_decay: `None` (variables of rank <= 1) or regexes
+            searched in variable paths; `[]` decays everything.
+        exclude_from_layer_adaptation: the same, for the trust ratio.
+        **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
+            `global_clipnorm`, `use_ema`, `ema_momentum`,
+            `ema_overwrite_frequency`, `loss_scale_factor`,
+            `gradient_accumulation_steps`, `name`).
+
+    Raises:
+        ConfigError: an argument is out of range; the message names it.
+    """
+
+    def __init__(
+        self,
+        learning_rate=1.0,
+        momentum=0.9,
+        nesterov=False,
+        weight_decay=0.0,
+        trust_coefficient=0.001,
+        epsilon=0.0,
+        trust_ratio_denominator="sum_of_norms",
+        learning_rate_inside_momentum=True,
+        exclude_from_weight_decay=None,
+        exclude_from_layer_adaptation=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            exclude_from_weight_decay=exclude_from_weight_decay,
+            exclude_from_layer_adaptation=exclude_from_layer_adaptation,
+            **kwargs,
+        )
+        self.momentum = check_number("momentum", momentum, 0.0, 1.0, high_open=True)
+        self.nesterov = check_bool("nesterov", nesterov)
+        self.trust_coefficient = check_number(
+            "trust_coefficient", trust_coefficient, 0.0, low_open=True
+        )
+        self.epsilon = check_number("epsilon", epsilon, 0.0)
+        if trust_ratio_denominator not in TRUST_RATIO_DENOMINATORS:
+            raise ConfigError(
+                "trust_ratio_denominator: expected one of "
+                f"{', '.join(TRUST_RATIO_DENOMINATORS)}, got {trust_ratio_denominator!r}"
+            )
+        self.trust_ratio_denominator = trust_ratio_denominator
+        self.learning_rate_inside_momentum = check_bool(
+            "learning_rate_inside_momentum", learning_rate_inside_momentum
+        )
+
+    def build(self, var_list):
+        """Creates one velocity per variable (none when momentum is 0)."""
+        if self.built:
+            return
+        super().build(var_list)
+        if self.momentum > 0:
+            self._velocities = self.add_optimizer_variables(var_list, "velocity")
+        else:
+            self._velocities = [None] * len(var_list)
+
+    def update_step(self, gradient, variable, learning_rate):
+        """Applies one LARS update to `variable` (see the module docstring)."""
+        index = self._get_variable_index(variable)
+        g = ops.cast(gradient, "float32")
+        w = ops.cast(variable, "float32")
+        decay = self.weight_decay if self._decays[index] else 0.0
+        d = g + decay * w if decay > 0 else g
+
+        scale = ops.cast(learning_rate, "float32")
+        if self._adapts[index]:
+            w_norm = l2_norm(w)
+            if self.trust_ratio_denominator == "sum_of_norms":
+                ratio = guarded_ratio(
+                    w_norm, l2_norm(g), self.trust_coefficient, decay * w_norm + self.epsilon
+                )
+            else:
+                ratio = guarded_ratio(w_norm, l2_norm(d), self.trust_coefficient, self.epsilon)
+            scale = scale * ratio
+
+        velocity = self._velocities[index]
+        if velocity is None:
+            step = scale * d
+        elif self.learning_rate_inside_momentum:
+            v_new = self.momentum * ops.cast(velocity, "float32") + scale * d
+            self.assign(velocity, ops.cast(v_new, velocity.dtype))
+            step = self.momentum * v_new + scale * d if self.nesterov else v_new
+        else:
+            v_new = self.momentum * ops.cast(velocity, "float32") + d
+            self.assign(velocity, ops.cast(v_new, velocity.dtype))
+            step = scale * (self.momentum * v_new + d if self.nesterov else v_new)
+        self.assign_sub(variable, ops.cast(step, variable.dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "momentum": self.momentum,
+                "nesterov": self.nesterov,
+                "trust_coefficient": self.trust_coefficient,
+                "epsilon": self.epsilon,
+                "trust_ratio_denominator": self.trust_ratio_denominator,
+                "learning_rate_inside_momentum": self.learning_rate_inside_momentum,
+            }
+        )
+        return config

@@ -1,0 +1,76 @@
+"""`one_device`: the whole batch on one device (no replication).
+
+On the TensorFlow backend this is `tf.distribute.OneDeviceStrategy(device)`,
+with `device` defaulting to the first GPU, else the CPU. On the JAX backend
+(and any other) it is a plain scope: Keras places everything on the default
+device, and `device` must be left out.
+
+Example:
+
+>>> from tfbsz import strategies
+>>> s = strategies.get({"name": "one_device", "device": "/cpu:0"})  # doctest: +SKIP
+>>> s.describe()                                                     # doctest: +SKIP
+'one_device: 1 replica on /cpu:0'
+"""
+
+import contextlib
+
+from tfbsz.errors import ConfigError
+from tfbsz.strategies.base import Strategy, check_options
+
+__all__ = ["OPTIONS", "build", "LocalStrategy"]
+
+OPTIONS = {"device": "TensorFlow device string, e.g. /cpu:0 or /gpu:1 (default: first GPU, else CPU)"}
+
+
+class LocalStrategy(Strategy):
+    """No distribution at all: a no-op scope on the backend's default device."""
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+def build(cfg, reason=None):
+    """The one-device strategy for the current Keras backend (see the module docstring)."""
+    check_options("one_device", cfg, OPTIONS)
+    import keras
+
+    backend = keras.backend.backend()
+    device = cfg.get("device")
+    if device is not None and not isinstance(device, str):
+        raise ConfigError(f"strategy.device: expected a device string such as /cpu:0, got {device!r}")
+    if backend == "tensorflow":
+        return _build_tf(device, reason)
+    if device is not None:
+        raise ConfigError(
+            f"strategy.device: only supported on the TensorFlow backend, got {device!r} "
+            f"with the {backend} backend (leave it out: Keras uses the default device)"
+        )
+    if backend == "jax":
+        from tfbsz.strategies.jax_data_parallel import default_device_name
+
+        return LocalStrategy("one_device", [default_device_name()], reason)
+    return LocalStrategy("one_device", [f"{backend} default device"], reason)
+
+
+def _build_tf(device, reason):
+    import tensorflow as tf
+
+    from tfbsz.strategies.tf_wrapper import TFDistributeStrategy
+
+    if device is None:
+        device = "/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0"
+    else:
+        last = device.rsplit("/", 1)[-1]
+        if last.lower().startswith("device:"):
+            last = last[len("device:"):]
+        kind, _, index = last.partition(":")
+        kind = kind.upper()
+        if kind in {"CPU", "GPU", "TPU"}:
+            visible = [d.name for d in tf.config.list_logical_devices(kind)]
+            if not index.isdigit() or int(index) >= len(visible):
+                raise ConfigError(
+                    f"strategy.device: {device!r} is not a visible device; visible {kind} "
+                    f"devices: {', '.join(visible) or 'none'}"
+                )
+    return TFDistributeStrategy("one_device", tf.distribute.OneDeviceStrategy(device), reason)

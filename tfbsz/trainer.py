@@ -1,0 +1,294 @@
+"""Run one trial: build the workload at one batch size with given metaparameters, train it
+until it reaches the target or spends its budget, and return what happened.
+
+This is the unit of work that the tuner repeats. It is backend-agnostic: the same code runs on
+the TensorFlow and the JAX backend, under any `tfbsz.strategies` strategy.
+
+Example:
+
+>>> from tfbsz.config import from_dict
+>>> from tfbsz import data, trainer
+>>> cfg = from_dict({"data": {"name": "digits"}, "model": {"name": "mlp"},
+...     "optimizer": {"name": "momentum", "learning_rate": 0.1, "momentum": 0.9},
+...     "target": {"metric": "val/classification_error", "threshold": 0.2},
+...     "budget": {"max_steps": 300}, "eval_every": 20, "batch_sizes": [64]})
+>>> dataset = data.load(cfg["data"], seed=0)
+>>> result = trainer.run_trial(cfg, {}, batch_size=64, seed=0, dataset=dataset)
+>>> result.outcome
+'reached'
+"""
+
+import contextlib
+import copy
+import math
+import re
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from tfbsz import callbacks as callbacks_lib
+from tfbsz.config import set_path, steps_budget
+from tfbsz.errors import ConfigError
+
+__all__ = ["TrialResult", "TrialPlan", "apply_parameters", "plan_trial", "build_compiled_model", "run_trial"]
+
+
+@dataclass
+class TrialResult:
+    """What one trial did."""
+
+    outcome: str  # "reached" | "missed" | "diverged"
+    steps_to_target: int | None
+    steps: int  # optimizer updates trained
+    max_steps: int
+    measurements: list
+    best_value: float | None
+    wall_time_s: float
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrialPlan:
+    """How a trial at one batch size is laid out on the hardware."""
+
+    batch_size: int
+    max_steps: int
+    micro_batch: int
+    accumulation_steps: int
+    num_replicas: int
+
+
+def apply_parameters(cfg, parameters):
+    """A copy of `cfg` with each `path: value` of `parameters` set (paths as in `search.space`)."""
+    out = copy.deepcopy(cfg)
+    for path, value in parameters.items():
+        if path == "batch_size":
+            continue
+        set_path(out, path, value)
+    return out
+
+
+def plan_trial(cfg, batch_size, num_train_examples, num_replicas=1):
+    """The budget in updates and the accumulation plan of a trial at `batch_size`."""
+    max_steps = steps_budget(cfg, batch_size, num_train_examples)
+    micro, accumulation = batch_size, 1
+    if cfg.get("max_device_batch"):
+        from tfbsz.accumulation import plan_accumulation
+
+        micro, accumulation = plan_accumulation(batch_size, num_replicas, cfg["max_device_batch"])
+    elif batch_size % num_replicas:
+        raise ConfigError(
+            f"batch_sizes: global batch size {batch_size} does not divide evenly over "
+            f"{num_replicas} replicas; use a multiple of {num_replicas}"
+        )
+    return TrialPlan(batch_size, max_steps, micro, accumulation, num_replicas)
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Sets Keras's global dtype policy for the duration of the block."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _loss_and_metrics(cfg, soft_targets):
+    from tfbsz import regularizers
+
+    smoothing = float(cfg["regularization"]["label_smoothing"])
+    if soft_targets:
+        loss = regularizers.soft_target_cross_entropy(label_smoothing=smoothing)
+        metrics = [
+            keras.metrics.CategoricalCrossentropy(name="cross_entropy", from_logits=True),
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+        ]
+    else:
+        if smoothing > 0:
+            loss = regularizers.smoothed_cross_entropy(smoothing)
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        metrics = [
+            keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy", from_logits=True),
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+        ]
+    return loss, metrics
+
+
+def _warm_start(model, init_cfg):
+    source = init_cfg.get("from")
+    if source:
+        try:
+            saved = keras.saving.load_model(source, compile=False)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"init.from: cannot load a model from {source!r}: {' '.join(str(e).split())}") from None
+        saved_vars = {v.path: v for v in saved.weights}
+        loaded = 0
+        for variable in model.weights:
+            match = saved_vars.get(variable.path)
+            if match is not None and tuple(match.shape) == tuple(variable.shape):
+                variable.assign(match.value)
+                loaded += 1
+        if loaded == 0:
+            raise ConfigError(f"init.from: no variable of {source!r} matches this model's variables by path and shape")
+    patterns = [re.compile(p) for p in init_cfg.get("freeze", [])]
+    if patterns:
+        for layer in model.layers:
+            if any(p.search(layer.path if hasattr(layer, "path") else layer.name) for p in patterns):
+                layer.trainable = False
+
+
+def build_compiled_model(cfg, plan, dataset, soft_targets=False):
+    """Builds the model, optimizer and loss of `cfg` for `plan`, and compiles the model.
+
+    Call inside the strategy's scope and the dtype policy.
+    """
+    from tfbsz import models, optimizers, schedules
+
+    model = models.build(cfg["model"], dataset)
+    _warm_start(model, cfg["init"])
+    opt_cfg = dict(cfg["optimizer"])
+    name = opt_cfg.pop("name")
+    base_lr = float(opt_cfg.pop("learning_rate"))
+    counts_updates_itself = name in ("lars", "lamb")
+    schedule = schedules.build(
+        cfg["schedule"],
+        base_lr,
+        plan.max_steps,
+        accumulation_steps=1 if counts_updates_itself else plan.accumulation_steps,
+    )
+    if plan.accumulation_steps > 1:
+        opt_cfg["gradient_accumulation_steps"] = plan.accumulation_steps
+    optimizer = optimizers.build(name, schedule, **opt_cfg)
+    loss, metrics = _loss_and_metrics(cfg, soft_targets)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    return model
+
+
+def _train_stream(dataset, plan, seed, cfg):
+    alpha = float(cfg["regularization"]["mixup_alpha"])
+    batches = dataset.train_batches(plan.micro_batch, seed)
+    if alpha <= 0:
+        yield from batches
+        return
+    from tfbsz import regularizers
+
+    rng = np.random.default_rng([seed, 7])
+    for x, y in batches:
+        yield regularizers.mixup_batch(x, y, alpha, dataset.num_classes, rng)
+
+
+def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_measurement=None, extra_callbacks=()):
+    """Trains one trial and returns a `TrialResult`.
+
+    Args:
+        cfg: a checked study config (`tfbsz.config.from_dict`).
+        parameters: metaparameters to set, as `{config path: value}`.
+        batch_size: the global batch size (optimizer updates see this many examples).
+        seed: the trial's seed (initialisation and data order).
+        dataset: a `tfbsz.data.Dataset`.
+        strategy: a `tfbsz.strategies` strategy; None means the default device.
+        on_measurement: optional callable receiving each measurement as it is made.
+        extra_callbacks: more Keras callbacks for `fit`.
+    """
+    cfg = apply_parameters(cfg, parameters)
+    replicas = strategy.num_replicas if strategy is not None else 1
+    plan = plan_trial(cfg, batch_size, len(dataset.x_train), replicas)
+    soft_targets = float(cfg["regularization"]["mixup_alpha"]) > 0
+    keras.utils.set_random_seed(int(seed))
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    extra = {
+        "seed": int(seed),
+        "max_steps": plan.max_steps,
+        "accumulation_steps": plan.accumulation_steps,
+        "micro_batch_size": plan.micro_batch,
+        "replicas": replicas,
+        "precision": cfg["precision"],
+    }
+    with dtype_policy(cfg["precision"]), scope:
+        model = build_compiled_model(cfg, plan, dataset, soft_targets)
+        if cfg["sparsity"]["method"] != "none" and cfg["sparsity"]["level"] > 0:
+            from tfbsz import pruning
+
+            extra["sparsity"] = pruning.apply_pruning(
+                model,
+                cfg["sparsity"],
+                batches=dataset.train_batches(plan.micro_batch, seed + 1),
+                loss_fn=model.loss,
+                seed=seed,
+            )
+    x_eval, y_eval = dataset.eval_arrays(cfg.get("eval_examples"))
+    if soft_targets:
+        y_eval = np.eye(dataset.num_classes, dtype="float32")[y_eval]
+    stt = callbacks_lib.StepsToTarget(
+        (x_eval, y_eval),
+        cfg["target"]["metric"],
+        cfg["target"]["threshold"],
+        direction=cfg["target"]["direction"],
+        eval_every=cfg["eval_every"],
+        max_steps=plan.max_steps,
+        batch_size=batch_size,
+        accumulation_steps=plan.accumulation_steps,
+        eval_batch_size=max(256, plan.micro_batch),
+        on_measurement=on_measurement,
+    )
+    callbacks = [stt, *extra_callbacks]
+    if cfg["noise_scale"]["enabled"]:
+        callbacks.append(_noise_scale_callback(cfg, dataset, plan, model, stt, seed))
+    started = time.perf_counter()
+    with dtype_policy(cfg["precision"]):
+        try:
+            model.fit(
+                _train_stream(dataset, plan, seed, cfg),
+                steps_per_epoch=plan.max_steps * plan.accumulation_steps,
+                epochs=1,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        except (FloatingPointError, OverflowError):
+            stt.outcome = "diverged"
+    wall = time.perf_counter() - started
+    if stt.outcome is None:
+        stt.outcome = "missed"
+    steps = stt.measurements[-1]["step"] if stt.measurements else stt.updates
+    result = TrialResult(
+        outcome=stt.outcome,
+        steps_to_target=stt.steps_to_target,
+        steps=int(steps),
+        max_steps=plan.max_steps,
+        measurements=stt.measurements,
+        best_value=stt.best_value,
+        wall_time_s=wall,
+        extra=extra,
+    )
+    del model
+    keras.backend.clear_session(free_memory=True)
+    return result
+
+
+def _noise_scale_callback(cfg, dataset, plan, model, stt, seed):
+    from tfbsz.noise_scale import GradientNoiseScale
+
+    ns = cfg["noise_scale"]
+    small = ns["small_batch"] or max(1, plan.micro_batch // 8)
+    big = ns["big_batch"] or plan.micro_batch
+    callback = GradientNoiseScale(
+        dataset.x_train, dataset.y_train, every=ns["every"], small_batch=small, big_batch=big, loss_fn=model.loss
+    )
+    stt.extra_measurements = lambda _model: _latest_noise_scale(callback)
+    return callback
+
+
+def _latest_noise_scale(callback):
+    history = getattr(callback, "history", None) or []
+    if not history:
+        return {}
+    last = history[-1]
+    value = last.get("gradient_noise_scale") if isinstance(last, dict) else last
+    if value is None or not math.isfinite(float(value)):
+        return {}
+    return {"train/gradient_noise_scale": float(value)}
