@@ -123,7 +123,9 @@ class NoiseScaleEstimator:
 
 
 def gradient_norm_sq(model, loss_fn, x, y):
-    """Squared global norm (float) of d loss_fn(y, model(x)) / d trainable weights, no update.
+    """Squared global norm (float) of d mean(loss_fn(y, model(x))) / d trainable weights, no update.
+
+    `loss_fn` may return per-example losses or their mean; either way the mean is differentiated.
 
     The one backend branch of this module: tf.GradientTape on TensorFlow, jax.grad over
     `model.stateless_call` on JAX. Layers run with training=False (no dropout, no batch-norm
@@ -134,7 +136,7 @@ def gradient_norm_sq(model, loss_fn, x, y):
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=False))
+            loss = keras.ops.mean(loss_fn(y, model(x, training=False)))
         grads = tape.gradient(loss, model.trainable_variables)
         return float(sum(tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in grads if g is not None))
     if backend == "jax":
@@ -149,7 +151,7 @@ def gradient_norm_sq(model, loss_fn, x, y):
 
         def loss_of(weights):
             y_pred, _ = model.stateless_call(weights, non_trainable, x, training=False)
-            return loss_fn(y, y_pred)
+            return jnp.mean(loss_fn(y, y_pred))
 
         grads = jax.grad(loss_of)(trainable)
         return float(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in grads))
@@ -164,8 +166,8 @@ class GradientNoiseScale(keras.callbacks.Callback):
         every: measure every this many training batches (>= 1). Defaults to 100.
         small_batch: examples in the small batch (>= 1). Defaults to 32.
         big_batch: examples in the big batch (> small_batch, <= len(x)). Defaults to 512.
-        loss_fn: callable(y_true, y_pred) -> scalar mean loss; defaults to the compiled
-            model's loss (a Keras loss object or name).
+        loss_fn: callable(y_true, y_pred) -> per-example losses or their mean (the mean is
+            used); defaults to the compiled model's loss (a Keras loss object or name).
         decay: EMA decay of `NoiseScaleEstimator`. Defaults to 0.95.
         seed: seed of the batch sampler. Defaults to 0.
         log_dir: if given, `gradient_noise_scale` is also written to TensorBoard there

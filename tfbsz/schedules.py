@@ -504,6 +504,9 @@ class MomentumSchedule(keras.callbacks.Callback):
         return getattr(optimizer, "inner_optimizer", optimizer)
 
     def on_train_begin(self, logs=None):
+        if not self.model.optimizer.built:
+            # As Keras's own symbolic build does; a variable momentum exists only once built.
+            self.model.optimizer.build(self.model.trainable_variables)
         optimizer = self._optimizer()
         if not hasattr(optimizer, "momentum"):
             raise ConfigError(

@@ -154,7 +154,7 @@ def build_compiled_model(cfg, plan, dataset, soft_targets=False):
     opt_cfg = dict(cfg["optimizer"])
     name = opt_cfg.pop("name")
     base_lr = float(opt_cfg.pop("learning_rate"))
-    counts_updates_itself = name in ("lars", "lamb")
+    counts_updates_itself = optimizers.schedule_counts_updates(name)
     schedule = schedules.build(
         cfg["schedule"],
         base_lr,

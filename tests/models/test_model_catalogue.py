@@ -7,7 +7,7 @@ import pytest
 from tfbsz import models
 from tfbsz.errors import ConfigError
 from helpers import run_python
-from models.model_fixtures import image_data, lm_data
+from model_testdata import image_data, lm_data
 
 
 def test_names_and_options_are_listed_without_building():

@@ -46,8 +46,11 @@ def train(model, optimizer, x, y, batch_size, steps):
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    examples = batch_size * steps
-    model.fit(x[:examples], y[:examples], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    if y is None:  # x is a dataset of batches
+        model.fit(x, epochs=1, steps_per_epoch=steps, verbose=0)
+    else:
+        examples = batch_size * steps
+        model.fit(x[:examples], y[:examples], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     return [np.asarray(w) for w in model.get_weights()]
 
 

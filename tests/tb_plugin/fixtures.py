@@ -26,8 +26,11 @@ def expected_steps_to_result(batch_size, s_min, b_crit):
 
 
 def write_fixture_study(root, optimizer="momentum", b_crit=200.0, s_min=100.0,
-                        batch_sizes=BATCH_SIZES, trials_per_batch_size=4):
-    """Writes one study (digits / mlp / `optimizer`) under `root` and returns `root` as a Path."""
+                        batch_sizes=BATCH_SIZES, trials_per_batch_size=4, lr_exponent=0.5):
+    """Writes one study (digits / mlp / `optimizer`) under `root` and returns `root` as a Path.
+
+    The best learning rate grows as `0.05 * (B / 16) ** lr_exponent`.
+    """
     root = pathlib.Path(root)
     results.write_json(root / results.STUDY_MARKER, {
         "tfbsz_version": "0.1.0",
@@ -40,12 +43,13 @@ def write_fixture_study(root, optimizer="momentum", b_crit=200.0, s_min=100.0,
     })
     summary_rows = []
     for bs in batch_sizes:
-        summary_rows.append(_write_batch_size(root, optimizer, bs, s_min, b_crit, trials_per_batch_size))
+        summary_rows.append(
+            _write_batch_size(root, optimizer, bs, s_min, b_crit, trials_per_batch_size, lr_exponent))
     results.write_json(root / "summary.json", {"study": {"optimizer": optimizer}, "batch_sizes": summary_rows})
     return root
 
 
-def _write_batch_size(root, optimizer, batch_size, s_min, b_crit, n_trials):
+def _write_batch_size(root, optimizer, batch_size, s_min, b_crit, n_trials, lr_exponent):
     directory = results.batch_size_dir(root, "digits", "mlp", optimizer, batch_size)
     best_steps = expected_steps_to_result(batch_size, s_min, b_crit)
     max_steps = 4 * best_steps
@@ -56,7 +60,7 @@ def _write_batch_size(root, optimizer, batch_size, s_min, b_crit, n_trials):
                                "max_value": 10.0, "scale": "LOG_SCALE"}],
         "tfbsz": {"target": dict(TARGET), "eval_every": EVAL_EVERY, "trials": n_trials},
     })
-    best_lr = 0.05 * math.sqrt(batch_size / 16.0)
+    best_lr = 0.05 * (batch_size / 16.0) ** lr_exponent
     counts = {"reached": 0, "missed": 0, "diverged": 0}
     for i in range(n_trials):
         kind = ("best", "slow", "missed", "diverged")[i % 4]

@@ -125,14 +125,27 @@ class Dataset:
 
         Returns:
             A generator of ``(x, y)`` NumPy arrays (fresh copies, safe to modify).
+
+        Raises:
+            ConfigError: an argument that is not a non-negative integer
+                (`batch_size` must be >= 1).
+        """
+        indices = self.train_indices(batch_size, seed, start_step)
+        return ((self.x_train[index], self.y_train[index]) for index in indices)
+
+    def train_indices(self, batch_size, seed, start_step=0):
+        """The training-example indices of each batch of `train_batches`, as int64 arrays.
+
+        Useful to gather batches elsewhere (e.g. `as_tf_dataset`, or one shard
+        per device) while keeping exactly the same order.
         """
         batch_size = _check_count("batch_size", batch_size, minimum=1)
         seed = _check_count("seed", seed, minimum=0)
         start_step = _check_count("start_step", start_step, minimum=0)
         epoch, offset = divmod(start_step * batch_size, self.num_train)
-        return self._batches(batch_size, seed, epoch, offset)
+        return self._indices(batch_size, seed, epoch, offset)
 
-    def _batches(self, batch_size, seed, epoch, offset):
+    def _indices(self, batch_size, seed, epoch, offset):
         n = self.num_train
         order = _epoch_order(n, seed, epoch)
         while True:
@@ -145,8 +158,17 @@ class Dataset:
                 if offset == n:
                     epoch, offset = epoch + 1, 0
                     order = _epoch_order(n, seed, epoch)
-            index = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-            yield self.x_train[index], self.y_train[index]
+            yield pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+    def as_tf_dataset(self, batch_size, seed, start_step=0):
+        """The batches of `train_batches` as an infinite, prefetching `tf.data.Dataset`.
+
+        Imports TensorFlow (see `tfbsz.data.tf_pipeline`); the batches are identical.
+        For strategies that need ``tf.data``; not faster than `train_batches`.
+        """
+        from tfbsz.data import tf_pipeline
+
+        return tf_pipeline.as_tf_dataset(self, batch_size, seed, start_step)
 
     def eval_arrays(self, max_examples=None):
         """The held-out ``(x, y)``, or its first `max_examples` examples (views, not copies)."""

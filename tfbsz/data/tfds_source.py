@@ -122,6 +122,8 @@ def _read_split(tfds, builder, tfds_name, key, options):
             shuffle_files=False,
         )
     except AssertionError:  # tfds: "Dataset NAME: could not find data in DIR"
+        if options["download"]:
+            raise
         raise DataUnavailableError(_missing_message(tfds_name, builder, options)) from None
     except ValueError as error:
         if "split" not in str(error).lower():

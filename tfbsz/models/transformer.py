@@ -33,12 +33,8 @@ import math
 import keras
 from keras import ops
 
-from tfbsz.models import (
-    require_bool,
-    require_fraction,
-    require_int,
-)
 from tfbsz.errors import ConfigError
+from tfbsz.models import require_bool, require_fraction, require_int
 
 __all__ = ["build_transformer", "CausalSelfAttention", "TiedEmbedding", "PositionEmbedding"]
 
@@ -120,8 +116,9 @@ class PositionEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        length = ops.shape(inputs)[1]
-        positions = ops.slice(self.position_embeddings, (0, 0), (length, ops.shape(inputs)[2]))
+        _, length, dim = ops.shape(inputs)
+        table = ops.convert_to_tensor(self.position_embeddings)
+        positions = ops.slice(table, (0, 0), (length, dim))
         return inputs + ops.cast(positions, inputs.dtype)
 
     def compute_output_shape(self, input_shape):

@@ -23,13 +23,13 @@ Example:
 
 >>> import keras
 >>> from tfbsz.optimizers import LAMB
->>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="out")])
+>>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="out")], name="sequential")
 >>> opt = LAMB(learning_rate=0.01, weight_decay=0.01, exclude_from_layer_adaptation=[])
 >>> opt.build(model.trainable_variables)
 >>> print(opt.format_variable_treatments())
-variable        shape   weight decay  layer adaptation
-out/kernel      (3, 2)  yes           yes
-out/bias        (2,)    no            yes
+variable               shape   weight decay  layer adaptation
+sequential/out/kernel  (3, 2)  yes           yes
+sequential/out/bias    (2,)    no            yes
 """
 
 import math

@@ -61,13 +61,29 @@ _RANGES = {
 }
 
 
-def _register(name, cls, **fixed):
+# Keras's base-optimizer arguments, which LARS and LAMB take through **kwargs.
+_BASE_OPTIONS = (
+    "clipnorm", "clipvalue", "global_clipnorm", "use_ema", "ema_momentum",
+    "ema_overwrite_frequency", "loss_scale_factor", "gradient_accumulation_steps",
+)
+
+
+def _signature_defaults(cls):
     params = inspect.signature(cls.__init__).parameters
-    defaults = {
+    return {
         key: p.default
         for key, p in params.items()
-        if key not in _NOT_OPTIONS and key not in fixed and p.kind is p.POSITIONAL_OR_KEYWORD
+        if key not in _NOT_OPTIONS and p.kind is p.POSITIONAL_OR_KEYWORD
     }
+
+
+def _register(name, cls, **fixed):
+    defaults = _signature_defaults(cls)
+    base_defaults = _signature_defaults(keras.optimizers.SGD)
+    for key in _BASE_OPTIONS:
+        defaults.setdefault(key, base_defaults[key])
+    for key in fixed:
+        defaults.pop(key, None)
     _OPTIMIZERS.register(name, _Entry(cls, fixed, defaults))
 
 

@@ -61,6 +61,15 @@ class StepsToTargetTuner(kt.Tuner):
             raise SearchAborted(e) from e
 
     def search(self, *args, **kwargs):
+        from tfbsz import distributed
+
         kwargs.setdefault("verbose", 0)
         with contextlib.redirect_stdout(io.StringIO()):
-            super().search(*args, **kwargs)
+            if distributed.is_chief():
+                self.oracle.verbose = 0
+                self.save()
+                distributed.serve_oracle(self.oracle, self.project_dir, self.hypermodel.trial_root)
+            elif distributed.is_worker():
+                distributed.run_worker(self)
+            else:
+                super().search(*args, **kwargs)

@@ -28,7 +28,7 @@ export function formatNumber(v) {
   if (a >= 1e4) return (v / 1e3).toPrecision(3).replace(/\.?0+$/, '') + 'k';
   if (a >= 1) return Number.isInteger(v) ? String(v) : v.toPrecision(4).replace(/\.?0+$/, '');
   if (a >= 1e-3) return v.toPrecision(3).replace(/0+$/, '').replace(/\.$/, '');
-  return v.toExponential(1).replace('e-', 'e-').replace('.0e', 'e');
+  return v.toExponential(1).replace('.0e', 'e');
 }
 
 function logDomain(values, pad) {
@@ -56,8 +56,8 @@ export function logTicks(lo, hi, base) {
       }
     }
   }
-  if (base === 10 && major.length < 2) {
-    // Less than a decade: label 2x and 5x too, so the axis still reads.
+  if (base === 10 && major.length < 3) {
+    // Two decades or less: label 2x and 5x too, so the axis still reads.
     for (const v of minor) if ([2, 5].includes(Math.round(v / Math.pow(10, Math.floor(Math.log10(v) + 1e-9))))) major.push(v);
     major.sort((a, b) => a - b);
   }
@@ -69,7 +69,7 @@ export function logTicks(lo, hi, base) {
 /**
  * A log-log chart. `series`: [{name, color, points: [[x, y]], markers, dash, width, data}],
  * `bands`: [{from, to, label, fill}] shaded x ranges (null = open end),
- * `vlines`: [{x, label, color}], `xBase`: 2 (batch sizes) or 10.
+ * `vlines`: [{x, label, color}], `xBase`: 2 (batch sizes) or 10, `legendAt`: 'right' (default) or 'left'.
  */
 export function logLogChart(spec) {
   const width = spec.width || 620;
@@ -175,7 +175,7 @@ export function logLogChart(spec) {
   const entries = spec.series.filter((s) => s.legend !== false);
   if (entries.length) {
     const lw = 12 + Math.max(...entries.map((s) => s.name.length)) * 6.6 + 34;
-    const lx = MARGIN.left + pw - lw - 6;
+    const lx = spec.legendAt === 'left' ? MARGIN.left + 6 : MARGIN.left + pw - lw - 6;
     const ly = MARGIN.top + 24;
     const legend = svg('g', {class: 'tfbsz-legend'});
     legend.append(svg('rect', {x: lx, y: ly, width: lw, height: entries.length * 18 + 8, class: 'tfbsz-legend-box'}));

@@ -1,0 +1,48 @@
+"""Runs tfbsz's LARS/LAMB on `reference.make_problem` so tests can compare trajectories.
+
+Works on any Keras backend (the JAX subprocess test imports it too).
+"""
+
+import keras
+import numpy as np
+
+from optimizers.reference import make_problem
+
+
+def make_variables(paths, params):
+    """Keras variables with the given layer-style paths ("dense/kernel") and values."""
+    layers = {}
+    variables = []
+    for path, value in zip(paths, params):
+        layer_name, var_name = path.split("/")
+        layer = layers.setdefault(layer_name, keras.layers.Layer(name=layer_name))
+        var = layer.add_weight(shape=value.shape, name=var_name, initializer="zeros",
+                               dtype=str(value.dtype))
+        var.assign(value)
+        variables.append(var)
+    return variables
+
+
+def tfbsz_trajectory(optimizer_class, options, seed=0, steps=None, dtype="float32"):
+    """Parameters (float64 copies) after each step, learning rate set before each step."""
+    paths, params, grads, lrs = make_problem(seed)
+    steps = steps or len(grads)
+    variables = make_variables(paths, [p.astype(dtype) for p in params])
+    optimizer = optimizer_class(learning_rate=lrs[0], **options)
+    history = []
+    for step_grads, lr in list(zip(grads, lrs))[:steps]:
+        optimizer.learning_rate = lr
+        optimizer.apply([g.astype(dtype) for g in step_grads], variables)
+        history.append([np.asarray(v.numpy(), np.float64) for v in variables])
+    return optimizer, history
+
+
+def max_relative_error(history, reference_history):
+    """Largest ||a - b|| / ||b|| over steps and variables (absolute where ||b|| = 0)."""
+    worst = 0.0
+    for step, ref_step in zip(history, reference_history):
+        for a, b in zip(step, ref_step):
+            denom = np.linalg.norm(b)
+            err = np.linalg.norm(a - b) / (denom if denom > 0 else 1.0)
+            worst = max(worst, float(err))
+    return worst

@@ -1,0 +1,230 @@
+"""Distributed tuning: one study shared by a KerasTuner chief and any number of workers.
+
+KerasTuner's distributed mode (environment variables `KERASTUNER_TUNER_ID`,
+`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`) serves the oracle from the chief over gRPC;
+workers ask it for trials. Two gaps of that mode are closed here:
+
+* **A worker that dies mid-trial** (SIGKILL, a lost machine) leaves its trial "running" for
+  ever and the chief never exits. tfbsz workers write a heartbeat file every
+  `HEARTBEAT_SECONDS`; the chief (`serve_oracle`) puts the trial of a worker whose heartbeat is
+  older than `TFBSZ_WORKER_TIMEOUT` seconds (default 60) back in the retry queue, and another
+  worker runs it again under the same trial id. Failure details are written next to the trial
+  (`<batch_size>/<trial_id>.failure.json`).
+* **A dead chief** makes KerasTuner's client wait up to an hour per call. tfbsz workers give up
+  after `TFBSZ_CHIEF_TIMEOUT` seconds (default 300) with a one-line error.
+
+Each batch size is one KerasTuner project, served on port `P + i` for the i-th batch size; the
+chief marks a finished batch size with `keras_tuner/DONE`, and workers move on only then, so a
+trial re-queued late still finds a worker.
+"""
+
+import json
+import os
+import pathlib
+import threading
+import time
+
+from tfbsz.errors import TfbszError
+
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "install_worker_timeouts",
+    "is_chief",
+    "is_worker",
+    "serve_oracle",
+    "run_worker",
+]
+
+HEARTBEAT_SECONDS = 2.0
+DONE_MARKER = "DONE"
+
+
+def is_chief():
+    return "KERASTUNER_ORACLE_IP" in os.environ and "chief" in os.environ.get("KERASTUNER_TUNER_ID", "")
+
+
+def is_worker():
+    return "KERASTUNER_ORACLE_IP" in os.environ and not is_chief()
+
+
+def _worker_timeout():
+    return float(os.environ.get("TFBSZ_WORKER_TIMEOUT", "60"))
+
+
+def _chief_timeout():
+    return float(os.environ.get("TFBSZ_CHIEF_TIMEOUT", "300"))
+
+
+def install_worker_timeouts():
+    """Makes KerasTuner's gRPC client give up after `TFBSZ_CHIEF_TIMEOUT` seconds, not an hour."""
+    from keras_tuner.src.distribute import oracle_client
+
+    oracle_client.TIMEOUT = _chief_timeout()
+
+
+# --------------------------------------------------------------------------- chief
+
+
+def _heartbeat_dir(project_dir):
+    path = pathlib.Path(project_dir) / "heartbeats"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _requeue_dead_workers(oracle, project_dir, failure_dir):
+    from keras_tuner.src.engine import trial as trial_module
+
+    beats = _heartbeat_dir(project_dir)
+    now = time.time()
+    for tuner_id, trial in list(oracle.ongoing_trials.items()):
+        beat = beats / tuner_id
+        age = now - beat.stat().st_mtime if beat.exists() else None
+        if age is not None and age <= _worker_timeout():
+            continue
+        if age is None:
+            # No heartbeat yet: give a worker the timeout from when its trial started.
+            started = getattr(trial, "_tfbsz_seen", None)
+            if started is None:
+                trial._tfbsz_seen = now
+                continue
+            if now - started <= _worker_timeout():
+                continue
+        del oracle.ongoing_trials[tuner_id]
+        oracle.tuner_ids.discard(tuner_id)
+        trial.status = trial_module.TrialStatus.RUNNING
+        oracle._retry_queue.append(trial.trial_id)
+        from tfbsz import results
+
+        results.write_json(pathlib.Path(failure_dir) / f"{trial.trial_id}.failure.json", {
+            "trial_id": trial.trial_id,
+            "worker": tuner_id,
+            "reason": f"no heartbeat from worker {tuner_id} for more than {_worker_timeout():.0f} s",
+            "last_heartbeat_age_s": None if age is None else round(age, 1),
+            "requeued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+        oracle.save()
+
+
+def _finished(oracle):
+    from keras_tuner.src.engine import trial as trial_module
+
+    if oracle.ongoing_trials or oracle._retry_queue:
+        return False
+    if oracle.max_trials is None or len(oracle.trials) < oracle.max_trials:
+        return False
+    done = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
+    return all(t.status in done for t in oracle.trials.values())
+
+
+def serve_oracle(oracle, project_dir, failure_dir, poll_seconds=0.5):
+    """Serves `oracle` to workers until every trial is finished; re-queues dead workers' trials."""
+    import grpc
+    from concurrent import futures
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    protos.get_service_grpc().add_OracleServicer_to_server(oracle_chief.OracleServicer(oracle), server)
+    if server.add_insecure_port(address) == 0:
+        raise TfbszError(f"--oracle: the chief cannot listen on {address} (port in use?)")
+    server.start()
+    try:
+        while True:
+            time.sleep(poll_seconds)
+            with oracle_lock(oracle):
+                _requeue_dead_workers(oracle, project_dir, failure_dir)
+                if _finished(oracle):
+                    oracle.save()
+                    break
+        (pathlib.Path(project_dir) / DONE_MARKER).write_text("done\n")
+        time.sleep(max(2 * HEARTBEAT_SECONDS, 1.0))  # let waiting workers see STOPPED
+    finally:
+        server.stop(grace=1.0)
+
+
+class oracle_lock:
+    """Holds the oracle's KerasTuner lock (the one `@synchronized` methods use)."""
+
+    def __init__(self, oracle):
+        from keras_tuner.src.engine import oracle as oracle_module
+
+        self._lock = oracle_module.LOCKS[oracle] if hasattr(oracle_module, "LOCKS") else None
+
+    def __enter__(self):
+        if self._lock is not None:
+            self._lock.acquire()
+
+    def __exit__(self, *exc):
+        if self._lock is not None:
+            self._lock.release()
+
+
+# --------------------------------------------------------------------------- worker
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.path = path
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            try:
+                self.path.touch()
+            except OSError:
+                pass
+            self._stop_event.wait(HEARTBEAT_SECONDS)
+
+    def stop(self):
+        self._stop_event.set()
+
+
+def run_worker(tuner):
+    """The worker's search loop: run trials until the chief marks this batch size done."""
+    import grpc
+    from keras_tuner.src.engine import trial as trial_module
+
+    project_dir = pathlib.Path(tuner.project_dir)
+    heartbeat = _Heartbeat(_heartbeat_dir(project_dir) / tuner.tuner_id)
+    heartbeat.start()
+    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    try:
+        tuner.on_search_begin()
+        while True:
+            if (project_dir / DONE_MARKER).exists():
+                break
+            try:
+                trial = tuner.oracle.create_trial(tuner.tuner_id)
+            except grpc.RpcError as e:
+                if (project_dir / DONE_MARKER).exists():
+                    break
+                raise TfbszError(
+                    f"--oracle: the chief at {address} did not answer for {_chief_timeout():.0f} s "
+                    f"({e.code().name}); giving up"
+                ) from None
+            if trial.status == trial_module.TrialStatus.STOPPED:
+                time.sleep(HEARTBEAT_SECONDS / 2)
+                continue
+            if trial.status == trial_module.TrialStatus.IDLE:
+                time.sleep(0.2)
+                continue
+            tuner.on_trial_begin(trial)
+            tuner._try_run_and_update_trial(trial)
+            tuner.on_trial_end(trial)
+        tuner.on_search_end()
+    finally:
+        heartbeat.stop()
+
+
+def write_failure(trial_dir, trial_id, message):
+    """Writes a failed trial's details next to it: `<batch_size>/<trial_id>.failure.json`."""
+    from tfbsz import results
+
+    results.write_json(pathlib.Path(trial_dir).parent / f"{trial_id}.failure.json",
+                       {"trial_id": trial_id, "reason": message})
+
+
+def _dump(obj):  # pragma: no cover - debugging aid
+    return json.dumps(obj, indent=2, default=str)

@@ -1,0 +1,166 @@
+"""Command line: run a batch-size study from a YAML config.
+
+    python -m tfbsz.run --config configs/transformer.yaml
+    python -m tfbsz.run --config configs/smoke.yaml --output runs/smoke --set optimizer.learning_rate=0.05
+    python -m tfbsz.run --config configs/transformer.yaml --output runs/t --resume
+
+Distributed tuning (KerasTuner's chief/worker mode; every process sees the same --output):
+
+    python -m tfbsz.run --config X --output runs/d --role chief  --oracle 127.0.0.1:8000
+    python -m tfbsz.run --config X --output runs/d --role worker --oracle 127.0.0.1:8000   # any number
+
+Bad input ends with one line `tfbsz: error: ...` and exit code 2 (`--debug` shows the traceback).
+An interrupted study (Ctrl-C, a kill) continues with `--resume`: finished trials are kept.
+"""
+
+import argparse
+import os
+import sys
+
+__all__ = ["main", "build_parser", "format_table"]
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m tfbsz.run",
+        description="Measure steps to reach a target as a function of batch size, tuning every batch size.",
+    )
+    parser.add_argument("--config", required=True, help="YAML study config (see configs/)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set optimizer.learning_rate=0.1 (repeatable)")
+    parser.add_argument("--batch-sizes", metavar="B1,B2,...", help="override batch_sizes, e.g. 16,32,64")
+    parser.add_argument("--trials", type=int, metavar="N", help="override search.trials (trials per batch size)")
+    parser.add_argument("--output", metavar="DIR", help="override output (the study folder)")
+    parser.add_argument("--resume", action="store_true", help="continue the study already in the output folder")
+    parser.add_argument("--progress", choices=("auto", "rich", "plain", "none"),
+                        help="progress display (default: the config's logging.progress)")
+    parser.add_argument("--role", choices=("chief", "worker"),
+                        help="distributed tuning: chief serves the oracle, workers run trials")
+    parser.add_argument("--oracle", metavar="HOST:PORT",
+                        help="the chief's address for distributed tuning (port P serves the first batch "
+                             "size, P+1 the second, ...)")
+    parser.add_argument("--worker-id", metavar="ID", help="this worker's id (default: worker-<pid>)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def _parse_batch_sizes(text):
+    from tfbsz.errors import ConfigError
+
+    sizes = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            sizes.append(int(part))
+        except ValueError:
+            raise ConfigError(f"--batch-sizes: expected comma-separated integers, got {text!r}") from None
+    return sizes
+
+
+def _configure_distributed(args):
+    from tfbsz.errors import ConfigError
+
+    if args.role is None:
+        if args.oracle:
+            raise ConfigError("--oracle: needs --role chief or --role worker")
+        return
+    address = args.oracle or (
+        f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+        if "KERASTUNER_ORACLE_IP" in os.environ and "KERASTUNER_ORACLE_PORT" in os.environ else None
+    )
+    if not address or ":" not in address:
+        raise ConfigError("--oracle: expected HOST:PORT of the chief (or set KERASTUNER_ORACLE_IP/PORT)")
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise ConfigError(f"--oracle: the port must be a number, got {port!r}")
+    os.environ["KERASTUNER_ORACLE_IP"] = host
+    os.environ["KERASTUNER_ORACLE_PORT"] = port
+    os.environ["TFBSZ_ORACLE_BASE_PORT"] = port
+    if args.role == "chief":
+        os.environ["KERASTUNER_TUNER_ID"] = "chief"
+    else:
+        os.environ["KERASTUNER_TUNER_ID"] = args.worker_id or f"worker-{os.getpid()}"
+    from tfbsz.distributed import install_worker_timeouts
+
+    install_worker_timeouts()
+
+
+def format_table(summary):
+    """The final table as plain text: batch size, steps to result, trial counts, parameters, time."""
+    header = ("batch size", "steps to result", "reached", "missed", "diverged", "wall time", "best metaparameters")
+    lines = []
+    for row in summary["batch_sizes"]:
+        params = ", ".join(
+            f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
+            for k, v in row["best_parameters"].items()
+        )
+        steps = "-" if row["steps_to_result"] is None else str(row["steps_to_result"])
+        lines.append((str(row["batch_size"]), steps, str(row["reached"]), str(row["missed"]), str(row["diverged"]),
+                      f"{row['wall_time_s']:.0f} s", params or "-"))
+    widths = [max(len(h), *(len(r[i]) for r in lines)) if lines else len(h) for i, h in enumerate(header)]
+    fmt = lambda cells: "  ".join(c.rjust(w) if i < 6 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    out = [fmt(header), fmt(["-" * w for w in widths])]
+    out += [fmt(r) for r in lines]
+    return "\n".join(line.rstrip() for line in out)
+
+
+def _run(args):
+    from tfbsz.config import load_config
+    from tfbsz.errors import ConfigError
+
+    overrides = list(args.set)
+    cfg = load_config(args.config, overrides)
+    if args.output:
+        cfg["output"] = args.output
+    if args.batch_sizes:
+        cfg["batch_sizes"] = _parse_batch_sizes(args.batch_sizes)
+    if args.trials is not None:
+        if args.trials < 1:
+            raise ConfigError(f"--trials: expected a positive integer, got {args.trials}")
+        cfg["search"]["trials"] = args.trials
+    if args.progress:
+        cfg["logging"]["progress"] = args.progress
+    _configure_distributed(args)
+
+    from tfbsz.progress import make_progress
+    from tfbsz.study import Study
+
+    progress = make_progress(cfg["logging"]["progress"], metric=cfg["target"]["metric"])
+    study = Study(cfg, resume=args.resume, progress=progress, role=args.role)
+    summary = study.run()
+    if args.role == "worker":
+        print(f"worker done: {study.root}")
+        return 0
+    target = cfg["target"]
+    print()
+    print(f"steps to reach {target['metric']} {'<' if target['direction'] == 'min' else '>'} "
+          f"{target['threshold']} ({cfg['data']['name']}, {cfg['model']['name']}, {cfg['optimizer']['name']}):")
+    print(format_table(summary))
+    print(f"\nresults: {study.root}  (summary.csv, summary.json; per-trial files in Shallue et al.'s layout)")
+    return 0
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.debug:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tfbsz.errors import TfbszError
+
+    try:
+        return _run(args)
+    except TfbszError as e:
+        if args.debug:
+            raise
+        print(f"tfbsz: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("\ntfbsz: interrupted; finished trials are saved. Continue with --resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

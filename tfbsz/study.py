@@ -1,0 +1,318 @@
+"""`Study`: a batch-size study, from a config to steps-to-result per batch size on disk.
+
+For every batch size the study tunes the metaparameters with KerasTuner (one project per batch
+size, quasi-random search, objective = steps to the target) and records every trial in Shallue
+et al.'s layout; the steps to result of a batch size is the fewest steps any of its trials
+needed. With `search.metaparameters: rule`, only the base batch size is tuned and every other
+batch size trains once with the base's best metaparameters scaled by `scaling.rule`, so the
+rule can be compared with per-batch-size tuning.
+
+A study resumes: finished trials are kept, a trial that was interrupted is run again under the
+same id, and no trial is run twice.
+
+Example:
+
+>>> import tempfile
+>>> from tfbsz import Study
+>>> summary = Study({"data": {"name": "digits"}, "model": {"name": "mlp"},
+...     "optimizer": {"name": "momentum", "learning_rate": 0.1, "momentum": 0.9},
+...     "target": {"metric": "val/classification_error", "threshold": 0.3},
+...     "budget": {"max_steps": 200}, "eval_every": 20, "batch_sizes": [32, 128],
+...     "search": {"trials": 1}}, output=tempfile.mkdtemp() + "/s").run()
+>>> [row["batch_size"] for row in summary["batch_sizes"]]
+[32, 128]
+"""
+
+import datetime
+import os
+import pathlib
+
+from tfbsz import results
+from tfbsz.config import OPEN_SECTIONS, check_component_options, from_dict, load_config
+from tfbsz.errors import ConfigError
+from tfbsz.summary import summarize_batch_size, write_summary
+
+__all__ = ["Study", "check_components", "WORKLOAD_KEYS"]
+
+# Config sections that define what a study measures: a resumed study must not change them.
+WORKLOAD_KEYS = ("data", "model", "optimizer", "schedule", "target", "budget", "eval_every", "precision",
+                 "regularization", "sparsity", "seed")
+
+
+def check_components(cfg):
+    """Checks the named data set, model, optimizer, schedule and strategy and their options."""
+    from tfbsz import data, models, optimizers, schedules, strategies
+
+    modules = {"data": data, "model": models, "optimizer": optimizers, "schedule": schedules,
+               "strategy": strategies}
+    for section in OPEN_SECTIONS:
+        module = modules[section]
+        options = module.options(cfg[section]["name"])
+        check_component_options(section, cfg[section], options)
+    for path in cfg["search"]["space"]:
+        section, _, key = path.partition(".")
+        if section in OPEN_SECTIONS and key not in ("learning_rate", "name"):
+            valid = modules[section].options(cfg[section]["name"])
+            if key not in valid:
+                raise ConfigError(
+                    f"search.space.{path}: {section} '{cfg[section]['name']}' has no option '{key}'; "
+                    f"valid options: {', '.join(sorted(valid)) or 'none'}"
+                )
+
+
+def _check_writable(root):
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"output: {root} exists and is not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".tfbsz_write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"output: cannot write to {root}: {e.strerror or e}") from None
+
+
+def _workload(cfg):
+    return {k: cfg[k] for k in WORKLOAD_KEYS}
+
+
+class Study:
+    """A batch-size study. See the module docstring.
+
+    Args:
+        config: a config dict (checked with `tfbsz.config.from_dict`) or a YAML path.
+        output: the output folder; overrides `config["output"]`.
+        resume: continue the study already in `output`. Without it, an output folder that
+            already holds a study is an error (nothing measured is overwritten).
+        batch_sizes: overrides `config["batch_sizes"]`.
+        trials: overrides `config["search"]["trials"]`.
+        progress: a progress listener (`tfbsz.progress.make_progress`) or None.
+        role: None (single process), `"chief"` (serves the oracles, runs no trial) or
+            `"worker"` (runs trials for a chief); see `tfbsz.run --role`.
+    """
+
+    def __init__(self, config, output=None, resume=False, batch_sizes=None, trials=None, progress=None,
+                 role=None):
+        cfg = load_config(config) if isinstance(config, (str, os.PathLike)) else from_dict(dict(config))
+        if output is not None:
+            cfg["output"] = str(output)
+        if batch_sizes is not None:
+            cfg = from_dict({**cfg, "batch_sizes": list(batch_sizes)})
+        if trials is not None:
+            cfg["search"]["trials"] = trials
+            cfg = from_dict(cfg)
+        self.cfg = cfg
+        self.root = pathlib.Path(cfg["output"])
+        self.resume = resume
+        self.role = role
+        from tfbsz.progress import NullProgress
+
+        self.progress = progress or NullProgress(cfg["target"]["metric"])
+        self.progress.metric = cfg["target"]["metric"]
+
+    # ------------------------------------------------------------------ set-up
+
+    def _prepare_output(self):
+        marker = self.root / results.STUDY_MARKER
+        if marker.exists() and not self.resume and self.role != "worker":
+            raise ConfigError(
+                f"output: {self.root} already holds a study; pass --resume to continue it, "
+                "or choose another --output"
+            )
+        _check_writable(self.root)
+        if marker.exists():
+            stored = results.read_json(marker).get("config", {})
+            old, new = {k: stored.get(k) for k in WORKLOAD_KEYS}, _workload(self.cfg)
+            changed = [k for k in WORKLOAD_KEYS if results._clean(old[k]) != results._clean(new[k])]
+            if changed:
+                raise ConfigError(
+                    f"{changed[0]}: differs from the study being resumed in {self.root}; a resumed study "
+                    "must measure the same workload (use another --output for a new study)"
+                )
+
+    def _names(self):
+        cfg = self.cfg
+        return cfg["data"]["name"], cfg["model"]["name"], cfg["optimizer"]["name"]
+
+    def _write_marker(self, strategy_description):
+        from tfbsz import __version__
+
+        marker = self.root / results.STUDY_MARKER
+        created = None
+        if marker.exists():
+            created = results.read_json(marker).get("created")
+        dataset, model, optimizer = self._names()
+        results.write_json(marker, {
+            "tfbsz_version": __version__,
+            "name": self.cfg["name"] or self.root.name,
+            "dataset": dataset,
+            "model": model,
+            "optimizer": optimizer,
+            "target": self.cfg["target"],
+            "batch_sizes": self.cfg["batch_sizes"],
+            "strategy": strategy_description,
+            "created": created or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "config": self.cfg,
+        })
+
+    def _batch_size_dir(self, batch_size):
+        return results.batch_size_dir(self.root, *self._names(), batch_size)
+
+    def _write_batch_size_study(self, batch_size, max_steps, space):
+        from tfbsz.tuning import parameter_configs
+
+        dataset, model, optimizer = self._names()
+        directory = self._batch_size_dir(batch_size)
+        results.write_json(directory / "study.json", {
+            "batch_size": batch_size,
+            "dataset": dataset,
+            "model": model,
+            "optimizer": optimizer,
+            "early_stopping": True,
+            "parameter_configs": parameter_configs(space),
+            "train_steps": max_steps,
+            "tfbsz": {
+                "target": self.cfg["target"],
+                "eval_every": self.cfg["eval_every"],
+                "trials": self.cfg["search"]["trials"],
+                "search": self.cfg["search"]["algorithm"],
+                "metaparameters": self.cfg["search"]["metaparameters"],
+            },
+        })
+        return directory
+
+    # ------------------------------------------------------------------ running
+
+    def run(self):
+        """Runs (or resumes) the study and returns its summary dict (also in summary.json)."""
+        self._prepare_output()
+        check_components(self.cfg)
+        from tfbsz import data, strategies
+
+        strategy = strategies.get(self.cfg["strategy"])
+        dataset = None if self.role == "chief" else data.load(self.cfg["data"], seed=self.cfg["seed"])
+        if self.role != "worker":
+            self._write_marker(strategy.describe())
+            if self.cfg["logging"]["tensorboard"]:
+                from tfbsz import tb_logging
+
+                tb_logging.log_study(self.root / "tensorboard", self.cfg)
+        self.progress.message(f"strategy: {strategy.describe()}")
+        cfg = self.cfg
+        sizes = cfg["batch_sizes"]
+        trials = cfg["search"]["trials"]
+        self.progress.study_begin(sizes, trials)
+        if cfg["search"]["metaparameters"] == "rule":
+            base = cfg["search"]["base_batch_size"] or sizes[0]
+            order = [base] + [b for b in sizes if b != base]
+        else:
+            base, order = None, sizes
+        rows = {}
+        for index, batch_size in enumerate(order):
+            fixed, space, count = {}, cfg["search"]["space"], trials
+            if base is not None and batch_size != base:
+                fixed, space, count = self._rule_parameters(batch_size, base), {}, 1
+            self._run_batch_size(index, batch_size, dataset, strategy, fixed, space, count)
+            if self.role != "worker":
+                rows[batch_size] = self._summarize(batch_size)
+                self._write_summary(rows)
+        summary = self._write_summary(rows) if self.role != "worker" else {"batch_sizes": []}
+        self.progress.study_end(summary)
+        return summary
+
+    def _run_batch_size(self, index, batch_size, dataset, strategy, fixed, space, trials):
+        import keras_tuner as kt
+
+        from tfbsz import tuning
+        from tfbsz.config import steps_budget
+
+        num_train = len(dataset.x_train) if dataset is not None else self._num_train_from_disk()
+        max_steps = steps_budget(self.cfg, batch_size, num_train)
+        directory = self._batch_size_dir(batch_size)
+        if self.role != "worker":
+            directory = self._write_batch_size_study(batch_size, max_steps, space)
+        done = sum(1 for p in directory.glob("*/metadata.json")) if directory.exists() else 0
+        self.progress.batch_size_begin(batch_size, min(done, trials))
+        cfg = dict(self.cfg)
+        cfg["search"] = {**cfg["search"], "space": space}
+        hypermodel = tuning.StudyHyperModel(
+            cfg, dataset, batch_size, directory, strategy=strategy, fixed_parameters=fixed,
+            listener=self.progress, on_trial_written=self._log_trial,
+        )
+        oracle = tuning.QuasiRandomOracle(
+            algorithm=cfg["search"]["algorithm"],
+            seed=cfg["seed"],
+            objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"),
+            max_trials=trials,
+            hyperparameters=hypermodel.hyperparameters(),
+        )
+        if "KERASTUNER_ORACLE_IP" in os.environ:
+            base_port = int(os.environ.get("TFBSZ_ORACLE_BASE_PORT") or os.environ["KERASTUNER_ORACLE_PORT"])
+            os.environ.setdefault("TFBSZ_ORACLE_BASE_PORT", str(base_port))
+            os.environ["KERASTUNER_ORACLE_PORT"] = str(base_port + index)
+        tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(directory), project_name="keras_tuner")
+        try:
+            tuner.search()
+        except tuning.SearchAborted as e:
+            raise e.error from None
+
+    def _num_train_from_disk(self):
+        from tfbsz import data
+
+        return len(data.load(self.cfg["data"], seed=self.cfg["seed"]).x_train)
+
+    def _rule_parameters(self, batch_size, base):
+        """Metaparameters for `batch_size` derived from the base batch size's best trial."""
+        from tfbsz import schedules
+
+        row = self._summarize(base)
+        best = dict(row["best_parameters"])
+        if not best:
+            best = self._best_by_objective(base)
+        parameters = dict(best)
+        lr = best.get("optimizer.learning_rate", self.cfg["optimizer"]["learning_rate"])
+        rule = self.cfg["scaling"]["rule"]
+        parameters["optimizer.learning_rate"] = float(schedules.scale_learning_rate(lr, batch_size, base, rule))
+        warmup = best.get("schedule.warmup_steps", self.cfg["schedule"].get("warmup_steps"))
+        if warmup:
+            parameters["schedule.warmup_steps"] = int(schedules.scale_warmup(warmup, batch_size, base, rule))
+        return parameters
+
+    def _best_by_objective(self, batch_size):
+        study = results.load_study(self.root)
+        bs = study.batch_sizes.get(batch_size)
+        if bs is None or not bs.trials:
+            return {}
+        from tfbsz.tuning.objective import objective_value
+
+        def score(t):
+            return objective_value(t.outcome or "missed", t.extra.get("steps_to_target"), t.extra.get("max_steps", 1),
+                                   t.extra.get("best_value"), self.cfg["target"]["threshold"])
+
+        return dict(min(bs.trials, key=score).parameters)
+
+    def _summarize(self, batch_size):
+        study = results.load_study(self.root)
+        bs = study.batch_sizes.get(batch_size)
+        if bs is None:
+            return {"batch_size": batch_size, "steps_to_result": None, "best_trial": None, "trials": 0,
+                    "reached": 0, "missed": 0, "diverged": 0, "wall_time_s": 0.0, "best_parameters": {}}
+        return summarize_batch_size(bs, self.cfg["target"])
+
+    def _write_summary(self, rows):
+        dataset, model, optimizer = self._names()
+        summary = {
+            "study": {"name": self.cfg["name"] or self.root.name, "dataset": dataset, "model": model,
+                      "optimizer": optimizer, "target": self.cfg["target"],
+                      "metaparameters": self.cfg["search"]["metaparameters"]},
+            "batch_sizes": [rows[b] for b in sorted(rows)],
+        }
+        write_summary(self.root, summary)
+        return summary
+
+    def _log_trial(self, trial_dir, parameters, result):
+        if not self.cfg["logging"]["tensorboard"]:
+            return
+        from tfbsz import tb_logging
+
+        tb_logging.log_trial(self.root / "tensorboard", trial_dir, parameters, result)

@@ -1,0 +1,108 @@
+"""Summaries of a study's files: steps to result and trial counts per batch size.
+
+Pure Python over `tfbsz.results`; no Keras. Steps to result follows Shallue et al.'s
+`compute_steps_to_result`: over all measurements of all trials of a batch size, the smallest
+step whose metric strictly beats the threshold.
+
+Example:
+
+>>> from tfbsz.results import Trial
+>>> from tfbsz.summary import first_step_reaching
+>>> t = Trial("0", None, {}, "COMPLETE", 30, [{"step": 10, "m": 0.5}, {"step": 20, "m": 0.09}], {})
+>>> first_step_reaching(t, "m", 0.1, "min")
+20
+"""
+
+import csv
+import math
+import pathlib
+
+from tfbsz import results
+
+__all__ = ["first_step_reaching", "summarize_batch_size", "summarize_study", "write_summary", "SUMMARY_FIELDS"]
+
+SUMMARY_FIELDS = (
+    "batch_size",
+    "steps_to_result",
+    "best_trial",
+    "trials",
+    "reached",
+    "missed",
+    "diverged",
+    "wall_time_s",
+    "best_parameters",
+)
+
+
+def _beats(value, threshold, direction):
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return value < threshold if direction == "min" else value > threshold
+
+
+def first_step_reaching(trial, metric, threshold, direction):
+    """The first measured step of `trial` whose `metric` strictly beats `threshold`, or None."""
+    for row in trial.measurements:
+        if _beats(row.get(metric), threshold, direction):
+            return int(row["step"])
+    return None
+
+
+def _outcome(trial, reached_step):
+    outcome = trial.outcome
+    if outcome in ("reached", "missed", "diverged"):
+        return outcome
+    if trial.status == results.STATUS_INFEASIBLE:
+        return "diverged"
+    return "reached" if reached_step is not None else "missed"
+
+
+def summarize_batch_size(bs_study, target):
+    """One summary row (dict) for a `results.BatchSizeStudy` and a target dict."""
+    metric, threshold, direction = target["metric"], float(target["threshold"]), target["direction"]
+    counts = {"reached": 0, "missed": 0, "diverged": 0}
+    best = None  # (steps, trial)
+    wall = 0.0
+    for trial in bs_study.trials:
+        step = first_step_reaching(trial, metric, threshold, direction)
+        counts[_outcome(trial, step)] += 1
+        wall += float(trial.extra.get("wall_time_s") or 0.0)
+        if step is not None and (best is None or (step, trial.trial_id) < (best[0], best[1].trial_id)):
+            best = (step, trial)
+    return {
+        "batch_size": bs_study.batch_size,
+        "steps_to_result": best[0] if best else None,
+        "best_trial": best[1].trial_id if best else None,
+        "trials": len(bs_study.trials),
+        **counts,
+        "wall_time_s": round(wall, 3),
+        "best_parameters": dict(best[1].parameters) if best else {},
+    }
+
+
+def summarize_study(study, target=None):
+    """Summary dict of a loaded `results.Study`: `{"study": meta, "batch_sizes": [rows]}`."""
+    target = target or study.target
+    if not target:
+        raise ValueError("the study declares no target; pass one as {metric, threshold, direction}")
+    rows = [summarize_batch_size(bs, target) for bs in study.batch_sizes.values()]
+    return {"study": dict(study.meta), "batch_sizes": rows}
+
+
+def write_summary(root, summary):
+    """Writes `summary.json` and `summary.csv` under `root`."""
+    root = pathlib.Path(root)
+    results.write_json(root / "summary.json", summary)
+    tmp = root / ".summary.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(SUMMARY_FIELDS)
+        for row in summary["batch_sizes"]:
+            values = []
+            for field in SUMMARY_FIELDS:
+                value = row.get(field)
+                if field == "best_parameters":
+                    value = ";".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
+                values.append("" if value is None else value)
+            writer.writerow(values)
+    tmp.replace(root / "summary.csv")
