@@ -196,9 +196,19 @@ def _gradients(model, loss_fn, x, y):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, [v.value for v in model.trainable_variables])
+        def tape_gradients():
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            return tape.gradient(loss, model.trainable_variables)
+
+        if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
+            # Distributed variables differentiate only inside a replica: run the whole batch
+            # on every replica and keep the first replica's (identical) gradients.
+            strategy = tf.distribute.get_strategy()
+            per_replica = strategy.run(tape_gradients)
+            grads = [strategy.experimental_local_results(g)[0] for g in per_replica]
+        else:
+            grads = tape_gradients()
     elif backend == "jax":
         import jax
 

@@ -245,6 +245,7 @@ class Study:
             objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"),
             max_trials=trials,
             hyperparameters=hypermodel.hyperparameters(),
+            reverse_log=tuning.reverse_log_names(space),
         )
         if "KERASTUNER_ORACLE_IP" in os.environ:
             base_port = int(os.environ.get("TFBSZ_ORACLE_BASE_PORT") or os.environ["KERASTUNER_ORACLE_PORT"])

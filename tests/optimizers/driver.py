@@ -46,3 +46,28 @@ def max_relative_error(history, reference_history):
             err = np.linalg.norm(a - b) / (denom if denom > 0 else 1.0)
             worst = max(worst, float(err))
     return worst
+
+
+def stateless_trajectory(optimizer_class, options, seed=0):
+    """Like `tfbsz_trajectory`, through a jitted `stateless_apply` (JAX backend only)."""
+    import jax
+
+    paths, params, grads, lrs = make_problem(seed)
+    variables = make_variables(paths, params)
+    optimizer = optimizer_class(learning_rate=lrs[0], **options)
+    optimizer.build(variables)
+    lr_index = [i for i, v in enumerate(optimizer.variables) if v is optimizer._learning_rate][0]
+
+    @jax.jit
+    def step(opt_values, param_values, step_grads, lr):
+        opt_values = list(opt_values)
+        opt_values[lr_index] = lr
+        return optimizer.stateless_apply(opt_values, step_grads, param_values)
+
+    opt_values = [v.value for v in optimizer.variables]
+    param_values = [v.value for v in variables]
+    history = []
+    for step_grads, lr in zip(grads, lrs):
+        param_values, opt_values = step(opt_values, param_values, step_grads, np.float32(lr))
+        history.append([np.asarray(p, np.float64) for p in param_values])
+    return history

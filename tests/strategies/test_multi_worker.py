@@ -12,6 +12,7 @@ import pytest
 from helpers import subprocess_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 WORKER = os.path.join(HERE, "strategies_worker.py")
 TIMEOUT_S = 240
 TOLERANCE = 1e-5  # same float32 argument as the mirrored test: only the summation order differs
@@ -32,7 +33,6 @@ def _free_ports(count):
 
 
 def _start(strategy, out, **env):
-    # One logical CPU per worker: the conftest's two-CPU split is for in-process tests.
     return subprocess.Popen(
         [sys.executable, WORKER, strategy, str(out)],
         env=subprocess_env("tensorflow", **env),
@@ -57,6 +57,15 @@ def _finish(processes):
         assert p.returncode == 0, out[-3000:]
 
 
+def _one_worker_weights():
+    import keras
+
+    from strategies_training import build_mlp, toy_data, train
+
+    x, y = toy_data()
+    return train(build_mlp(), keras.optimizers.SGD(0.5), x, y, batch_size=32, steps=5)
+
+
 def _weights(path):
     with np.load(path) as f:
         return [f[f"arr_{i}"] for i in range(4)], str(f["describe"]), int(f["replicas"])
@@ -73,10 +82,11 @@ def test_two_workers_match_one_worker(tmp_path):
         )
         for i in range(2)
     ]
-    single = _start("one_device", tmp_path / "single.npz")
-    _finish(workers + [single])
+    try:  # the one-worker reference runs here while the workers start up
+        reference = _one_worker_weights()
+    finally:
+        _finish(workers)
 
-    reference, _, _ = _weights(tmp_path / "single.npz")
     for i in range(2):
         weights, describe, replicas = _weights(tmp_path / f"worker{i}.npz")
         assert replicas == 2

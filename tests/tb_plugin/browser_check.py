@@ -49,9 +49,11 @@ def tensorboard_server(logdir, start_timeout=120):
     """Runs `tensorboard --logdir LOGDIR --host 127.0.0.1 --port 0` and yields its base URL."""
     log = tempfile.NamedTemporaryFile("w+", prefix="tensorboard-", suffix=".log", delete=False)
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cli = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    command = [cli] if os.path.exists(cli) else [sys.executable, "-m", "tensorboard.main"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
-         "--port", "0", "--load_fast", "false", "--reload_interval", "0", "--reload_task", "blocking"],
+        command + ["--logdir", str(logdir), "--host", "127.0.0.1", "--port", "0", "--load_fast", "false",
+                   "--reload_interval", "0", "--reload_task", "blocking"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )
     try:

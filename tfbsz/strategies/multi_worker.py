@@ -120,4 +120,32 @@ def build(cfg, reason=None):
             f"strategy multi_worker: could not start ({str(e).strip().splitlines()[0][:200]}); "
             "build it before any other TensorFlow op runs"
         ) from None
+    _reduce_nests_element_by_element(tf_strategy)
     return MultiWorkerStrategy(tf_strategy, workers, task_type, task_index, reason)
+
+
+def _reduce_nests_element_by_element(tf_strategy):
+    """Work around Keras 3 `fit` failing under this strategy (keras-team/keras#20585).
+
+    Keras 3.15's TensorFlow trainer calls `strategy.reduce` in two ways that
+    MultiWorkerMirroredStrategy rejects: on a whole `(x, y)` batch of `PerReplica`
+    values before training ("Attempt to convert a value (PerReplica ...) to a Tensor"),
+    and with `axis=0` on the per-replica scalar loss ("Invalid reduction dimension 0 for
+    input with 0 dimensions"). This instance's `reduce` maps over nests and reduces
+    scalars across replicas only; for any other single value it is the original method.
+    """
+    import tensorflow as tf
+
+    original = tf_strategy.reduce
+
+    def reduce_one(reduce_op, value, axis):
+        if axis is not None:
+            local = tf_strategy.experimental_local_results(value)[0]
+            if getattr(local.shape, "rank", None) == 0:
+                axis = None
+        return original(reduce_op, value, axis)
+
+    def reduce(reduce_op, value, axis=None):
+        return tf.nest.map_structure(lambda v: reduce_one(reduce_op, v, axis), value)
+
+    tf_strategy.reduce = reduce

@@ -7,7 +7,7 @@ KerasTuner's split: `QuasiRandomOracle` proposes metaparameters (scrambled Halto
 from tfbsz.tuning.hypermodel import StudyHyperModel, trial_seed
 from tfbsz.tuning.objective import OBJECTIVE_NAME, objective_value
 from tfbsz.tuning.oracle import QuasiRandomOracle
-from tfbsz.tuning.space import build_hyperparameters, parameter_configs
+from tfbsz.tuning.space import build_hyperparameters, parameter_configs, reverse_log_names, reverse_log_value
 from tfbsz.tuning.tuner import SearchAborted, StepsToTargetTuner
 
 __all__ = [
@@ -19,5 +19,7 @@ __all__ = [
     "build_hyperparameters",
     "objective_value",
     "parameter_configs",
+    "reverse_log_names",
+    "reverse_log_value",
     "trial_seed",
 ]

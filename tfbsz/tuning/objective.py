@@ -6,7 +6,7 @@ trial that reached the target (KerasTuner drops FAILED trials and browsers rejec
 * reached:  the steps it needed (<= max_steps);
 * missed:   2 * max_steps * (1 + gap), where gap in [0, 1] is how far its best measurement
             stayed from the threshold, relative to the threshold, so near-misses rank first;
-* diverged: 4 * max_steps.
+* diverged: 5 * max_steps.
 
 Example:
 
@@ -16,7 +16,7 @@ Example:
 >>> objective_value("missed", None, 1000, 0.15, 0.1)
 3000.0
 >>> objective_value("diverged", None, 1000, None, 0.1)
-4000.0
+5000.0
 """
 
 import math
@@ -36,4 +36,4 @@ def objective_value(outcome, steps_to_target, max_steps, best_value, threshold):
             scale = abs(threshold) if threshold else 1.0
             gap = min(1.0, abs(best_value - threshold) / scale)
         return 2.0 * max_steps * (1.0 + gap)
-    return 4.0 * max_steps
+    return 5.0 * max_steps

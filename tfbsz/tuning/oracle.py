@@ -25,6 +25,8 @@ import numpy as np
 from keras_tuner.src.engine import trial as trial_module
 from scipy.stats import qmc
 
+from tfbsz.tuning.space import reverse_log_value
+
 __all__ = ["QuasiRandomOracle"]
 
 
@@ -34,10 +36,12 @@ class QuasiRandomOracle(kt.Oracle):
     Args:
         algorithm: `"halton"` or `"sobol"`. Defaults to `"halton"`.
         seed: scrambling seed; the same seed gives the same trials. Defaults to `0`.
+        reverse_log: names of hyperparameters sampled uniformly in log(1 - x) (Shallue et
+            al.'s REVERSE_LOG_SCALE, e.g. momentum); they are declared as linear Floats.
         **kwargs: passed to `keras_tuner.Oracle` (objective, max_trials, hyperparameters, ...).
     """
 
-    def __init__(self, algorithm="halton", seed=0, **kwargs):
+    def __init__(self, algorithm="halton", seed=0, reverse_log=(), **kwargs):
         if algorithm not in ("halton", "sobol"):
             raise ValueError(f"`algorithm` must be 'halton' or 'sobol'. Received: algorithm={algorithm!r}")
         kwargs.setdefault("max_consecutive_failed_trials", 1000)
@@ -45,6 +49,7 @@ class QuasiRandomOracle(kt.Oracle):
         self.algorithm = algorithm
         self.sequence_seed = int(seed)
         self._cursor = 0
+        self.reverse_log = tuple(reverse_log)
 
     def sequence_points(self, count, start=0):
         """Points `start .. start+count-1` of the sequence, in [0, 1)^d."""
@@ -66,7 +71,10 @@ class QuasiRandomOracle(kt.Oracle):
                 hps.merge([hp])
                 if hps.is_active(hp):
                     prob = float(np.clip(point[dimension], 1e-12, 1 - 1e-12))
-                    hps.values[hp.name] = hp.prob_to_value(prob)
+                    if hp.name in self.reverse_log:
+                        hps.values[hp.name] = reverse_log_value(prob, hp.min_value, hp.max_value)
+                    else:
+                        hps.values[hp.name] = hp.prob_to_value(prob)
             if not self._duplicate(hps.values):
                 return {"status": trial_module.TrialStatus.RUNNING, "values": hps.values}
         return {"status": trial_module.TrialStatus.STOPPED, "values": None}
@@ -74,7 +82,8 @@ class QuasiRandomOracle(kt.Oracle):
     def get_state(self):
         state = super().get_state()
         state.update(
-            {"qmc_cursor": self._cursor, "qmc_algorithm": self.algorithm, "qmc_seed": self.sequence_seed}
+            {"qmc_cursor": self._cursor, "qmc_algorithm": self.algorithm, "qmc_seed": self.sequence_seed,
+             "qmc_reverse_log": list(self.reverse_log)}
         )
         return state
 
@@ -83,3 +92,4 @@ class QuasiRandomOracle(kt.Oracle):
         self._cursor = state.get("qmc_cursor", 0)
         self.algorithm = state.get("qmc_algorithm", self.algorithm)
         self.sequence_seed = state.get("qmc_seed", self.sequence_seed)
+        self.reverse_log = tuple(state.get("qmc_reverse_log", self.reverse_log))

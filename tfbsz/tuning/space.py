@@ -19,7 +19,7 @@ Example:
 
 import keras_tuner as kt
 
-__all__ = ["build_hyperparameters", "parameter_configs"]
+__all__ = ["build_hyperparameters", "parameter_configs", "reverse_log_names", "reverse_log_value"]
 
 _SHALLUE_SCALE = {"linear": "LINEAR_SCALE", "log": "LOG_SCALE", "reverse_log": "REVERSE_LOG_SCALE"}
 
@@ -36,8 +36,29 @@ def build_hyperparameters(space):
             sampling = "linear" if spec.get("scale", "linear") == "reverse_log" else spec.get("scale", "linear")
             hp.Int(name, int(spec["min"]), int(spec["max"]), sampling=sampling)
         else:
-            hp.Float(name, float(spec["min"]), float(spec["max"]), sampling=spec.get("scale", "linear"))
+            # KerasTuner's own "reverse_log" is a reflected log scale, not Shallue et al.'s
+            # REVERSE_LOG_SCALE (uniform in log(1 - x)); the oracle maps those itself
+            # (`reverse_log_value`), so they are declared with a linear scale here.
+            scale = spec.get("scale", "linear")
+            hp.Float(name, float(spec["min"]), float(spec["max"]), sampling="linear" if scale == "reverse_log" else scale)
     return hp
+
+
+def reverse_log_names(space):
+    """The keys of `space` on a reverse-log scale (uniform in log(1 - x))."""
+    return sorted(name for name, spec in space.items() if spec.get("scale") == "reverse_log")
+
+
+def reverse_log_value(prob, low, high):
+    """The value at quantile `prob` of a scale uniform in log(1 - x) over [low, high].
+
+    >>> round(reverse_log_value(0.5, 0.9, 0.999), 6)   # 1 - sqrt(0.1 * 0.001)
+    0.99
+    """
+    import math
+
+    log_far, log_near = math.log(1.0 - low), math.log(1.0 - high)
+    return 1.0 - math.exp(log_far + prob * (log_near - log_far))
 
 
 def parameter_configs(space):

@@ -113,7 +113,23 @@ function renderControls() {
   el('label', {}, 'metric ', metric), el('label', {}, ' threshold ', threshold), ' ', direction, ' ',
   el('button', {type: 'submit'}, 'Apply'), ' ',
   el('button', {type: 'button', onclick: () => { state.target = null; refresh(); }}, 'Use each study\u2019s target'));
-  controls.append(studies, el('fieldset', {}, form));
+  const reload = el('button', {type: 'button', id: 'tfbsz-reload', onclick: reloadRuns}, 'Reload studies');
+  controls.append(studies, el('fieldset', {}, form), el('div', {class: 'tfbsz-reload'}, reload));
+}
+
+async function reloadRuns() {
+  // TensorBoard's own reload button does not reach iframed plugins, hence this one.
+  try {
+    const runs = (await getJson('./runs')).runs;
+    const known = new Set(state.runs.map((r) => r.name));
+    state.runs = runs;
+    for (const r of runs) if (!known.has(r.name) && state.selected.size < COLORS.length) state.selected.add(r.name);
+  } catch (err) {
+    setStatus(`Could not list studies: ${err.message}`, true);
+    return;
+  }
+  renderControls();
+  await refresh();
 }
 
 async function refresh() {

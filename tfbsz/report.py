@@ -1,0 +1,350 @@
+"""`python -m tfbsz.report`: plots and tables of steps-to-result against batch size.
+
+Usage::
+
+    python -m tfbsz.report RUN_DIR [RUN_DIR ...] [--output DIR] [--target VALUE]
+                           [--metric NAME] [--direction min|max] [--confidence 0.9] [--seed 0]
+
+Each RUN_DIR is a tfbsz study root or any tree in Shallue et al.'s layout (their released data
+included); every (dataset, model, optimizer) found is one curve. The target comes from a tfbsz
+study's `tfbsz_study.json`; for a bare Shallue tree give `--target` (and `--metric`, which
+defaults to val/classification_error). `--target` with a tfbsz study overrides its threshold.
+
+Writes to `--output` (default: RUN_DIR/report for the first RUN_DIR):
+
+* `steps_to_result.png`: steps vs batch size (log-log) with bootstrap intervals, the
+  perfect-scaling line, the fitted S_min (1 + B_crit / B) curve and B_crit, regimes shaded;
+* `metaparameters.png`: best learning rate and effective learning rate lr / (1 - momentum) vs
+  batch size with the linear and square-root heuristics from the smallest batch size;
+* `summary.csv` (one row per workload and batch size) and `summary.md`.
+
+Bad input prints one line ``tfbsz.report: error: ...`` and exits with code 2.
+
+Example::
+
+    python -m tfbsz.report runs/mnist --output /tmp/report
+    python -m tfbsz.report batch_science_data/mnist --target 0.01 --metric val/classification_error
+"""
+
+import argparse
+import csv
+import math
+import os
+import sys
+
+from tfbsz.analysis import Target, analyze_workload, default_direction, load_workloads, scaling_heuristics
+from tfbsz.errors import TfbszError
+
+__all__ = ["main", "write_report"]
+
+PROG = "tfbsz.report"
+DEFAULT_METRIC = "val/classification_error"
+CSV_COLUMNS = [
+    "run_dir", "workload", "metric", "threshold", "direction", "batch_size", "trials", "reached",
+    "diverged", "steps", "steps_low", "steps_high", "regime", "best_trial", "learning_rate",
+    "momentum", "effective_learning_rate",
+]
+REGIME_COLORS = {"perfect": "#2ca02c", "diminishing": "#ffbf00", "beyond_max_useful": "#d62728"}
+REGIME_LABELS = {
+    "perfect": "perfect scaling",
+    "diminishing": "diminishing returns",
+    "beyond_max_useful": "beyond max. useful batch",
+}
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise TfbszError(message)
+
+
+def _parse_args(argv):
+    parser = _ArgumentParser(prog=PROG, description="Plots and tables of steps to result vs batch size.")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="study roots or Shallue-layout trees")
+    parser.add_argument("--output", help="output folder (default: RUN_DIR/report of the first RUN_DIR)")
+    parser.add_argument("--target", help="goal threshold (a number); needed for bare Shallue trees")
+    parser.add_argument("--metric", help=f"measurement column of the goal (default: the study's, else {DEFAULT_METRIC})")
+    parser.add_argument("--direction", choices=["min", "max"], help="min: beat by going below; max: above")
+    parser.add_argument("--confidence", default="0.9", help="interval coverage in (0, 1) (default 0.9)")
+    parser.add_argument("--seed", default="0", help="bootstrap seed (default 0)")
+    return parser.parse_args(argv)
+
+
+def _number(text, name):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise TfbszError(f"{name}: expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise TfbszError(f"{name}: expected a finite number, got {text!r}")
+    return value
+
+
+def _resolve_target(workload, args):
+    """The Target for `workload` from the flags and the study's own target."""
+    own = workload.target
+    metric = args.metric or (own.metric if own else DEFAULT_METRIC)
+    if args.target is None:
+        if own is None or (args.metric and args.metric != own.metric):
+            raise TfbszError(
+                f"--target: {workload.name} in {workload.root} has no stored target for {metric}; "
+                f"pass --target VALUE"
+            )
+        threshold = own.threshold
+    else:
+        threshold = _number(args.target, "--target")
+    direction = args.direction or (own.direction if own and own.metric == metric else default_direction(metric))
+    columns = {c for s in workload.studies for t in s.trials for c in t.columns}
+    if metric not in columns:
+        raise TfbszError(
+            f"--metric: column {metric!r} not found in the measurements of {workload.name} "
+            f"(columns: {', '.join(sorted(columns)) or 'none'})"
+        )
+    return Target(metric, threshold, direction)
+
+
+def _fmt(value, digits=4):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _write_csv(path, analyses):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for a in analyses:
+            for row in a.rows:
+                writer.writerow({
+                    "run_dir": a.workload.root, "workload": a.workload.name, "metric": a.target.metric,
+                    "threshold": a.target.threshold, "direction": a.target.direction,
+                    **{k: _fmt(v, 6) for k, v in row.items()},
+                })
+
+
+def _interval(low_high, digits=3):
+    low, high = low_high
+    return f"[{_fmt(float(low), digits)}, {_fmt(float(high), digits)}]"
+
+
+def _write_markdown(path, analyses):
+    lines = ["# Steps to result vs batch size", ""]
+    for a in analyses:
+        t = a.target
+        sign = "<" if t.direction == "min" else ">"
+        lines += [f"## {a.workload.name}", "", f"Run: `{a.workload.root}`. Goal: `{t.metric}` {sign} {t.threshold}.", ""]
+        if a.fit:
+            pct = round(100 * a.fit.confidence)
+            lines.append(
+                f"* Critical batch size B_crit = {_fmt(a.fit.b_crit, 3)} {_interval(a.fit.b_crit_interval)} "
+                f"and S_min = {_fmt(a.fit.s_min, 3)} steps {_interval(a.fit.s_min_interval)} "
+                f"({pct}% profile-likelihood intervals; fit of S = S_min (1 + B_crit / B))."
+            )
+        if a.regimes:
+            r = a.regimes
+            lines.append(f"* Perfect scaling (within {100 * r.tolerance:g}% of the line) up to batch size {r.last_perfect_batch_size}.")
+            if r.max_useful_batch_size is None:
+                lines.append("* Maximal useful batch size: beyond the largest batch size measured.")
+            else:
+                lines.append(
+                    f"* Maximal useful batch size: {r.max_useful_batch_size} "
+                    f"(no larger batch cuts steps by {100 * r.min_reduction:g}% or more)."
+                )
+        lines += [f"* Note: {n}." for n in a.notes]
+        lines += ["", "| batch size | trials | reached | steps | interval | regime | best lr | momentum | effective lr |",
+                  "|---:|---:|---:|---:|---|---|---:|---:|---:|"]
+        for row in a.rows:
+            interval = _interval((row["steps_low"], row["steps_high"]), 4) if row["steps"] is not None else ""
+            lines.append(
+                f"| {row['batch_size']} | {row['trials']} | {row['reached']} | {_fmt(row['steps']) or 'missed'} | "
+                f"{interval} | {REGIME_LABELS.get(row['regime'], '')} | {_fmt(row['learning_rate'], 3)} | "
+                f"{_fmt(row['momentum'], 4)} | {_fmt(row['effective_learning_rate'], 3)} |"
+            )
+        lines.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def _labels(analyses):
+    names = [a.workload.name for a in analyses]
+    return [
+        a.workload.name if names.count(a.workload.name) == 1
+        else f"{a.workload.name} ({os.path.basename(os.path.normpath(a.workload.root))})"
+        for a in analyses
+    ]
+
+
+def _log2_axes(ax):
+    from matplotlib import ticker
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def _draw_steps(ax, a, color, label, shade):
+    import numpy as np
+
+    reached = a.reached
+    if not reached:
+        return
+    b = np.array([r["batch_size"] for r in reached], float)
+    s = np.array([r["steps"] for r in reached], float)
+    high = np.array([r["steps_high"] for r in reached], float)
+    finite = np.isfinite(high)
+    yerr = np.vstack([s - np.array([r["steps_low"] for r in reached], float), np.where(finite, high - s, 0.0)])
+    ax.errorbar(b, s, yerr=yerr, fmt="o-", color=color, ms=5, lw=1.6, capsize=3, label=label, zorder=3)
+    if (~finite).any():
+        ax.plot(b[~finite], s[~finite], "^", color=color, ms=7, zorder=4)
+    line_b = np.geomspace(b.min(), b.max(), 50)
+    perfect = s[0] * b[0] / line_b
+    visible = perfect >= s.min() / 8  # keep the data readable when scaling stops early
+    ax.plot(line_b[visible], perfect[visible], "--", color=color, lw=1, alpha=0.8)
+    if a.fit:
+        f = a.fit
+        ax.plot(line_b, f.predict(line_b), ":", color=color, lw=1.6)
+        if b.min() / 4 <= f.b_crit <= b.max() * 4:
+            ax.plot([f.b_crit], f.predict([f.b_crit]), "D", color=color, mec="black", ms=7, zorder=5)
+            low, high = f.b_crit_interval
+            ax.annotate(f"B_crit≈{f.b_crit:.3g} [{low:.3g}, {high:.3g}]",
+                        (f.b_crit, float(f.predict([f.b_crit])[0])),
+                        textcoords="offset points", xytext=(6, 6), fontsize=8, color=color)
+    if shade and a.regimes:
+        edges = np.sqrt(b[:-1] * b[1:])
+        lefts = np.concatenate([[b[0] / 1.4], edges])
+        rights = np.concatenate([edges, [b[-1] * 1.4]])
+        seen = set()
+        for regime, lo, hi in zip(a.regimes.regimes, lefts, rights):
+            ax.axvspan(lo, hi, color=REGIME_COLORS[regime], alpha=0.12, lw=0,
+                       label=None if regime in seen else REGIME_LABELS[regime])
+            seen.add(regime)
+
+
+def _plot_steps(path, analyses):
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    labels = _labels(analyses)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    panels = [None] + (list(range(len(analyses))) if len(analyses) > 1 else [])
+    ncols = min(len(panels), 3)
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.8 * nrows), squeeze=False)
+    for k, panel in enumerate(panels):
+        ax = axes.flat[k]
+        chosen = range(len(analyses)) if panel is None else [panel]
+        for i in chosen:
+            _draw_steps(ax, analyses[i], colors[i % len(colors)], labels[i], shade=len(chosen) == 1)
+        ax.set_yscale("log", base=2)
+        _log2_axes(ax)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("steps to result")
+        target = analyses[chosen[0]].target if len(chosen) == 1 else None
+        title = "all workloads" if len(chosen) > 1 else labels[chosen[0]]
+        if target:
+            title += f"\n{target.metric} {'<' if target.direction == 'min' else '>'} {target.threshold:g}"
+        ax.set_title(title, fontsize=10)
+        handles, names = ax.get_legend_handles_labels()
+        handles += [Line2D([], [], ls="--", color="gray"), Line2D([], [], ls=":", color="gray", lw=1.6)]
+        names += ["perfect scaling", "fit S_min(1+B_crit/B)"]
+        ax.legend(handles, names, fontsize=7, loc="upper right", framealpha=0.85)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_metaparameters(path, analyses):
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    keys = [("learning_rate", "best learning rate"), ("effective_learning_rate", "best effective lr  lr/(1-momentum)")]
+    keys = [(k, title) for k, title in keys if any(r[k] is not None for a in analyses for r in a.rows)]
+    if not keys:
+        return False
+    if any(r["momentum"] is None for a in analyses for r in a.rows if r["learning_rate"] is not None):
+        keys = keys[:1]  # effective lr equals lr without momentum
+    labels = _labels(analyses)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(6.4 * len(keys), 4.8), squeeze=False)
+    for ax, (key, title) in zip(axes.flat, keys):
+        for i, a in enumerate(analyses):
+            points = [(r["batch_size"], r[key]) for r in a.rows if r[key] is not None and r[key] > 0]
+            if not points:
+                continue
+            color = colors[i % len(colors)]
+            b, v = zip(*points)
+            ax.plot(b, v, "o-", color=color, label=labels[i], zorder=3)
+            heuristics = scaling_heuristics(b, v[0])
+            ax.plot(b, heuristics["linear"], "--", color=color, lw=1, alpha=0.8)
+            ax.plot(b, heuristics["sqrt"], ":", color=color, lw=1.4, alpha=0.8)
+        ax.set_yscale("log")
+        _log2_axes(ax)
+        ax.set_xlabel("batch size")
+        ax.set_title(title, fontsize=10)
+        handles, names = ax.get_legend_handles_labels()
+        handles += [Line2D([], [], ls="--", color="gray"), Line2D([], [], ls=":", color="gray", lw=1.4)]
+        names += ["linear heuristic (from smallest batch)", "square-root heuristic"]
+        ax.legend(handles, names, fontsize=7, loc="upper left", framealpha=0.85)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def write_report(analyses, output):
+    """Writes the PNGs, summary.csv and summary.md for `analyses` into `output`; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    os.makedirs(output, exist_ok=True)
+    paths = {name: os.path.join(output, name) for name in
+             ("steps_to_result.png", "metaparameters.png", "summary.csv", "summary.md")}
+    _plot_steps(paths["steps_to_result.png"], analyses)
+    if not _plot_metaparameters(paths["metaparameters.png"], analyses):
+        del paths["metaparameters.png"]
+    _write_csv(paths["summary.csv"], analyses)
+    _write_markdown(paths["summary.md"], analyses)
+    return list(paths.values())
+
+
+def _run(argv):
+    args = _parse_args(argv)
+    confidence = _number(args.confidence, "--confidence")
+    if not 0 < confidence < 1:
+        raise TfbszError(f"--confidence: expected a number in (0, 1), got {args.confidence!r}")
+    seed = args.seed
+    if not str(seed).isdigit():
+        raise TfbszError(f"--seed: expected a non-negative integer, got {seed!r}")
+    if args.target is not None:
+        _number(args.target, "--target")
+    analyses = []
+    for run_dir in args.run_dirs:
+        for workload in load_workloads(run_dir):
+            target = _resolve_target(workload, args)
+            analyses.append(analyze_workload(workload, target, confidence=confidence, seed=int(seed)))
+    if not any(a.reached for a in analyses):
+        raise TfbszError("no batch size of any workload reached the target; try a less demanding --target")
+    output = args.output or os.path.join(args.run_dirs[0], "report")
+    for path in write_report(analyses, output):
+        print(path)
+    return 0
+
+
+def main(argv=None):
+    """Command-line entry point; returns the exit code (0, or 2 on bad input)."""
+    try:
+        return _run(sys.argv[1:] if argv is None else argv)
+    except TfbszError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
