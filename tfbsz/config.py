@@ -78,7 +78,7 @@ DEFAULTS = {
     "schedule": {"name": "constant"},
     "scaling": {"rule": "none", "base_batch_size": None},
     "regularization": {"label_smoothing": 0.0, "mixup_alpha": 0.0},
-    "sparsity": {"method": "none", "level": 0.0, "batches": 10, "include": []},
+    "sparsity": {"method": "none", "level": 0.0, "batches": 10, "include": None},
     "init": {"from": None, "freeze": []},
     "strategy": {"name": "auto"},
     "max_device_batch": None,
@@ -301,8 +301,10 @@ def _string(cfg, path, allow_none=False):
         raise ConfigError(f"{path}: expected a non-empty string, got {_describe(value)}")
 
 
-def _string_list(cfg, path):
+def _string_list(cfg, path, allow_none=False):
     value = get_path(cfg, path)
+    if value is None and allow_none:
+        return
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{path}: expected a list of strings, got {_describe(value)}")
 
@@ -327,7 +329,7 @@ def _check(cfg):
     _choice(cfg, "sparsity.method", SPARSITY_METHODS)
     _number(cfg, "sparsity.level", 0, 1, high_open=True)
     _integer(cfg, "sparsity.batches")
-    _string_list(cfg, "sparsity.include")
+    _string_list(cfg, "sparsity.include", allow_none=True)
     _string(cfg, "init.from", allow_none=True)
     _string_list(cfg, "init.freeze")
     _integer(cfg, "max_device_batch", allow_none=True)

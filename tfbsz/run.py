@@ -107,6 +107,39 @@ def format_table(summary):
     return "\n".join(line.rstrip() for line in out)
 
 
+def _import_backend_quietly(debug):
+    """Imports Keras and its backend with stderr silenced (TensorFlow's C++ start-up lines).
+
+    Bad input must end in one line on stderr; TensorFlow writes several lines at import time,
+    before its log-level settings apply. `--debug` keeps them.
+    """
+    if debug:
+        import keras  # noqa: F401
+
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow  # noqa: F401
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
 def _run(args):
     from tfbsz.config import load_config
     from tfbsz.errors import ConfigError
@@ -124,6 +157,7 @@ def _run(args):
     if args.progress:
         cfg["logging"]["progress"] = args.progress
     _configure_distributed(args)
+    _import_backend_quietly(args.debug)
 
     from tfbsz.progress import make_progress
     from tfbsz.study import Study

@@ -237,6 +237,11 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
         on_measurement=on_measurement,
     )
     callbacks = [stt, *extra_callbacks]
+    from tfbsz import schedules
+
+    momentum_schedule = schedules.build_momentum(cfg["schedule"], plan.max_steps)
+    if momentum_schedule is not None:
+        callbacks.append(schedules.MomentumSchedule(momentum_schedule))
     if cfg["noise_scale"]["enabled"]:
         callbacks.append(_noise_scale_callback(cfg, dataset, plan, model, stt, seed))
     started = time.perf_counter()

@@ -59,6 +59,7 @@ def test_missed_batch_sizes_are_dropped_with_a_note():
 def test_perfect_scaling_data_give_an_open_upper_end():
     fit = fit_critical_batch([16, 32, 64, 128], [8000 * 1.03, 4000, 2000 * 0.98, 1000])
     assert math.isinf(fit.b_crit_interval[1])
+    assert any("perfect scaling" in note for note in fit.notes)
     assert fit.s_min_interval[0] < fit.s_min
 
 

@@ -157,3 +157,18 @@ def test_transformer_config_for_params_hits_the_target(target, vocab, seq_len, e
 def test_transformer_config_for_params_rejects_tiny_targets():
     with pytest.raises(ConfigError, match=r"target_params: expected a number >= 10000, got 5"):
         models.transformer_config_for_params(5, 256, 64)
+
+
+def test_public_names_exist():
+    from tfbsz import regularizers
+
+    for module in (models, regularizers):
+        missing = [name for name in module.__all__ if not hasattr(module, name)]
+        assert not missing, f"{module.__name__}.__all__ names missing objects: {missing}"
+
+
+def test_transformer_needs_a_fixed_sequence_length():
+    data = lm_data()
+    data.input_shape = (None,)
+    with pytest.raises(ConfigError, match=r"with a fixed seq_len >= 1, got input shape \(None,\)"):
+        models.build({"name": "transformer"}, data)

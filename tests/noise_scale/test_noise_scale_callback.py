@@ -88,7 +88,7 @@ def test_callback_on_the_jax_backend():
     result = run_python(JAX_CODE, backend="jax", timeout=240, PYTHONPATH=_pythonpath(tests_dir))
     assert result.returncode == 0, result.stderr[-3000:]
     ratio = float(result.stdout.split("RATIO")[1])
-    assert abs(ratio - 1.0) < 0.15, ratio
+    assert abs(ratio - 1.0) < 0.10, ratio
 
 
 def _pythonpath(tests_dir):

@@ -148,10 +148,20 @@ def test_accumulation_divides_keras_micro_steps():
     assert float(micro(5)) == pytest.approx(0.9)
 
 
-def test_schedule_traces_under_tf_function_and_jit_compile():
+ALL_CONFIGS = [
+    {"name": "constant", "warmup_steps": 3},
+    {"name": "linear_decay", "warmup_fraction": 0.1},
+    {"name": "cosine", "decay_steps": 20},
+    {"name": "cyclic", "cycle_steps": 6, "amplitude_decay": 0.5, "warmup_steps": 2},
+    {"name": "one_cycle", "warmup_steps": 3, "anneal": "linear"},
+]
+
+
+@pytest.mark.parametrize("cfg", ALL_CONFIGS, ids=[c["name"] for c in ALL_CONFIGS])
+def test_schedule_traces_under_tf_function_and_jit_compile(cfg):
     import tensorflow as tf
 
-    s = schedules.build({"name": "one_cycle", "warmup_steps": 3}, 1.0, total_steps=30, accumulation_steps=2)
+    s = schedules.build(cfg, 1.0, total_steps=30, accumulation_steps=2)
     compiled = tf.function(lambda step: s(step), jit_compile=True)
     for step in (0, 5, 17, 59, 80):
         assert float(compiled(tf.constant(step, tf.int64))) == pytest.approx(float(s(step)), rel=1e-5)

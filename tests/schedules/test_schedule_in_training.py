@@ -41,10 +41,13 @@ def test_schedules_and_momentum_callback_on_jax_backend():
     code = f"""
 import runpy, jax, jax.numpy as jnp
 from tfbsz import schedules
-s = schedules.build({{"name": "one_cycle", "warmup_steps": 3}}, 1.0, total_steps=30, accumulation_steps=2)
-jitted = jax.jit(lambda step: s(step))
-for step in (0, 5, 17, 59, 80):
-    assert abs(float(jitted(jnp.asarray(step))) - float(s(step))) < 1e-6, step
+for name, extra in [("constant", {{}}), ("linear_decay", {{}}), ("cosine", {{}}),
+                    ("cyclic", {{"cycle_steps": 6, "amplitude_decay": 0.5}}), ("one_cycle", {{}})]:
+    s = schedules.build({{"name": name, "warmup_steps": 3, **extra}}, 1.0, total_steps=30,
+                        accumulation_steps=2)
+    jitted = jax.jit(lambda step: s(step))
+    for step in (0, 5, 17, 59, 80):
+        assert abs(float(jitted(jnp.asarray(step))) - float(s(step))) < 1e-6, (name, step)
 checks = runpy.run_path({CHECKS_PATH!r})
 checks["check_accumulated_updates"]()
 checks["check_float_momentum_callback"]()

@@ -40,3 +40,22 @@ def test_mirrored_two_cpus_matches_one_device():
     moved = max_abs_difference(trained["one_device"], initial_weights())
     assert moved > 1e-2, "training did not change the weights; the comparison would be vacuous"
     assert max_abs_difference(trained["one_device"], trained["mirrored"]) < TOLERANCE
+
+
+def test_mirrored_with_accumulation_matches_one_device_big_batch():
+    """2 replicas x 2 micro-batches of 16 per update equals one device at batch 64."""
+    import keras
+
+    from tfbsz import strategies
+    from tfbsz.accumulation import optimizer_kwargs, plan_accumulation
+
+    x, y = toy_data()
+    mirrored = strategies.get({"name": "mirrored", "cpu_devices": 2})
+    micro_batch, steps = plan_accumulation(64, mirrored.num_replicas, max_device_batch=16)
+    assert (micro_batch, steps) == (32, 2)
+    reference = train(build_mlp(), keras.optimizers.SGD(0.2, momentum=0.9), x, y, 64, steps=3)
+    with mirrored.scope():
+        optimizer = keras.optimizers.SGD(0.2, momentum=0.9, **optimizer_kwargs(steps))
+        accumulated = train(build_mlp(), optimizer, x, y, micro_batch, steps=3 * steps)
+    assert max_abs_difference(reference, initial_weights()) > 1e-2
+    assert max_abs_difference(reference, accumulated) < TOLERANCE

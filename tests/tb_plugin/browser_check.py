@@ -12,6 +12,7 @@ the TensorBoard process group is always killed.
 """
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -92,8 +93,7 @@ def _kill_group(proc):
 
 
 def fetch_json(url, timeout=30):
-    import json
-
+    """GETs `url` and decodes its JSON body."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
 

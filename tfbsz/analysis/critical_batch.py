@@ -8,7 +8,8 @@ twice the minimal steps and twice the minimal examples.
 **Fit.** Least squares on log S, because steps vary over orders of magnitude and their noise is
 relative (a 10% luckier search is 10% at any batch size). For a fixed B_crit the best log S_min is
 a mean, so the fit is a one-dimensional search over log B_crit, bounded to
-``[B_min / 1000, B_max * 1000]``; a fit at a bound is flagged in `notes`.
+``[B_min / 1000, B_max * 1000]``. Open-ended intervals and a B_crit outside the measured batch
+sizes are flagged in `notes`.
 
 **Confidence intervals: profile likelihood on log scale.** With Gaussian errors of unknown
 variance in log S, a parameter value is kept when the residual sum of squares with that value
@@ -119,7 +120,7 @@ def fit_critical_batch(batch_sizes, steps, confidence=0.9):
     log_b, log_s = np.log(np.asarray(bs, float)), np.log(np.asarray(ss, float))
     bounds = (log_b.min() - math.log(BOUND_FACTOR), log_b.max() + math.log(BOUND_FACTOR))
 
-    grid = np.linspace(*bounds, 401)
+    grid = np.linspace(*bounds, 201)
     rss_grid = [_rss_given_b_crit(c, log_b, log_s)[0] for c in grid]
     k = int(np.argmin(rss_grid))
     lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
@@ -129,9 +130,6 @@ def fit_critical_batch(batch_sizes, steps, confidence=0.9):
     )
     log_b_crit = float(res.x) if res.fun <= rss_grid[k] else float(grid[k])
     rss_min, log_s_min = _rss_given_b_crit(log_b_crit, log_b, log_s)
-    if k in (0, len(grid) - 1):
-        side = "no scaling (B_crit -> 0)" if k == 0 else "perfect scaling (B_crit -> inf)"
-        notes.append(f"B_crit at the search bound: the data look like {side}")
 
     n = len(bs)
     dof = n - 2
@@ -149,6 +147,14 @@ def fit_critical_batch(batch_sizes, steps, confidence=0.9):
     span = 30.0  # e^30: far beyond any plausible steps range
     s_low = _crossing(over_s, log_s_min, log_s_min - span)
     s_high = _crossing(over_s, log_s_min, log_s_min + span)
+
+    if b_low is None:
+        notes.append("B_crit interval open below: the data are consistent with no scaling (B_crit -> 0)")
+    if b_high is None:
+        notes.append("B_crit interval open above: the data are consistent with perfect scaling "
+                     "over the measured range (B_crit -> inf)")
+    if not min(bs) <= math.exp(log_b_crit) <= max(bs):
+        notes.append("B_crit lies outside the measured batch sizes (extrapolated)")
 
     residuals = log_s - log_s_min - _curve(log_b_crit, log_b)
     return CriticalBatchFit(

@@ -1,4 +1,4 @@
-"""Reading study results from disk: the one place where `tfbsz.analysis` touches files.
+"""Study results as the analysis sees them: the one place where `tfbsz.analysis` reads files.
 
 A *study tree* follows Shallue et al.'s layout (see `docs/architecture.md`, "Results on disk")::
 
@@ -7,9 +7,10 @@ A *study tree* follows Shallue et al.'s layout (see `docs/architecture.md`, "Res
     <root>/.../<batch_size>/<trial_id>/metadata.json
     <root>/.../<batch_size>/<trial_id>/measurements.csv
 
-`load_workloads(root)` returns one `Workload` (dataset, model, optimizer) per group of
-batch-size studies found under `root`, so a bare tree of Shallue et al.'s released data with
-many workloads loads as well as a tfbsz study. Only NumPy and the standard library are used.
+`load_workloads(root)` reads them with `tfbsz.results` and returns one `Workload` (dataset,
+model, optimizer) per group of batch-size studies found under `root`, so a bare tree of Shallue
+et al.'s released data with many workloads loads as well as a tfbsz study. Measurement columns
+become float NumPy arrays (blank or text cells are NaN). No Keras, no TensorFlow.
 
 Example:
 
@@ -29,19 +30,17 @@ Example:
 array([0.5, 0.2])
 """
 
-import csv
 import dataclasses
-import json
 import math
 import os
 
 import numpy as np
 
+from tfbsz import results
 from tfbsz.errors import ConfigError
 
 __all__ = ["Trial", "BatchSizeStudy", "Workload", "Target", "load_workloads"]
 
-TFBSZ_ROOT_FILE = "tfbsz_study.json"
 MAXIMIZED_METRIC_WORDS = ("accuracy", "average_precision", "bleu", "ssim", "map")
 
 
@@ -126,59 +125,27 @@ class Workload:
         return [s.batch_size for s in self.studies]
 
 
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{path}: cannot read JSON ({e})") from None
+def _column_array(values):
+    """A float array from a list of parsed CSV cells (None or text become NaN)."""
+    return np.array([v if isinstance(v, (int, float)) else math.nan for v in values], dtype=float)
 
 
-def _to_float(text):
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return math.nan
+def _analysis_trial(trial):
+    """A `Trial` with NumPy columns from a `tfbsz.results.Trial` (rows already in step order)."""
+    names = []
+    for row in trial.measurements:
+        names.extend(k for k in row if k not in names)
+    columns = {name: _column_array(trial.column(name)) for name in names}
+    metadata = {"parameters": trial.parameters, "status": trial.status, "steps": trial.steps,
+                "tfbsz": trial.extra}
+    return Trial(trial.trial_id, dict(trial.parameters or {}), str(trial.status), columns, metadata)
 
 
-def read_measurements(path):
-    """Reads a measurements.csv into {column: float array}; a missing file gives no columns."""
-    if not os.path.exists(path):
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return {}
-    return {name: np.array([_to_float(r.get(name)) for r in rows]) for name in rows[0]}
-
-
-def _read_trial(trial_dir):
-    metadata = _read_json(os.path.join(trial_dir, "metadata.json"))
-    columns = read_measurements(os.path.join(trial_dir, "measurements.csv"))
-    if "step" in columns:
-        order = np.argsort(columns["step"], kind="stable")
-        columns = {k: v[order] for k, v in columns.items()}
-    return Trial(
-        trial_id=os.path.basename(trial_dir),
-        parameters=dict(metadata.get("parameters") or {}),
-        status=str(metadata.get("status", "UNKNOWN")),
-        columns=columns,
-        metadata=metadata,
-    )
-
-
-def _read_study(study_dir):
-    study = _read_json(os.path.join(study_dir, "study.json"))
-    trials = [
-        _read_trial(os.path.join(study_dir, name))
-        for name in sorted(os.listdir(study_dir))
-        if os.path.isfile(os.path.join(study_dir, name, "metadata.json"))
-    ]
-    try:
-        batch_size = int(study.get("batch_size", os.path.basename(study_dir)))
-    except (TypeError, ValueError):
-        raise ConfigError(f"{study_dir}/study.json: batch_size is not an integer") from None
-    return BatchSizeStudy(batch_size=batch_size, trials=trials, study=study, path=study_dir)
+def _workload_key(batch_study):
+    guess = list(batch_study.path.parts[-4:-1])
+    guess = ["?"] * (3 - len(guess)) + guess
+    config = batch_study.config
+    return tuple(str(config.get(k, g)) for k, g in zip(("dataset", "model", "optimizer"), guess))
 
 
 def _target_from_config(config):
@@ -196,37 +163,30 @@ def _target_from_config(config):
 def load_workloads(root):
     """All workloads under `root` (a tfbsz study root or a bare Shallue et al. tree).
 
-    Raises ConfigError when `root` is not a directory or holds no `study.json`.
+    Files are read by `tfbsz.results` (one study root per tfbsz study, one per
+    `<dataset>/<model>/<optimizer>` folder of a bare tree). Raises ConfigError when `root` is not
+    a directory, holds no `study.json`, or holds a file that cannot be parsed.
     """
     if not os.path.isdir(root):
         raise ConfigError(f"run directory {root!r} does not exist or is not a directory")
-    root_target = None
-    marker = os.path.join(root, TFBSZ_ROOT_FILE)
-    if os.path.isfile(marker):
-        root_target = _target_from_config(_read_json(marker).get("target"))
-    groups = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in ("keras_tuner", "tensorboard"))
-        if "study.json" not in filenames:
-            continue
-        study = _read_study(dirpath)
-        meta = study.study
-        rel = os.path.relpath(dirpath, root).split(os.sep)
-        guess = (rel[-4:-1] if len(rel) >= 4 else ["?", "?", "?"])
-        key = (
-            str(meta.get("dataset", guess[0])),
-            str(meta.get("model", guess[1])),
-            str(meta.get("optimizer", guess[2])),
-        )
-        groups.setdefault(key, []).append(study)
-        dirnames[:] = []  # trial folders hold no studies
+    try:
+        studies = [results.load_study(r) for r in results.find_study_roots(root)]
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{root}: cannot read the study files ({e})") from None
+    groups, targets = {}, {}
+    for study in studies:
+        for batch_study in study.batch_sizes.values():
+            key = _workload_key(batch_study)
+            trials = [_analysis_trial(t) for t in batch_study.trials]
+            groups.setdefault(key, []).append(
+                BatchSizeStudy(batch_study.batch_size, trials, batch_study.config, str(batch_study.path))
+            )
+            own = (batch_study.config.get("tfbsz") or {}).get("target")
+            targets.setdefault(key, _target_from_config(study.target) or _target_from_config(own))
     if not groups:
         raise ConfigError(f"no studies found under {root!r} (expected .../<batch_size>/study.json)")
     workloads = []
-    for (dataset, model, optimizer), studies in sorted(groups.items()):
-        studies.sort(key=lambda s: s.batch_size)
-        target = root_target
-        if target is None:
-            target = _target_from_config((studies[0].study.get("tfbsz") or {}).get("target"))
-        workloads.append(Workload(root, dataset, model, optimizer, studies, target))
+    for (dataset, model, optimizer), batch_studies in sorted(groups.items()):
+        batch_studies.sort(key=lambda b: b.batch_size)
+        workloads.append(Workload(root, dataset, model, optimizer, batch_studies, targets[(dataset, model, optimizer)]))
     return workloads

@@ -194,7 +194,7 @@ def build(model_cfg, dataset):
     module = importlib.import_module(f"tfbsz.models.{spec.module}")
     builder = getattr(module, spec.builder)
     return builder(
-        input_shape=tuple(dataset.input_shape),
+        input_shape=tuple(None if d is None else int(d) for d in dataset.input_shape),
         num_classes=int(dataset.num_classes),
         **resolved,
     )

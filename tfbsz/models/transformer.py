@@ -224,13 +224,18 @@ def build_transformer(
     Raises:
         ConfigError: an option out of range, or `input_shape` not of rank 1.
     """
-    if len(input_shape) != 1:
+    seq_len = input_shape[0] if len(input_shape) == 1 else None
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
         raise ConfigError(
-            "model.name: model 'transformer' needs token sequences of shape (seq_len,), "
-            f"got input shape {tuple(input_shape)}"
+            "model.name: model 'transformer' needs token sequences of shape (seq_len,) "
+            f"with a fixed seq_len >= 1, got input shape {tuple(input_shape)}"
         )
-    seq_len = require_int("seq_len", int(input_shape[0]))
-    vocab = require_int("vocab_size", num_classes, minimum=2)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ConfigError(
+            f"model.name: model 'transformer' needs a vocabulary of >= 2 tokens "
+            f"(the data set's num_classes), got {num_classes!r}"
+        )
+    vocab = num_classes
     require_int("num_layers", num_layers)
     require_int("d_model", d_model)
     require_int("num_heads", num_heads)

@@ -46,6 +46,7 @@ class _Entry(NamedTuple):
     cls: type
     fixed: dict  # arguments that the name itself decides (e.g. nesterov=True)
     options: dict  # option name -> default
+    overrides: dict  # defaults that differ from the class's own (momentum=0.9 for SGD)
 
 
 _OPTIMIZERS = Registry("optimizer", key="optimizer.name")
@@ -77,25 +78,26 @@ def _signature_defaults(cls):
     }
 
 
-def _register(name, cls, **fixed):
+def _register(name, cls, overrides=None, **fixed):
+    overrides = overrides or {}
     defaults = _signature_defaults(cls)
     base_defaults = _signature_defaults(keras.optimizers.SGD)
     for key in _BASE_OPTIONS:
         defaults.setdefault(key, base_defaults[key])
     for key in fixed:
         defaults.pop(key, None)
-    _OPTIMIZERS.register(name, _Entry(cls, fixed, defaults))
+    defaults.update(overrides)
+    _OPTIMIZERS.register(name, _Entry(cls, fixed, defaults, overrides))
 
 
 _register("sgd", keras.optimizers.SGD, momentum=0.0, nesterov=False)
-_register("momentum", keras.optimizers.SGD, nesterov=False)
-_register("nesterov", keras.optimizers.SGD, nesterov=True)
+# Keras's SGD defaults to momentum 0; heavy ball and Nesterov default to 0.9.
+_register("momentum", keras.optimizers.SGD, overrides={"momentum": 0.9}, nesterov=False)
+_register("nesterov", keras.optimizers.SGD, overrides={"momentum": 0.9}, nesterov=True)
 _register("adam", keras.optimizers.Adam)
 _register("adamw", keras.optimizers.AdamW)
 _register("lars", LARS)
 _register("lamb", LAMB)
-for _entry_name in ("momentum", "nesterov"):
-    _OPTIMIZERS.get(_entry_name).options["momentum"] = 0.9  # Keras's SGD default is 0
 
 
 def names():
@@ -160,7 +162,7 @@ def build(name, learning_rate, **kwargs):
                 f"optimizer.{key}: unknown option for optimizer '{name}'{hint}; "
                 f"valid options: {', '.join(sorted(entry.options))}"
             )
-    kwargs = dict(kwargs)
+    kwargs = {**entry.overrides, **kwargs}
     _check_accumulation(kwargs)
     for key, rule in _RANGES.items():
         if kwargs.get(key) is not None:

@@ -17,7 +17,7 @@ Example:
 >>> import os
 >>> from tfbsz import strategies
 >>> os.environ.pop("TF_CONFIG", None) and None
->>> strategies.get({"name": "multi_worker"})
+>>> strategies.get({"name": "multi_worker"})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 tfbsz.errors.ConfigError: strategy multi_worker: the TF_CONFIG environment variable is not set; ...

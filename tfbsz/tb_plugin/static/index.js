@@ -168,7 +168,7 @@ function renderResults(results) {
     el('figure', {}, stepsChart(ok),
       el('figcaption', {}, 'Points: steps to result of the best trial per batch size. Dashed: perfect scaling ' +
         '(steps halve when the batch doubles) from the smallest batch size. Dotted: fit S(B) = S_min (1 + B_crit / B). ' +
-        (ok[0].study.analysis.regime_bands.length ? `Shading: regimes of ${ok[0].name}.` : ''))),
+        (shadedStudy(ok) ? `Shading: regimes of ${shadedStudy(ok).name}.` : ''))),
     el('figure', {}, learningRateChart(ok),
       el('figcaption', {}, 'Learning rate of the best trial per batch size. Grey: linear and square-root ' +
         'scaling from the smallest batch size.'))));
@@ -215,13 +215,18 @@ function stepsChart(ok) {
   const measured = ok.flatMap((r) => r.study.batch_sizes.filter((b) => b.steps_to_result !== null).map((b) => [b.batch_size, b.steps_to_result]));
   const xs = ok.flatMap((r) => r.study.batch_sizes.map((b) => b.batch_size));
   const ys = measured.map((p) => p[1]);
-  const bands = ok[0].study.analysis.regime_bands.map((b) => ({...b, label: b.name, fill: REGIME_FILLS[b.name] || 'rgba(0,0,0,0.05)'}));
+  const bands = (shadedStudy(ok)?.study.analysis.regime_bands || []).map((b) => ({...b, label: b.name, fill: REGIME_FILLS[b.name] || 'rgba(0,0,0,0.05)'}));
   return logLogChart({
     id: 'tfbsz-steps-chart', title: 'Steps to result', xLabel: 'Batch size', yLabel: 'Steps to result',
     series, vlines, bands, xBase: 2,
     xDomain: xs.length ? [Math.min(...xs) / 1.4, Math.max(...xs) * 1.4] : null,
     yDomain: ys.length ? [Math.min(...ys) / 1.6, Math.max(...ys) * 1.6] : null,
   });
+}
+
+/** The study whose regimes shade the chart: the first ticked one that has regimes. */
+function shadedStudy(ok) {
+  return ok.find((r) => r.study.analysis.regime_bands.length) || null;
 }
 
 function learningRateChart(ok) {

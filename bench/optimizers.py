@@ -1,0 +1,204 @@
+"""Optimizer step time: tfbsz LARS and LAMB against Keras's SGD+momentum, Adam and Lamb.
+
+What is timed: one optimizer update (`apply` of a fixed set of gradients to the
+model's variables), compiled the way each backend compiles a training step:
+a `tf.function` on TensorFlow (no XLA by default, like Keras's `fit` on a CPU),
+a `jax.jit` of `stateless_apply` with donated buffers on JAX. Every optimizer
+updates the same model's variables with the same gradients. Compilation and
+`--warmup` steps are excluded; then `--repeats` rounds time `--steps` updates
+per optimizer, the optimizer order rotating every round, and the median
+per-update time is reported, with its ratio to Keras's Adam.
+
+Modes:
+* `cpu` (default): TensorFlow or JAX backend, a small decoder-only Transformer
+  (d=128, 2 blocks, about 0.6M parameters) or `--model mlp`.
+* `gpu`: JAX backend, a decoder-only Transformer of about 25M parameters
+  (d=512, 7 blocks, vocabulary 4096, sequence 256) under `mixed_bfloat16`.
+  The script does not import TensorFlow when `KERAS_BACKEND=jax`.
+
+Examples:
+    KERAS_BACKEND=tensorflow python bench/optimizers.py --mode cpu
+    KERAS_BACKEND=jax python bench/optimizers.py --mode gpu --steps 50 --repeats 7
+
+Prints one line per optimizer (median ms/update, ratio to Adam, spread) and
+the machine; `--json PATH` also writes the numbers.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tfbsz.optimizers import LAMB, LARS  # noqa: E402
+
+MODELS = {
+    # name: (vocab, sequence, width, blocks, heads)
+    "cpu": (1000, 64, 128, 2, 4),
+    "gpu": (4096, 256, 512, 7, 8),
+}
+
+
+def optimizers():
+    """name -> factory; hyper-parameters are typical, they do not change the cost."""
+    return {
+        "keras_momentum": lambda: keras.optimizers.SGD(0.01, momentum=0.9),
+        "keras_adam": lambda: keras.optimizers.Adam(1e-3),
+        "keras_lamb": lambda: keras.optimizers.Lamb(1e-3),
+        "tfbsz_lars": lambda: LARS(1.0, momentum=0.9, weight_decay=1e-4),
+        "tfbsz_lamb": lambda: LAMB(1e-3, weight_decay=0.01),
+    }
+
+
+def transformer(vocab, sequence, width, blocks, heads):
+    """A decoder-only Transformer LM from plain Keras layers (pre-LayerNorm)."""
+    tokens = keras.Input((sequence,), dtype="int32")
+    x = keras.layers.Embedding(vocab, width, name="embed")(tokens)
+    for i in range(blocks):
+        h = keras.layers.LayerNormalization(name=f"block{i}_ln1")(x)
+        h = keras.layers.MultiHeadAttention(heads, width // heads, name=f"block{i}_attn")(
+            h, h, use_causal_mask=True)
+        x = x + h
+        h = keras.layers.LayerNormalization(name=f"block{i}_ln2")(x)
+        h = keras.layers.Dense(4 * width, activation="gelu", name=f"block{i}_up")(h)
+        x = x + keras.layers.Dense(width, name=f"block{i}_down")(h)
+    x = keras.layers.LayerNormalization(name="final_ln")(x)
+    logits = keras.layers.Dense(vocab, name="logits", dtype="float32")(x)
+    return keras.Model(tokens, logits)
+
+
+def mlp():
+    inputs = keras.Input((784,))
+    x = keras.layers.Dense(512, activation="relu", name="hidden1")(inputs)
+    x = keras.layers.Dense(512, activation="relu", name="hidden2")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="logits")(x))
+
+
+# --- one timer per backend ------------------------------------------------------------
+class TensorFlowTimer:
+    def __init__(self, optimizer, variables, grads, jit_compile):
+        import tensorflow as tf
+
+        self.optimizer = optimizer
+        optimizer.build(variables)
+        grads = [tf.constant(g) for g in grads]
+
+        @tf.function(jit_compile=jit_compile)
+        def steps(n):
+            for _ in tf.range(n):
+                optimizer.apply(grads, variables)
+            return optimizer.iterations
+
+        self._steps = steps
+
+    def run(self, n):
+        import tensorflow as tf
+
+        start = time.perf_counter()
+        self._steps(tf.constant(n)).numpy()  # .numpy() waits for the device
+        return time.perf_counter() - start
+
+
+class JaxTimer:
+    def __init__(self, optimizer, variables, grads, jit_compile):
+        import jax
+
+        optimizer.build(variables)
+        self.params = [jax.numpy.array(v.value) for v in variables]
+        self.state = [jax.numpy.array(v.value) for v in optimizer.variables]
+        self.grads = [jax.numpy.asarray(g) for g in grads]
+
+        def step(state, params, grads):
+            params, state = optimizer.stateless_apply(state, grads, params)
+            return state, params
+
+        self._step = jax.jit(step, donate_argnums=(0, 1))
+
+    def run(self, n):
+        start = time.perf_counter()
+        for _ in range(n):
+            self.state, self.params = self._step(self.state, self.params, self.grads)
+        self.params[0].block_until_ready()
+        return time.perf_counter() - start
+
+
+def machine():
+    backend = keras.backend.backend()
+    text = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+    text += f"Python {platform.python_version()}, Keras {keras.__version__} ({backend})"
+    if backend == "jax":
+        import jax
+
+        text += f", jax {jax.__version__} on {jax.devices()[0].device_kind}"
+    else:
+        import tensorflow as tf
+
+        text += f", TensorFlow {tf.__version__}"
+    return text
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mode", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--model", choices=["transformer", "mlp"], default="transformer")
+    parser.add_argument("--steps", type=int, default=20, help="updates per timed round")
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds per optimizer")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed updates after compiling")
+    parser.add_argument("--jit", action="store_true", help="TensorFlow: XLA-compile the step")
+    parser.add_argument("--only", default="", help="comma-separated subset of optimizers")
+    parser.add_argument("--json", default="", help="write the results to this file")
+    args = parser.parse_args(argv)
+
+    backend = keras.backend.backend()
+    if args.mode == "gpu":
+        if backend != "jax":
+            parser.error("--mode gpu needs KERAS_BACKEND=jax")
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    model = transformer(*MODELS[args.mode]) if args.model == "transformer" else mlp()
+    variables = model.trainable_variables
+    count = sum(int(np.prod(v.shape)) for v in variables)
+    rng = np.random.default_rng(0)
+    grads = [(1e-3 * rng.normal(size=v.shape)).astype("float32") for v in variables]
+
+    chosen = optimizers()
+    if args.only:
+        chosen = {k: chosen[k] for k in args.only.split(",")}
+    timer_cls = JaxTimer if backend == "jax" else TensorFlowTimer
+    timers = {}
+    for name, make in chosen.items():
+        timers[name] = timer_cls(make(), variables, grads, args.jit)
+        timers[name].run(1)  # compile
+        timers[name].run(args.warmup)
+
+    per_update = {name: [] for name in timers}
+    names = list(timers)
+    for r in range(args.repeats):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            per_update[name].append(timers[name].run(args.steps) / args.steps)
+
+    medians = {name: statistics.median(t) for name, t in per_update.items()}
+    reference = medians.get("keras_adam")
+    print(f"machine: {machine()}")
+    print(f"model: {args.model} ({args.mode}), {len(variables)} variables, {count:,} parameters, "
+          f"policy {keras.config.dtype_policy().name}, jit={args.jit or backend == 'jax'}")
+    print(f"{'optimizer':16s} {'ms/update':>10s} {'vs adam':>8s} {'min..max ms':>16s}")
+    for name, median in medians.items():
+        ratio = f"{median / reference:.3f}" if reference else "-"
+        spread = f"{1e3 * min(per_update[name]):.2f}..{1e3 * max(per_update[name]):.2f}"
+        print(f"{name:16s} {1e3 * median:10.3f} {ratio:>8s} {spread:>16s}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "mode": args.mode, "model": args.model,
+                       "parameters": count, "median_s": medians, "all_s": per_update}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Bad input on the command line: one line on stderr naming the problem, exit code 2, no traceback."""
+
+import os
+import stat
+
+import pytest
+
+from helpers import run_cli
+
+SMOKE = "configs/smoke.yaml"
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("tfbsz: error: ") or lines[0].startswith("usage:") is False
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+# Errors found while checking the config: no Keras import, fast.
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--set", "optimzer.name=sgd"], ["optimzer: unknown key", "did you mean 'optimizer'"]),
+        (["--set", "eval_every=often"], ["eval_every: expected a positive integer", "'often'"]),
+        (["--set", "batch_sizes=[16, 0]"], ["batch_sizes[1]: expected a positive integer, got 0"]),
+        (["--set", "batch_sizes=[-4]"], ["batch_sizes[0]: expected a positive integer, got -4"]),
+        (["--set", "batch_sizes=[]"], ["batch_sizes: the list is empty"]),
+        (["--batch-sizes", "16,x"], ["--batch-sizes: expected comma-separated integers"]),
+        (["--set", "target.metric=val/perplexity"], ["target.metric: the models do not produce 'val/perplexity'"]),
+    ],
+)
+def test_config_errors(args, fragments):
+    assert_one_line_error(run_cli(["--config", SMOKE, *args], timeout=120), *fragments)
+
+
+def test_missing_and_malformed_config_files(tmp_path):
+    assert_one_line_error(run_cli(["--config", str(tmp_path / "nope.yaml")], timeout=60), "no such file")
+    bad = write(tmp_path, "bad.yaml", "data: {name: digits\nmodel: [mlp\n")
+    assert_one_line_error(run_cli(["--config", bad], timeout=60), "malformed YAML", "line")
+
+
+# Errors found while setting the study up: these import Keras and TensorFlow first.
+@pytest.mark.parametrize(
+    "override, fragments",
+    [
+        ("data.name=mnist6k", ["data.name: unknown data set 'mnist6k'", "valid names"]),
+        ("model.name=resnett", ["model.name: unknown model 'resnett'", "did you mean 'resnet'"]),
+        ("optimizer.name=lamb2", ["optimizer.name: unknown optimizer 'lamb2'", "lamb"]),
+        ("model.hidden_unitz=[8]", ["model.hidden_unitz: unknown option", "hidden_units"]),
+        ("data.name=tfds:mnist", ["tfds:mnist", "data.download", "data_dir"]),
+    ],
+)
+def test_component_errors(tmp_path, override, fragments):
+    proc = run_cli(["--config", SMOKE, "--output", str(tmp_path / "out"), "--set", override,
+                    "--set", f"data.data_dir={tmp_path / 'tfds'}" if override.startswith("data.name=tfds") else "seed=0"],
+                   timeout=180)
+    assert_one_line_error(proc, *fragments)
+
+
+def test_unwritable_output_folder(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    target = locked / "study"
+    try:
+        if os.geteuid() == 0:  # root ignores permissions: use a path under a regular file instead
+            blocker = tmp_path / "file"
+            blocker.write_text("x")
+            target = blocker / "study"
+        proc = run_cli(["--config", SMOKE, "--output", str(target)], timeout=180)
+    finally:
+        locked.chmod(stat.S_IRWXU)
+    assert_one_line_error(proc, "output: cannot write to", str(target))
+
+
+def test_existing_study_needs_resume(tmp_path):
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "tfbsz_study.json").write_text("{}")
+    assert_one_line_error(run_cli(["--config", SMOKE, "--output", str(out)], timeout=120), "--resume")
