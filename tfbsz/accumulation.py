@@ -14,7 +14,11 @@ optimizer with `optimizer_kwargs(k)`, i.e. Keras's
   what Adam/LAMB bias correction sees; the raw micro-step counter
   (`optimizer._iterations`) is what a `LearningRateSchedule` receives, so
   schedules must divide by k (`tfbsz.schedules.build(..., accumulation_steps=k)`);
-* Keras rejects `gradient_accumulation_steps=1`; `optimizer_kwargs(1)` is empty.
+* Keras rejects `gradient_accumulation_steps=1`; `optimizer_kwargs(1)` is empty;
+* it works with the `one_device` strategy (TensorFlow or JAX) and with
+  `data_parallel` (JAX), but not under `mirrored`, `multi_worker` or `tpu`
+  (Keras 3.15 calls `merge_call` inside `ops.cond`): `check_strategy_supports`
+  turns that into a `ConfigError` before training starts.
 
 tfbsz counts *steps* as optimizer updates throughout.
 
@@ -36,7 +40,19 @@ from typing import NamedTuple
 
 from tfbsz.errors import ConfigError
 
-__all__ = ["AccumulationPlan", "plan_accumulation", "optimizer_kwargs"]
+__all__ = [
+    "AccumulationPlan",
+    "plan_accumulation",
+    "optimizer_kwargs",
+    "check_strategy_supports",
+    "UNSUPPORTED_STRATEGIES",
+]
+
+# Keras 3.15 on TensorFlow wraps the accumulate-or-update choice in `ops.cond`, and under a
+# multi-replica tf.distribute strategy the update inside it calls `merge_call`, which raises
+# "`merge_call` called while defining a new graph or a tf.function". Measured with
+# MirroredStrategy; MultiWorkerMirrored and TPU strategies take the same code path.
+UNSUPPORTED_STRATEGIES = ("mirrored", "multi_worker", "tpu")
 
 
 class AccumulationPlan(NamedTuple):
@@ -98,3 +114,25 @@ def optimizer_kwargs(accumulation_steps):
     """Keyword arguments for a Keras optimizer: {} for 1, {"gradient_accumulation_steps": k} for k >= 2."""
     _check_int("accumulation_steps", accumulation_steps)
     return {} if accumulation_steps == 1 else {"gradient_accumulation_steps": accumulation_steps}
+
+
+def check_strategy_supports(strategy_name, accumulation_steps):
+    """A `ConfigError` when Keras cannot accumulate gradients under strategy `strategy_name`.
+
+    Example:
+
+    >>> check_strategy_supports("one_device", 4)
+    >>> check_strategy_supports("mirrored", 1)
+    >>> check_strategy_supports("mirrored", 4)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tfbsz.errors.ConfigError: gradient accumulation (4 steps) does not work with strategy 'mirrored' ...
+    """
+    _check_int("accumulation_steps", accumulation_steps)
+    if accumulation_steps > 1 and strategy_name in UNSUPPORTED_STRATEGIES:
+        raise ConfigError(
+            f"gradient accumulation ({accumulation_steps} steps) does not work with strategy "
+            f"'{strategy_name}' in Keras 3.15 (merge_call inside ops.cond under tf.distribute); "
+            "raise the per-device batch limit so no accumulation is needed, or use one_device, "
+            "or data_parallel on the JAX backend"
+        )

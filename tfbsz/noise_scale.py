@@ -29,6 +29,7 @@ Example (NumPy only):
 8.0
 """
 
+import importlib.util
 import math
 
 import keras
@@ -162,7 +163,7 @@ class GradientNoiseScale(keras.callbacks.Callback):
     """Keras callback logging the gradient noise scale B_simple every `every` training steps.
 
     Args:
-        x, y: NumPy arrays to draw batches from (typically the training set).
+        x, y: NumPy arrays (same length) to draw batches from, typically the training set.
         every: measure every this many training batches (>= 1). Defaults to 100.
         small_batch: examples in the small batch (>= 1). Defaults to 32.
         big_batch: examples in the big batch (> small_batch, <= len(x)). Defaults to 512.
@@ -195,6 +196,9 @@ class GradientNoiseScale(keras.callbacks.Callback):
         _check_batches(small_batch, big_batch)
         if big_batch > n:
             raise ConfigError(f"big_batch: expected at most len(x)={n}, got {big_batch}")
+        if log_dir is not None and importlib.util.find_spec("tensorflow") is None:
+            raise ConfigError(f"log_dir: writing TensorBoard summaries needs TensorFlow, which is not "
+                              f"installed; got log_dir={log_dir!r} (pass log_dir=None)")
         if loss_fn is not None and not callable(loss_fn):
             raise ConfigError(f"loss_fn: expected a callable(y_true, y_pred), got {loss_fn!r}")
         self.x, self.y = x, y

@@ -20,7 +20,7 @@ pairing, in NumPy, so it runs in the data stream on every backend:
     x_mixed = lam * x + (1 - lam) * x[perm]
     y_mixed = lam * onehot(y) + (1 - lam) * onehot(y[perm])
 
-The soft targets need `soft_cross_entropy`, which can smooth them again:
+The soft targets need `soft_target_cross_entropy`, which can smooth them again:
 `q = (1 - eps) * y_mixed + eps / K`.
 
 Example:
@@ -45,7 +45,7 @@ __all__ = [
     "SmoothedCrossEntropy",
     "SoftTargetCrossEntropy",
     "smoothed_cross_entropy",
-    "soft_cross_entropy",
+    "soft_target_cross_entropy",
     "mixup_batch",
     "mixup_batches",
 ]
@@ -116,7 +116,7 @@ class SoftTargetCrossEntropy(keras.losses.Loss):
     """
 
     def __init__(
-        self, label_smoothing=0.0, reduction="sum_over_batch_size", name="soft_cross_entropy"
+        self, label_smoothing=0.0, reduction="sum_over_batch_size", name="soft_target_cross_entropy"
     ):
         super().__init__(reduction=reduction, name=name)
         self.label_smoothing = _check_label_smoothing(label_smoothing)
@@ -148,13 +148,13 @@ def smoothed_cross_entropy(label_smoothing=0.0):
     return SmoothedCrossEntropy(label_smoothing)
 
 
-def soft_cross_entropy(label_smoothing=0.0):
+def soft_target_cross_entropy(label_smoothing=0.0):
     """A Keras loss for soft targets (rows of probabilities) and logits.
 
     Targets: `(1 - eps) * y_soft + eps / K`. See `SoftTargetCrossEntropy`.
 
     >>> import numpy as np
-    >>> loss = soft_cross_entropy()
+    >>> loss = soft_target_cross_entropy()
     >>> round(float(loss(np.array([[0.5, 0.5]]), np.array([[0.0, 0.0]]))), 4)
     0.6931
     """
@@ -171,7 +171,7 @@ def mixup_batch(x, y, alpha, num_classes, rng):
         y_mixed = lam * onehot(y) + (1 - lam) * onehot(y[perm])      (float32, [batch, K])
 
     so every target row is a convex combination of two one-hot rows and sums
-    to 1. Train with `soft_cross_entropy`.
+    to 1. Train with `soft_target_cross_entropy`.
 
     Args:
         x: inputs, `[batch, ...]` floats (e.g. images in [0, 1]).

@@ -4,6 +4,7 @@ Usage::
 
     python -m tfbsz.report RUN_DIR [RUN_DIR ...] [--output DIR] [--target VALUE]
                            [--metric NAME] [--direction min|max] [--confidence 0.9] [--seed 0]
+                           [--goals 0.1,0.07,0.05]
 
 Each RUN_DIR is a tfbsz study root or any tree in Shallue et al.'s layout (their released data
 included); every (dataset, model, optimizer) found is one curve. The target comes from a tfbsz
@@ -16,7 +17,8 @@ Writes to `--output` (default: RUN_DIR/report for the first RUN_DIR):
   perfect-scaling line, the fitted S_min (1 + B_crit / B) curve and B_crit, regimes shaded;
 * `metaparameters.png`: best learning rate and effective learning rate lr / (1 - momentum) vs
   batch size with the linear and square-root heuristics from the smallest batch size;
-* `summary.csv` (one row per workload and batch size) and `summary.md`.
+* `summary.csv` (one row per workload and batch size) and `summary.md`;
+* with `--goals`, `goal_sensitivity.png` and `.csv`: steps to result for each of those thresholds.
 
 Bad input prints one line ``tfbsz.report: error: ...`` and exits with code 2.
 
@@ -32,7 +34,14 @@ import math
 import os
 import sys
 
-from tfbsz.analysis import Target, analyze_workload, default_direction, load_workloads, scaling_heuristics
+from tfbsz.analysis import (
+    Target,
+    analyze_workload,
+    default_direction,
+    goal_sensitivity,
+    load_workloads,
+    scaling_heuristics,
+)
 from tfbsz.errors import TfbszError
 
 __all__ = ["main", "write_report"]
@@ -66,6 +75,7 @@ def _parse_args(argv):
     parser.add_argument("--direction", choices=["min", "max"], help="min: beat by going below; max: above")
     parser.add_argument("--confidence", default="0.9", help="interval coverage in (0, 1) (default 0.9)")
     parser.add_argument("--seed", default="0", help="bootstrap seed (default 0)")
+    parser.add_argument("--goals", help="comma-separated thresholds for goal_sensitivity.png/.csv, e.g. 0.1,0.07,0.05")
     return parser.parse_args(argv)
 
 
@@ -188,6 +198,7 @@ def _log2_axes(ax):
 
 
 def _draw_steps(ax, a, color, label, shade):
+    """One workload's curve; `shade` (single-workload panels) adds regimes and B_crit text."""
     import numpy as np
 
     reached = a.reached
@@ -210,6 +221,7 @@ def _draw_steps(ax, a, color, label, shade):
         ax.plot(line_b, f.predict(line_b), ":", color=color, lw=1.6)
         if b.min() / 4 <= f.b_crit <= b.max() * 4:
             ax.plot([f.b_crit], f.predict([f.b_crit]), "D", color=color, mec="black", ms=7, zorder=5)
+        if shade and b.min() / 4 <= f.b_crit <= b.max() * 4:
             low, high = f.b_crit_interval
             ax.annotate(f"B_crit≈{f.b_crit:.3g} [{low:.3g}, {high:.3g}]",
                         (f.b_crit, float(f.predict([f.b_crit])[0])),
@@ -250,8 +262,9 @@ def _plot_steps(path, analyses):
             title += f"\n{target.metric} {'<' if target.direction == 'min' else '>'} {target.threshold:g}"
         ax.set_title(title, fontsize=10)
         handles, names = ax.get_legend_handles_labels()
-        handles += [Line2D([], [], ls="--", color="gray"), Line2D([], [], ls=":", color="gray", lw=1.6)]
-        names += ["perfect scaling", "fit S_min(1+B_crit/B)"]
+        handles += [Line2D([], [], ls="--", color="gray"), Line2D([], [], ls=":", color="gray", lw=1.6),
+                    Line2D([], [], ls="", marker="D", color="gray", mec="black")]
+        names += ["perfect scaling", "fit S_min(1+B_crit/B)", "B_crit"]
         ax.legend(handles, names, fontsize=7, loc="upper right", framealpha=0.85)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
@@ -298,8 +311,52 @@ def _plot_metaparameters(path, analyses):
     return True
 
 
-def write_report(analyses, output):
-    """Writes the PNGs, summary.csv and summary.md for `analyses` into `output`; returns the paths."""
+def _plot_goal_sensitivity(path, analyses, goals, labels):
+    import matplotlib.pyplot as plt
+
+    ncols = min(len(analyses), 3)
+    nrows = math.ceil(len(analyses) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.8 * nrows), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ax, a, label in zip(axes.flat, analyses, labels):
+        curves = goal_sensitivity(a.workload, a.target.metric, goals, a.target.direction)
+        for k, goal in enumerate(goals):
+            points = [(b, st) for b, st in curves[goal].items() if st is not None]
+            if points:
+                b, st = zip(*points)
+                sign = "<" if a.target.direction == "min" else ">"
+                ax.plot(b, st, "o-", color=cmap(k / max(len(goals) - 1, 1)), ms=4, label=f"{sign} {goal:g}")
+        ax.set_yscale("log", base=2)
+        _log2_axes(ax)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("steps to result")
+        ax.set_title(f"{label}\ngoal sensitivity: {a.target.metric}", fontsize=10)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
+    for ax in list(axes.flat)[len(analyses):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _write_goal_csv(path, analyses, goals):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["run_dir", "workload", "metric", "direction", "threshold", "batch_size", "steps"])
+        for a in analyses:
+            curves = goal_sensitivity(a.workload, a.target.metric, goals, a.target.direction)
+            for goal in goals:
+                for b, st in curves[goal].items():
+                    writer.writerow([a.workload.root, a.workload.name, a.target.metric, a.target.direction,
+                                     goal, b, "" if st is None else st])
+
+
+def write_report(analyses, output, goals=None):
+    """Writes the PNGs, summary.csv and summary.md for `analyses` into `output`; returns the paths.
+
+    With `goals` (a list of thresholds on each workload's metric), also goal_sensitivity.png/.csv.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -311,6 +368,11 @@ def write_report(analyses, output):
         del paths["metaparameters.png"]
     _write_csv(paths["summary.csv"], analyses)
     _write_markdown(paths["summary.md"], analyses)
+    if goals:
+        paths["goal_sensitivity.png"] = os.path.join(output, "goal_sensitivity.png")
+        paths["goal_sensitivity.csv"] = os.path.join(output, "goal_sensitivity.csv")
+        _plot_goal_sensitivity(paths["goal_sensitivity.png"], analyses, goals, _labels(analyses))
+        _write_goal_csv(paths["goal_sensitivity.csv"], analyses, goals)
     return list(paths.values())
 
 
@@ -324,6 +386,9 @@ def _run(argv):
         raise TfbszError(f"--seed: expected a non-negative integer, got {seed!r}")
     if args.target is not None:
         _number(args.target, "--target")
+    goals = None
+    if args.goals is not None:
+        goals = [_number(g.strip(), "--goals") for g in args.goals.split(",")]
     analyses = []
     for run_dir in args.run_dirs:
         for workload in load_workloads(run_dir):
@@ -332,7 +397,7 @@ def _run(argv):
     if not any(a.reached for a in analyses):
         raise TfbszError("no batch size of any workload reached the target; try a less demanding --target")
     output = args.output or os.path.join(args.run_dirs[0], "report")
-    for path in write_report(analyses, output):
+    for path in write_report(analyses, output, goals):
         print(path)
     return 0
 

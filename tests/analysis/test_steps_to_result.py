@@ -45,8 +45,15 @@ def test_a_better_value_later_does_not_change_an_earlier_hit():
 
 
 def test_missing_metric_column_names_the_columns():
-    with pytest.raises(ConfigError, match=r"column 'acc' not in measurements.*\['err', 'step'\]"):
-        first_step_reaching(trial([1], [0.0]), Target("acc", 0.5))
+    with pytest.raises(ConfigError, match=r"column 'acc' is in no trial's measurements.*\['err', 'step'\]"):
+        steps_to_result([trial([1], [0.0])], Target("acc", 0.5))
+
+
+def test_trials_without_the_column_or_without_measurements_did_not_reach():
+    diverged = Trial("d", {}, "INFEASIBLE", {})
+    no_val = Trial("n", {}, "INFEASIBLE", {"step": np.array([1.0]), "train/loss": np.array([9.0])})
+    assert first_step_reaching(diverged, Target("err", 0.5)) is None
+    assert steps_to_result([diverged, no_val, trial([7], [0.1])], Target("err", 0.5)) == 7
 
 
 def _trials(firsts):

@@ -50,7 +50,7 @@ def test_soft_cross_entropy_equals_its_formula(eps):
     rng = np.random.default_rng(2)
     logits = rng.normal(size=(5, 4)).astype("float32")
     targets = rng.dirichlet(np.ones(4), size=5).astype("float32")
-    got = float(regularizers.soft_cross_entropy(eps)(targets, logits))
+    got = float(regularizers.soft_target_cross_entropy(eps)(targets, logits))
     smoothed = (1 - eps) * targets + eps / 4
     expected = -(smoothed * numpy_log_softmax(logits)).sum(axis=-1).mean()
     np.testing.assert_allclose(got, expected, rtol=1e-5)
@@ -60,7 +60,7 @@ def test_soft_and_sparse_losses_agree_on_one_hot_targets():
     rng = np.random.default_rng(3)
     logits = rng.normal(size=(6, 5)).astype("float32")
     labels = rng.integers(0, 5, 6)
-    soft = regularizers.soft_cross_entropy(0.1)(np.eye(5, dtype="float32")[labels], logits)
+    soft = regularizers.soft_target_cross_entropy(0.1)(np.eye(5, dtype="float32")[labels], logits)
     sparse = regularizers.smoothed_cross_entropy(0.1)(labels, logits)
     np.testing.assert_allclose(float(soft), float(sparse), rtol=1e-5)
 
@@ -70,7 +70,7 @@ def test_label_smoothing_is_checked(bad):
     with pytest.raises(ConfigError, match=r"label_smoothing: expected a number in \[0, 1\), got"):
         regularizers.smoothed_cross_entropy(bad)
     with pytest.raises(ConfigError, match=r"label_smoothing: expected a number in \[0, 1\)"):
-        regularizers.soft_cross_entropy(bad)
+        regularizers.soft_target_cross_entropy(bad)
 
 
 @pytest.mark.parametrize("cls", [regularizers.SmoothedCrossEntropy, regularizers.SoftTargetCrossEntropy])
@@ -155,7 +155,7 @@ def test_training_with_mixup_and_soft_targets_lowers_the_loss():
     y = rng.integers(0, 3, 16)
     x_mixed, y_mixed = regularizers.mixup_batch(x, y, 1.0, 3, rng)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, name="out")])
-    loss = regularizers.soft_cross_entropy(0.1)
+    loss = regularizers.soft_target_cross_entropy(0.1)
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss=loss, run_eagerly=True)
     before = float(loss(y_mixed, model(x_mixed)))
     model.train_on_batch(x_mixed, y_mixed)

@@ -53,6 +53,18 @@ def test_default_output_is_inside_the_first_run_dir_and_uses_the_stored_target(t
     assert "< 0.05" in (trees / "tfbsz_run" / "report" / "summary.md").read_text()
 
 
+def test_goals_add_a_goal_sensitivity_plot_and_table(trees, capsys):
+    out = trees / "goals"
+    assert main([str(trees / "tfbsz_run"), "--output", str(out), "--goals", "0.08, 0.05,0.0"]) == 0
+    assert (out / "goal_sensitivity.png").read_bytes().startswith(PNG_MAGIC)
+    with open(out / "goal_sensitivity.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * len(BATCHES)
+    steps = {(float(r["threshold"]), int(r["batch_size"])): r["steps"] for r in rows}
+    assert all(int(steps[0.08, b]) <= int(steps[0.05, b]) for b in BATCHES)
+    assert all(steps[0.0, b] == "" for b in BATCHES)  # nothing beats 0 strictly
+
+
 def test_bad_input_is_one_line_and_exit_code_2(trees):
     result = run_report([str(trees / "missing")])
     assert result.returncode == 2
@@ -71,6 +83,7 @@ def test_bad_input_is_one_line_and_exit_code_2(trees):
     (["tfbsz_run", "--direction", "up"], "argument --direction: invalid choice"),
     ([], "the following arguments are required: RUN_DIR"),
     (["empty"], "no studies found under"),
+    (["tfbsz_run", "--goals", "0.1,x"], "--goals: expected a number, got 'x'"),
 ])
 def test_bad_input_messages(trees, capsys, args, message):
     (trees / "empty").mkdir()

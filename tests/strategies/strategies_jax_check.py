@@ -29,6 +29,12 @@ def main():
             model = build_mlp()
             trained[strategy.name] = train(model, keras.optimizers.SGD(0.5), x, y, 32, steps=5)
         report[f"{strategy.name}_kernel_sharding"] = str(model.weights[0].value.sharding)
+    strategy = strategies.get({"name": "data_parallel"})
+    with strategy.scope():  # 2 replicas x 2 accumulated micro-batches of 16 = one batch of 64
+        big = train(build_mlp(), keras.optimizers.SGD(0.2, momentum=0.9), x, y, 64, steps=3)
+        optimizer = keras.optimizers.SGD(0.2, momentum=0.9, gradient_accumulation_steps=2)
+        accumulated = train(build_mlp(), optimizer, x, y, 32, steps=6)
+    report["accumulation_difference"] = max_abs_difference(big, accumulated)
     report["difference"] = max_abs_difference(trained["one_device"], trained["data_parallel"])
     report["moved"] = max_abs_difference(trained["one_device"], initial_weights())
     report["auto_describe"] = strategies.get({"name": "auto"}).describe()

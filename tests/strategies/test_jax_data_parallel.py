@@ -1,4 +1,4 @@
-"""keras.distribution.DataParallel over two host devices matches one device (JAX, no TensorFlow)."""
+"""DataParallel over two host devices matches one device, with and without accumulation (JAX, no TF)."""
 
 import json
 import os
@@ -29,6 +29,7 @@ def test_data_parallel_two_host_devices_matches_one_device():
     assert "NamedSharding" in report["data_parallel_kernel_sharding"]
     assert report["moved"] > 1e-2
     assert report["difference"] < TOLERANCE
+    assert report["accumulation_difference"] < TOLERANCE
     assert report["auto_describe"] == (
         "one_device: 1 replica on cpu:0 (chosen by auto: no GPU or TPU found, JAX backend)"
     )

@@ -37,8 +37,14 @@ __all__ = [
 
 
 def first_step_reaching(trial, target):
-    """The first `step` of `trial` whose `target.metric` strictly beats the threshold, or None."""
-    values = trial.column(target.metric)
+    """The first `step` of `trial` whose `target.metric` strictly beats the threshold, or None.
+
+    A trial without that column or without steps (e.g. one that diverged before its first
+    evaluation) never reached the goal.
+    """
+    if target.metric not in trial.columns or "step" not in trial.columns:
+        return None
+    values = trial.columns[target.metric]
     hits = target.beats(values) & np.isfinite(trial.steps)
     if not hits.any():
         return None
@@ -46,6 +52,11 @@ def first_step_reaching(trial, target):
 
 
 def _first_steps(trials, target):
+    measured = [t for t in trials if t.columns]
+    if measured and not any(target.metric in t.columns for t in measured):
+        columns = sorted({c for t in measured for c in t.columns})
+        raise ConfigError(f"target.metric: column {target.metric!r} is in no trial's measurements; "
+                          f"columns are {columns}")
     return np.array(
         [math.inf if (s := first_step_reaching(t, target)) is None else s for t in trials],
         dtype=float,

@@ -44,7 +44,7 @@ from keras import ops
 
 from tfbsz.errors import ConfigError
 from tfbsz.optimizers.exclusions import LayerwiseOptimizer, check_bool, check_number
-from tfbsz.optimizers.trust_ratio import global_l2_norm, guarded_ratio, l2_norm
+from tfbsz.optimizers.trust_ratio import FusedKernels, global_l2_norm, guarded_ratio, l2_norm
 
 __all__ = ["LAMB"]
 
@@ -140,6 +140,7 @@ class LAMB(LayerwiseOptimizer):
             "normalize_by_global_gradient_norm", normalize_by_global_gradient_norm
         )
         self.trust_ratio_bounds = _check_bounds(trust_ratio_bounds)
+        self._kernels = FusedKernels()
 
     def build(self, var_list):
         """Creates the two moments per variable (and the global-norm scalar for NVLAMB)."""
@@ -179,31 +180,56 @@ class LAMB(LayerwiseOptimizer):
         index = self._get_variable_index(variable)
         m = self._momentums[index]
         v = self._velocities[index]
-        g = ops.cast(gradient, "float32")
+        key = (self._decays[index], self._adapts[index])
+        kernel = self._kernels.get(key, lambda: self._make_kernel(*key))
+        extra = ()
         if self.normalize_by_global_gradient_norm:
-            g = g / ops.maximum(ops.convert_to_tensor(self._global_gradient_norm), 1.0)
-        w = ops.cast(variable, "float32")
+            extra = (ops.convert_to_tensor(self._global_gradient_norm),)
+        new_w, new_m, new_v = kernel(
+            ops.convert_to_tensor(gradient),
+            ops.convert_to_tensor(variable),
+            ops.convert_to_tensor(m),
+            ops.convert_to_tensor(v),
+            ops.cast(learning_rate, "float32"),
+            ops.cast(self.iterations + 1, "float32"),
+            *extra,
+        )
+        self.assign(m, new_m)
+        self.assign(v, new_v)
+        self.assign(variable, new_w)
 
-        m_new = ops.cast(m, "float32") * self.beta_1 + g * (1.0 - self.beta_1)
-        v_new = ops.cast(v, "float32") * self.beta_2 + ops.square(g) * (1.0 - self.beta_2)
-        self.assign(m, ops.cast(m_new, m.dtype))
-        self.assign(v, ops.cast(v_new, v.dtype))
+    def _make_kernel(self, decay, adapt):
+        """The pure per-variable update (float32 inside) for one pair of resolved flags."""
+        beta_1, beta_2, epsilon = self.beta_1, self.beta_2, self.epsilon
+        weight_decay = self.weight_decay if decay else 0.0
+        bias_correction = self.bias_correction
+        trust_ratio = self._trust_ratio
 
-        if self.bias_correction:
-            t = ops.cast(self.iterations + 1, "float32")
-            m_hat = m_new / _one_minus_power(self.beta_1, t)
-            v_hat = v_new / _one_minus_power(self.beta_2, t)
-        else:
-            m_hat, v_hat = m_new, v_new
-        update = m_hat / (ops.sqrt(v_hat) + self.epsilon)
-        if self._decays[index] and self.weight_decay > 0:
-            update = update + self.weight_decay * w
+        def kernel(gradient, variable, m, v, learning_rate, t, *global_norm):
+            g = ops.cast(gradient, "float32")
+            if global_norm:
+                g = g / ops.maximum(global_norm[0], 1.0)
+            w = ops.cast(variable, "float32")
+            m_new = ops.cast(m, "float32") * beta_1 + g * (1.0 - beta_1)
+            v_new = ops.cast(v, "float32") * beta_2 + ops.square(g) * (1.0 - beta_2)
+            if bias_correction:
+                m_hat = m_new / _one_minus_power(beta_1, t)
+                v_hat = v_new / _one_minus_power(beta_2, t)
+            else:
+                m_hat, v_hat = m_new, v_new
+            update = m_hat / (ops.sqrt(v_hat) + epsilon)
+            if weight_decay > 0:
+                update = update + weight_decay * w
+            step = learning_rate
+            if adapt:
+                step = step * trust_ratio(l2_norm(w), l2_norm(update))
+            return (
+                ops.cast(w - step * update, variable.dtype),
+                ops.cast(m_new, m.dtype),
+                ops.cast(v_new, v.dtype),
+            )
 
-        step = ops.cast(learning_rate, "float32")
-        if self._adapts[index]:
-            ratio = self._trust_ratio(l2_norm(w), l2_norm(update))
-            step = step * ratio
-        self.assign_sub(variable, ops.cast(step * update, variable.dtype))
+        return kernel
 
     def _trust_ratio(self, weight_norm, update_norm):
         ratio = guarded_ratio(weight_norm, update_norm)

@@ -1,0 +1,68 @@
+"""An interrupted study (SIGINT, SIGKILL) resumes with --resume: finished trials are kept, the
+interrupted one is run again, and every trial is present exactly once."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import ROOT, run_cli, subprocess_env
+
+
+def trial_files(out):
+    return sorted(out.glob("digits/mlp/momentum/*/*/metadata.json"))
+
+
+def interrupt_after_first_trial(out, sig):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfbsz.run", "--config", "configs/smoke.yaml", "--output", str(out),
+         "--progress", "plain"],
+        cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 300
+    try:
+        while not trial_files(out):
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "no trial finished within 300 s"
+            time.sleep(0.2)
+        time.sleep(1.0)  # the next trial is under way
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_interrupted_study_resumes_without_duplicates(tmp_path, sig):
+    out = tmp_path / "study"
+    proc = interrupt_after_first_trial(out, sig)
+    assert proc.returncode != 0
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "--resume" in proc.stderr and "Traceback" not in proc.stderr
+    finished = {p: p.stat().st_mtime_ns for p in trial_files(out)}
+    assert 1 <= len(finished) < 4
+    # without --resume the folder is protected
+    again = run_cli(["--config", "configs/smoke.yaml", "--output", str(out)], timeout=120)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    resumed = run_cli(["--config", "configs/smoke.yaml", "--output", str(out), "--resume", "--progress", "plain"],
+                      timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    files = trial_files(out)
+    assert len(files) == 4
+    for path, mtime in finished.items():  # finished trials were not run again
+        assert path.stat().st_mtime_ns == mtime
+    for bs in (16, 64):
+        trial_dirs = sorted(p.name for p in (out / "digits/mlp/momentum" / str(bs)).iterdir()
+                            if (p / "metadata.json").exists())
+        assert trial_dirs == ["0", "1"]
+        kt_trials = sorted((out / "digits/mlp/momentum" / str(bs) / "keras_tuner").glob("trial_*/trial.json"))
+        assert [json.loads(p.read_text())["status"] for p in kt_trials] == ["COMPLETED", "COMPLETED"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["trials"] for r in summary["batch_sizes"]] == [2, 2]
