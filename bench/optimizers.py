@@ -1,6 +1,6 @@
 """Optimizer step time: tfbsz LARS and LAMB against Keras's SGD+momentum, Adam and Lamb.
 
-What is timed: one optimizer update (`apply` of a fixed set of gradients to the
+What is timed (`--measure optimizer`, the default): one optimizer update (`apply` of a fixed set of gradients to the
 model's variables), compiled the way each backend compiles a training step:
 a `tf.function` on TensorFlow (no XLA by default, like Keras's `fit` on a CPU),
 a `jax.jit` of `stateless_apply` with donated buffers on JAX. Every optimizer
@@ -8,6 +8,9 @@ updates the same model's variables with the same gradients. Compilation and
 `--warmup` steps are excluded; then `--repeats` rounds time `--steps` updates
 per optimizer, the optimizer order rotating every round, and the median
 per-update time is reported, with its ratio to Keras's Adam.
+`--measure train_step` times Keras's whole compiled training step instead
+(`train_on_batch` on a fixed batch, one model copy per optimizer, same initial
+weights), with the same warm-up, rounds and rotation.
 
 Modes:
 * `cpu` (default): TensorFlow or JAX backend, a small decoder-only Transformer
@@ -19,6 +22,7 @@ Modes:
 Examples:
     KERAS_BACKEND=tensorflow python bench/optimizers.py --mode cpu
     KERAS_BACKEND=jax python bench/optimizers.py --mode gpu --steps 50 --repeats 7
+    KERAS_BACKEND=jax python bench/optimizers.py --mode gpu --measure train_step --steps 20
 
 Prints one line per optimizer (median ms/update, ratio to Adam, spread) and
 the machine; `--json PATH` also writes the numbers.
@@ -55,6 +59,20 @@ def optimizers():
         "tfbsz_lars": lambda: LARS(1.0, momentum=0.9, weight_decay=1e-4),
         "tfbsz_lamb": lambda: LAMB(1e-3, weight_decay=0.01),
     }
+
+
+def _unfused(optimizer):
+    """tfbsz's optimizer with its TensorFlow XLA fusion off (to measure what it buys)."""
+    from tfbsz.optimizers.trust_ratio import FusedKernels
+
+    optimizer._kernels = FusedKernels(compile=False)
+    return optimizer
+
+
+EXTRA = {
+    "tfbsz_lars_unfused": lambda: _unfused(LARS(1.0, momentum=0.9, weight_decay=1e-4)),
+    "tfbsz_lamb_unfused": lambda: _unfused(LAMB(1e-3, weight_decay=0.01)),
+}
 
 
 def transformer(vocab, sequence, width, blocks, heads):
@@ -129,6 +147,27 @@ class JaxTimer:
         return time.perf_counter() - start
 
 
+class TrainStepTimer:
+    """Times Keras's compiled train step (`train_on_batch`) of a fresh copy of the model."""
+
+    def __init__(self, optimizer, build_model, weights, batch):
+        self.model = build_model()
+        self.model.set_weights(weights)
+        self.model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        self.x, self.y = batch
+
+    def run(self, n):
+        start = time.perf_counter()
+        for _ in range(n):
+            loss = self.model.train_on_batch(self.x, self.y)  # returns a number: synchronises
+        if not np.isfinite(loss):
+            raise RuntimeError("the benchmark's loss is not finite")
+        return time.perf_counter() - start
+
+
 def machine():
     backend = keras.backend.backend()
     text = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -152,6 +191,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per optimizer")
     parser.add_argument("--warmup", type=int, default=5, help="untimed updates after compiling")
     parser.add_argument("--jit", action="store_true", help="TensorFlow: XLA-compile the step")
+    parser.add_argument("--measure", choices=["optimizer", "train_step"], default="optimizer",
+                        help="time optimizer updates alone, or whole compiled train steps")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="train_step: sequences per batch (default 8 cpu, 32 gpu)")
     parser.add_argument("--only", default="", help="comma-separated subset of optimizers")
     parser.add_argument("--json", default="", help="write the results to this file")
     args = parser.parse_args(argv)
@@ -161,7 +204,10 @@ def main(argv=None):
         if backend != "jax":
             parser.error("--mode gpu needs KERAS_BACKEND=jax")
         keras.config.set_dtype_policy("mixed_bfloat16")
-    model = transformer(*MODELS[args.mode]) if args.model == "transformer" else mlp()
+    def build_model():
+        return transformer(*MODELS[args.mode]) if args.model == "transformer" else mlp()
+
+    model = build_model()
     variables = model.trainable_variables
     count = sum(int(np.prod(v.shape)) for v in variables)
     rng = np.random.default_rng(0)
@@ -169,11 +215,25 @@ def main(argv=None):
 
     chosen = optimizers()
     if args.only:
-        chosen = {k: chosen[k] for k in args.only.split(",")}
+        everything = {**chosen, **EXTRA}
+        chosen = {k: everything[k] for k in args.only.split(",")}
     timer_cls = JaxTimer if backend == "jax" else TensorFlowTimer
+    if args.measure == "train_step":
+        batch_size = args.batch_size or (8 if args.mode == "cpu" else 32)
+        if args.model == "transformer":
+            vocab, sequence = MODELS[args.mode][:2]
+            x = rng.integers(0, vocab, size=(batch_size, sequence)).astype("int32")
+            batch = (x, np.roll(x, -1, axis=1))
+        else:
+            batch = (rng.normal(size=(batch_size, 784)).astype("float32"),
+                     rng.integers(0, 10, size=batch_size).astype("int32"))
+        weights = model.get_weights()
     timers = {}
     for name, make in chosen.items():
-        timers[name] = timer_cls(make(), variables, grads, args.jit)
+        if args.measure == "train_step":
+            timers[name] = TrainStepTimer(make(), build_model, weights, batch)
+        else:
+            timers[name] = timer_cls(make(), variables, grads, args.jit)
         timers[name].run(1)  # compile
         timers[name].run(args.warmup)
 
@@ -189,6 +249,8 @@ def main(argv=None):
     print(f"machine: {machine()}")
     print(f"model: {args.model} ({args.mode}), {len(variables)} variables, {count:,} parameters, "
           f"policy {keras.config.dtype_policy().name}, jit={args.jit or backend == 'jax'}")
+    print(f"measured: {args.measure}" + (f", batch {batch_size}" if args.measure == "train_step"
+                                          else ""))
     print(f"{'optimizer':16s} {'ms/update':>10s} {'vs adam':>8s} {'min..max ms':>16s}")
     for name, median in medians.items():
         ratio = f"{median / reference:.3f}" if reference else "-"
@@ -197,6 +259,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "mode": args.mode, "model": args.model,
+                       "measure": args.measure,
                        "parameters": count, "median_s": medians, "all_s": per_update}, f, indent=1)
 
 

@@ -96,6 +96,7 @@ DEFAULTS = {
     },
     "noise_scale": {"enabled": False, "every": 100, "small_batch": None, "big_batch": None},
     "logging": {"tensorboard": True, "progress": "auto"},
+    "save_models": "none",
 }
 
 REQUIRED = ("data.name", "model.name", "optimizer.name", "target.metric", "target.threshold", "batch_sizes")
@@ -350,6 +351,12 @@ def _check(cfg):
     if not isinstance(cfg["logging"]["tensorboard"], bool):
         raise ConfigError(f"logging.tensorboard: expected true or false, got {_describe(cfg['logging']['tensorboard'])}")
     _choice(cfg, "logging.progress", ("auto", "rich", "plain", "none"))
+    _choice(cfg, "save_models", ("none", "best", "all"))
+    if cfg["regularization"]["mixup_alpha"] > 0 and cfg["data"]["name"] in ("stdlib_text", "tfds:lm1b", "tfds:tiny_shakespeare"):
+        raise ConfigError(
+            f"regularization.mixup_alpha: mixup applies to image classification, not to data set "
+            f"'{cfg['data']['name']}'; set it to 0"
+        )
 
 
 def _check_target(cfg):

@@ -254,6 +254,10 @@ def _plot_steps(path, analyses):
             _draw_steps(ax, analyses[i], colors[i % len(colors)], labels[i], shade=len(chosen) == 1)
         ax.set_yscale("log", base=2)
         _log2_axes(ax)
+        low, high = ax.get_ylim()
+        if high < 4 * low:  # too narrow for two power-of-2 ticks: widen around the data
+            middle = math.sqrt(low * high)
+            ax.set_ylim(middle / 2.5, middle * 2.5)
         ax.set_xlabel("batch size")
         ax.set_ylabel("steps to result")
         target = analyses[chosen[0]].target if len(chosen) == 1 else None

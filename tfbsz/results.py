@@ -89,6 +89,12 @@ def _clean(value):
     return value
 
 
+def _umask_mode():
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_json(path, data):
     """Writes `data` as JSON atomically (write to a temporary file, then rename)."""
     path = pathlib.Path(path)
@@ -97,6 +103,7 @@ def write_json(path, data):
     with os.fdopen(fd, "w") as f:
         json.dump(_clean(data), f, indent=2, sort_keys=False)
         f.write("\n")
+    os.chmod(tmp, _umask_mode())  # mkstemp creates 0600; others (TensorBoard, workers) must read
     os.replace(tmp, path)
 
 
@@ -125,6 +132,7 @@ def write_measurements(path, rows):
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _format(row.get(k)) for k in columns})
+    os.chmod(tmp, _umask_mode())
     os.replace(tmp, path)
 
 

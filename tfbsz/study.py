@@ -36,7 +36,7 @@ __all__ = ["Study", "check_components", "WORKLOAD_KEYS"]
 
 # Config sections that define what a study measures: a resumed study must not change them.
 WORKLOAD_KEYS = ("data", "model", "optimizer", "schedule", "target", "budget", "eval_every", "precision",
-                 "regularization", "sparsity", "seed")
+                 "regularization", "sparsity", "init", "seed")
 
 
 def check_components(cfg):
@@ -217,8 +217,34 @@ class Study:
                 rows[batch_size] = self._summarize(batch_size)
                 self._write_summary(rows)
         summary = self._write_summary(rows) if self.role != "worker" else {"batch_sizes": []}
+        if self.role != "worker" and self.cfg["save_models"] != "none":
+            self._keep_best_model()
         self.progress.study_end(summary)
         return summary
+
+    def _keep_best_model(self):
+        """Copies the model of the trial with the best target value to `<output>/best_model.keras`.
+
+        With `save_models: best`, the other trials' models are deleted.
+        """
+        import shutil
+
+        target = self.cfg["target"]
+        sign = 1.0 if target["direction"] == "min" else -1.0
+        candidates = []
+        for bs in results.load_study(self.root).batch_sizes.values():
+            for trial in bs.trials:
+                value = trial.extra.get("best_value")
+                model = trial.path / "model.keras"
+                if value is not None and model.exists():
+                    candidates.append((sign * value, bs.batch_size, trial.trial_id, model))
+        if not candidates:
+            return
+        best = min(candidates)[3]
+        shutil.copyfile(best, self.root / "best_model.keras")
+        if self.cfg["save_models"] == "best":
+            for *_, model in candidates:
+                model.unlink()
 
     def _run_batch_size(self, index, batch_size, dataset, strategy, fixed, space, trials):
         import keras_tuner as kt

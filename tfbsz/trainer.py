@@ -70,14 +70,16 @@ def apply_parameters(cfg, parameters):
     return out
 
 
-def plan_trial(cfg, batch_size, num_train_examples, num_replicas=1):
+def plan_trial(cfg, batch_size, num_train_examples, num_replicas=1, strategy_name=None):
     """The budget in updates and the accumulation plan of a trial at `batch_size`."""
     max_steps = steps_budget(cfg, batch_size, num_train_examples)
     micro, accumulation = batch_size, 1
     if cfg.get("max_device_batch"):
-        from tfbsz.accumulation import plan_accumulation
+        from tfbsz.accumulation import check_strategy_supports, plan_accumulation
 
         micro, accumulation = plan_accumulation(batch_size, num_replicas, cfg["max_device_batch"])
+        if strategy_name is not None:
+            check_strategy_supports(strategy_name, accumulation)
     elif batch_size % num_replicas:
         raise ConfigError(
             f"batch_sizes: global batch size {batch_size} does not divide evenly over "
@@ -182,7 +184,8 @@ def _train_stream(dataset, plan, seed, cfg):
         yield regularizers.mixup_batch(x, y, alpha, dataset.num_classes, rng)
 
 
-def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_measurement=None, extra_callbacks=()):
+def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_measurement=None, extra_callbacks=(),
+              save_model_path=None):
     """Trains one trial and returns a `TrialResult`.
 
     Args:
@@ -194,10 +197,12 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
         strategy: a `tfbsz.strategies` strategy; None means the default device.
         on_measurement: optional callable receiving each measurement as it is made.
         extra_callbacks: more Keras callbacks for `fit`.
+        save_model_path: if given, the trained model is saved there (`.keras`).
     """
     cfg = apply_parameters(cfg, parameters)
     replicas = strategy.num_replicas if strategy is not None else 1
-    plan = plan_trial(cfg, batch_size, len(dataset.x_train), replicas)
+    plan = plan_trial(cfg, batch_size, len(dataset.x_train), replicas,
+                      strategy.name if strategy is not None else None)
     soft_targets = float(cfg["regularization"]["mixup_alpha"]) > 0
     keras.utils.set_random_seed(int(seed))
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
@@ -245,7 +250,8 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
     if cfg["noise_scale"]["enabled"]:
         callbacks.append(_noise_scale_callback(cfg, dataset, plan, model, stt, seed))
     started = time.perf_counter()
-    with dtype_policy(cfg["precision"]):
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with dtype_policy(cfg["precision"]), scope:  # JAX's data parallelism splits batches inside fit
         try:
             model.fit(
                 _train_stream(dataset, plan, seed, cfg),
@@ -270,6 +276,9 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
         wall_time_s=wall,
         extra=extra,
     )
+    if save_model_path is not None:
+        model.save(str(save_model_path))
+        result.extra["model"] = str(save_model_path)
     del model
     keras.backend.clear_session(free_memory=True)
     return result

@@ -1,6 +1,5 @@
 """Loading study trees (tfbsz and bare Shallue layouts) and the whole analysis on synthetic studies."""
 
-import json
 import os
 
 import pytest

@@ -16,16 +16,17 @@ def trial_files(out):
     return sorted(out.glob("digits/mlp/momentum/*/*/metadata.json"))
 
 
-def interrupt_after_first_trial(out, sig):
+def interrupt_after_first_trial(out, sig, logs):
+    stdout, stderr = open(logs / "stdout.txt", "w"), open(logs / "stderr.txt", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "tfbsz.run", "--config", "configs/smoke.yaml", "--output", str(out),
          "--progress", "plain"],
-        cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=subprocess_env(), stdout=stdout, stderr=stderr, text=True,
     )
     deadline = time.monotonic() + 300
     try:
         while not trial_files(out):
-            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert proc.poll() is None, (logs / "stderr.txt").read_text()[-2000:]
             assert time.monotonic() < deadline, "no trial finished within 300 s"
             time.sleep(0.2)
         time.sleep(1.0)  # the next trial is under way
@@ -35,17 +36,20 @@ def interrupt_after_first_trial(out, sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        stdout.close()
+        stderr.close()
+    proc.stderr_text = (logs / "stderr.txt").read_text()
     return proc
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_interrupted_study_resumes_without_duplicates(tmp_path, sig):
     out = tmp_path / "study"
-    proc = interrupt_after_first_trial(out, sig)
+    proc = interrupt_after_first_trial(out, sig, tmp_path)
     assert proc.returncode != 0
     if sig == signal.SIGINT:
         assert proc.returncode == 130
-        assert "--resume" in proc.stderr and "Traceback" not in proc.stderr
+        assert "--resume" in proc.stderr_text and "Traceback" not in proc.stderr_text
     finished = {p: p.stat().st_mtime_ns for p in trial_files(out)}
     assert 1 <= len(finished) < 4
     # without --resume the folder is protected

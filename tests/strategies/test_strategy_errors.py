@@ -54,6 +54,15 @@ def test_too_many_logical_cpus_after_start_up_is_a_config_error():
 
 
 @needs_tf
+def test_one_device_rejects_an_invisible_device():
+    with pytest.raises(ConfigError, match="strategy.device: '/gpu:3' is not a visible device; "
+                       "visible GPU devices: none"):
+        strategies.get({"name": "one_device", "device": "/gpu:3"})
+    with pytest.raises(ConfigError, match="strategy.device: expected a device string"):
+        strategies.get({"name": "one_device", "device": 0})
+
+
+@needs_tf
 def test_missing_tpu_fails_fast_with_one_line():
     started = time.monotonic()
     with pytest.raises(TfbszError, match="^strategy.tpu: no TPU answered at 'local' \\(") as info:
@@ -119,7 +128,9 @@ def test_auto_on_a_cpu_host_picks_one_device_and_says_why(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     strategy = strategies.get({"name": "auto"})
     assert strategy.name == "one_device"
-    assert strategy.describe().endswith("(chosen by auto: no GPU or TPU found, TensorFlow backend)")
+    assert strategy.describe() == (
+        "one_device: 1 replica on /cpu:0 (chosen by auto: no GPU or TPU found, TensorFlow backend)"
+    )
     assert strategies.get(None).name == "one_device"
 
 

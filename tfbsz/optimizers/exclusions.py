@@ -41,6 +41,7 @@ import keras
 from keras.optimizers.schedules import LearningRateSchedule
 
 from tfbsz.errors import ConfigError
+from tfbsz.optimizers.trust_ratio import FusedKernels
 
 __all__ = [
     "ExclusionRule",
@@ -155,8 +156,17 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     Subclasses call `super().__init__` with their `learning_rate`,
     `weight_decay`, the two exclusion settings and Keras's base keyword
-    arguments; in `update_step` they read `self._decays[i]` and
-    `self._adapts[i]` for `i = self._get_variable_index(variable)`.
+    arguments, and describe their update as a pure per-variable function:
+
+    * `_slots(i)`: the optimizer variables of variable `i` (a tuple);
+    * `_step_scalars(learning_rate)`: tensors shared by all variables this step;
+    * `_make_kernel(decay, adapt, *extra)`: returns
+      `kernel(gradient, variable, slots, scalars) -> (new_variable, new_slots)`,
+      written with keras.ops only, for one combination of the resolved flags.
+
+    On TensorFlow all variables of a step are updated by one XLA-compiled
+    function (see `trust_ratio.FusedKernels`); elsewhere `update_step` runs the
+    kernel variable by variable inside the backend's own jit.
 
     Attributes:
         schedule_counts_updates: True. A `LearningRateSchedule` given as
@@ -194,6 +204,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         self._decays = []
         self._adapts = []
         self._treatments = []
+        self._kernels = FusedKernels()
 
     def build(self, var_list):
         """Resolves, once per variable, whether it gets weight decay and adaptation."""
@@ -238,6 +249,47 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     def _apply_weight_decay(self, variables):
         # Weight decay happens inside update_step; Keras's decoupled decay never runs.
         return
+
+    # --- the update, written once for LARS and LAMB ------------------------------------
+    def _kernel_key(self, index):
+        return (self._decays[index], self._adapts[index])
+
+    def update_step(self, gradient, variable, learning_rate):
+        """Updates one variable (the path Keras takes on JAX and torch)."""
+        self._update_variables([gradient], [variable], learning_rate)
+
+    def _update_variables(self, grads, variables, learning_rate):
+        indices = [self._get_variable_index(v) for v in variables]
+        keys = tuple(self._kernel_key(i) for i in indices)
+        slots = [self._slots(i) for i in indices]
+        scalars = self._step_scalars(learning_rate)
+        kernel = self._kernels.get(keys, lambda: self._make_batched_kernel(keys))
+        results = kernel(list(grads), list(variables), slots, scalars)
+        for variable, slot_variables, (new_value, new_slots) in zip(variables, slots, results):
+            for slot, new_slot in zip(slot_variables, new_slots):
+                self.assign(slot, new_slot)
+            self.assign(variable, new_value)
+
+    def _make_batched_kernel(self, keys):
+        kernels = [self._make_kernel(*key) for key in keys]
+
+        def batched(grads, variables, slots, scalars):
+            return [k(g, v, s, scalars) for k, g, v, s in zip(kernels, grads, variables, slots)]
+
+        return batched
+
+    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
+        # TensorFlow backend only; Keras calls it with all-reduced gradients. One update
+        # call (anchored on the first variable) runs every variable's update per device.
+        grads = [g for g, _ in grads_and_vars]
+        variables = [v for _, v in grads_and_vars]
+
+        def update_all(_, grads, variables, learning_rate):
+            self._update_variables(grads, variables, learning_rate)
+
+        distribution.extended.update(
+            variables[0], update_all, args=(grads, variables, learning_rate), group=False
+        )
 
     def _get_current_learning_rate(self):
         if isinstance(self._learning_rate, LearningRateSchedule):

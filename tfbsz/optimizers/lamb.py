@@ -44,7 +44,7 @@ from keras import ops
 
 from tfbsz.errors import ConfigError
 from tfbsz.optimizers.exclusions import LayerwiseOptimizer, check_bool, check_number
-from tfbsz.optimizers.trust_ratio import FusedKernels, global_l2_norm, guarded_ratio, l2_norm
+from tfbsz.optimizers.trust_ratio import global_l2_norm, guarded_ratio, l2_norm
 
 __all__ = ["LAMB"]
 
@@ -140,7 +140,6 @@ class LAMB(LayerwiseOptimizer):
             "normalize_by_global_gradient_norm", normalize_by_global_gradient_norm
         )
         self.trust_ratio_bounds = _check_bounds(trust_ratio_bounds)
-        self._kernels = FusedKernels()
 
     def build(self, var_list):
         """Creates the two moments per variable (and the global-norm scalar for NVLAMB)."""
@@ -175,28 +174,14 @@ class LAMB(LayerwiseOptimizer):
         return super()._distributed_tf_update_step(distribution, grads_and_vars, learning_rate)
 
     # --- the update ---------------------------------------------------------------------
-    def update_step(self, gradient, variable, learning_rate):
-        """Applies one LAMB update to `variable` (see the module docstring)."""
-        index = self._get_variable_index(variable)
-        m = self._momentums[index]
-        v = self._velocities[index]
-        key = (self._decays[index], self._adapts[index])
-        kernel = self._kernels.get(key, lambda: self._make_kernel(*key))
-        extra = ()
+    def _slots(self, index):
+        return (self._momentums[index], self._velocities[index])
+
+    def _step_scalars(self, learning_rate):
+        scalars = (ops.cast(learning_rate, "float32"), ops.cast(self.iterations + 1, "float32"))
         if self.normalize_by_global_gradient_norm:
-            extra = (ops.convert_to_tensor(self._global_gradient_norm),)
-        new_w, new_m, new_v = kernel(
-            ops.convert_to_tensor(gradient),
-            ops.convert_to_tensor(variable),
-            ops.convert_to_tensor(m),
-            ops.convert_to_tensor(v),
-            ops.cast(learning_rate, "float32"),
-            ops.cast(self.iterations + 1, "float32"),
-            *extra,
-        )
-        self.assign(m, new_m)
-        self.assign(v, new_v)
-        self.assign(variable, new_w)
+            scalars += (self._global_gradient_norm,)
+        return scalars
 
     def _make_kernel(self, decay, adapt):
         """The pure per-variable update (float32 inside) for one pair of resolved flags."""
@@ -205,10 +190,12 @@ class LAMB(LayerwiseOptimizer):
         bias_correction = self.bias_correction
         trust_ratio = self._trust_ratio
 
-        def kernel(gradient, variable, m, v, learning_rate, t, *global_norm):
+        def kernel(gradient, variable, slots, scalars):
+            m, v = slots
+            learning_rate, t = scalars[:2]
             g = ops.cast(gradient, "float32")
-            if global_norm:
-                g = g / ops.maximum(global_norm[0], 1.0)
+            if len(scalars) > 2:  # NVLAMB
+                g = g / ops.maximum(ops.cast(scalars[2], "float32"), 1.0)
             w = ops.cast(variable, "float32")
             m_new = ops.cast(m, "float32") * beta_1 + g * (1.0 - beta_1)
             v_new = ops.cast(v, "float32") * beta_2 + ops.square(g) * (1.0 - beta_2)
@@ -223,11 +210,8 @@ class LAMB(LayerwiseOptimizer):
             step = learning_rate
             if adapt:
                 step = step * trust_ratio(l2_norm(w), l2_norm(update))
-            return (
-                ops.cast(w - step * update, variable.dtype),
-                ops.cast(m_new, m.dtype),
-                ops.cast(v_new, v.dtype),
-            )
+            new_slots = (ops.cast(m_new, m.dtype), ops.cast(v_new, v.dtype))
+            return ops.cast(w - step * update, variable.dtype), new_slots
 
         return kernel
 

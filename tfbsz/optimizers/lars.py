@@ -46,7 +46,7 @@ from keras import ops
 
 from tfbsz.errors import ConfigError
 from tfbsz.optimizers.exclusions import LayerwiseOptimizer, check_bool, check_number
-from tfbsz.optimizers.trust_ratio import FusedKernels, guarded_ratio, l2_norm
+from tfbsz.optimizers.trust_ratio import guarded_ratio, l2_norm
 
 __all__ = ["LARS", "TRUST_RATIO_DENOMINATORS"]
 
@@ -119,7 +119,6 @@ class LARS(LayerwiseOptimizer):
         self.learning_rate_inside_momentum = check_bool(
             "learning_rate_inside_momentum", learning_rate_inside_momentum
         )
-        self._kernels = FusedKernels()
 
     def build(self, var_list):
         """Creates one velocity per variable (none when momentum is 0)."""
@@ -131,36 +130,26 @@ class LARS(LayerwiseOptimizer):
         else:
             self._velocities = [None] * len(var_list)
 
-    def update_step(self, gradient, variable, learning_rate):
-        """Applies one LARS update to `variable` (see the module docstring)."""
-        index = self._get_variable_index(variable)
+    def _slots(self, index):
         velocity = self._velocities[index]
-        key = (self._decays[index], self._adapts[index], velocity is not None)
-        kernel = self._kernels.get(key, lambda: self._make_kernel(*key))
-        state = () if velocity is None else (ops.convert_to_tensor(velocity),)
-        outputs = kernel(
-            ops.convert_to_tensor(gradient),
-            ops.convert_to_tensor(variable),
-            ops.cast(learning_rate, "float32"),
-            *state,
-        )
-        if velocity is not None:
-            self.assign(velocity, outputs[1])
-        self.assign(variable, outputs[0])
+        return () if velocity is None else (velocity,)
 
-    def _make_kernel(self, decay, adapt, with_velocity):
-        """The pure per-variable update (float32 inside) for one set of resolved flags."""
+    def _step_scalars(self, learning_rate):
+        return (ops.cast(learning_rate, "float32"),)
+
+    def _make_kernel(self, decay, adapt):
+        """The pure per-variable update (float32 inside) for one pair of resolved flags."""
         momentum, nesterov = self.momentum, self.nesterov
         weight_decay = self.weight_decay if decay else 0.0
         coefficient, epsilon = self.trust_coefficient, self.epsilon
         sum_of_norms = self.trust_ratio_denominator == "sum_of_norms"
         inside = self.learning_rate_inside_momentum
 
-        def kernel(gradient, variable, learning_rate, *velocity):
+        def kernel(gradient, variable, slots, scalars):
             g = ops.cast(gradient, "float32")
             w = ops.cast(variable, "float32")
             d = g + weight_decay * w if weight_decay > 0 else g
-            scale = learning_rate
+            scale = scalars[0]
             if adapt:
                 w_norm = l2_norm(w)
                 if sum_of_norms:
@@ -169,16 +158,16 @@ class LARS(LayerwiseOptimizer):
                 else:
                     ratio = guarded_ratio(w_norm, l2_norm(d), coefficient, epsilon)
                 scale = scale * ratio
-            if not with_velocity:
-                return (ops.cast(w - scale * d, variable.dtype),)
-            v = ops.cast(velocity[0], "float32")
+            if not slots:  # momentum 0
+                return ops.cast(w - scale * d, variable.dtype), ()
+            v = ops.cast(slots[0], "float32")
             if inside:
                 v_new = momentum * v + scale * d
                 step = momentum * v_new + scale * d if nesterov else v_new
             else:
                 v_new = momentum * v + d
                 step = scale * (momentum * v_new + d if nesterov else v_new)
-            return ops.cast(w - step, variable.dtype), ops.cast(v_new, velocity[0].dtype)
+            return ops.cast(w - step, variable.dtype), (ops.cast(v_new, slots[0].dtype),)
 
         return kernel
 

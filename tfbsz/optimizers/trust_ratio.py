@@ -67,13 +67,13 @@ def guarded_ratio(weight_norm, update_norm, coefficient=1.0, denominator_extra=0
 
 
 class FusedKernels:
-    """Per-variable update functions, compiled into one XLA kernel each on TensorFlow.
+    """Update functions, each compiled into one XLA kernel on TensorFlow.
 
-    LARS and LAMB write their per-variable maths as a pure function of tensors
-    (keras.ops only). Keras's TensorFlow backend runs optimizer steps op by op
-    when it does not use XLA (always on CPU and under tf.distribute), and
-    LAMB's ~45 small ops per variable then cost about 1.5 Adam steps. Wrapped
-    in `tf.function(jit_compile=True)`, each variable's update is a single
+    LARS and LAMB write their maths as pure functions of tensors (keras.ops
+    only). Keras's TensorFlow backend runs optimizer steps op by op when it
+    does not use XLA (always on CPU and under tf.distribute), and LAMB's ~45
+    small ops per variable then cost about 1.5-1.7 Adam steps. Wrapped in
+    `tf.function(jit_compile=True)`, the update of all variables is a single
     fused kernel. On JAX the function is returned as is: the whole training
     step is already jitted. Kernels are cached by a static key (the resolved
     per-variable flags).
@@ -82,7 +82,8 @@ class FusedKernels:
     part of the optimizer's state.
     """
 
-    def __init__(self):
+    def __init__(self, compile=True):
+        self.compile = compile
         self._kernels = {}
 
     def get(self, key, make):
@@ -90,9 +91,21 @@ class FusedKernels:
         kernel = self._kernels.get(key)
         if kernel is None:
             kernel = make()
-            if keras.backend.backend() == "tensorflow":
+            if self.compile and keras.backend.backend() == "tensorflow":
                 import tensorflow as tf  # only on the TensorFlow backend
 
-                kernel = tf.function(kernel, jit_compile=True)
+                kernel = _reading_arguments(tf, tf.function(kernel, jit_compile=True))
             self._kernels[key] = kernel
         return kernel
+
+
+def _reading_arguments(tf, compiled):
+    """Calls `compiled` with variables read into tensors (the local copy under tf.distribute)."""
+
+    def read(a):
+        return tf.convert_to_tensor(a.value if isinstance(a, keras.Variable) else a)
+
+    def call(*args):
+        return compiled(*tf.nest.map_structure(read, args))
+
+    return call

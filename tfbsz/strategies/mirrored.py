@@ -20,7 +20,7 @@ Example:
 >>> from tfbsz import strategies
 >>> s = strategies.get({"name": "mirrored", "cpu_devices": 2})  # doctest: +SKIP
 >>> s.describe()                                                 # doctest: +SKIP
-'mirrored: 2 replicas on /job:localhost/replica:0/task:0/device:CPU:0, ...'
+'mirrored: 2 replicas on /cpu:0, /cpu:1'
 """
 
 from tfbsz.errors import ConfigError

@@ -1,4 +1,4 @@
-"""`multi_worker`: synchronous data parallelism over several hosts (`tf.distribute.MultiWorkerMirroredStrategy`).
+"""`multi_worker`: synchronous data parallelism over hosts (`tf.distribute.MultiWorkerMirroredStrategy`).
 
 Each worker process runs the same program with its own `TF_CONFIG`
 environment variable, a JSON object such as::

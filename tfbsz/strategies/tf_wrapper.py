@@ -17,14 +17,25 @@ Example (TensorFlow backend):
 
 from tfbsz.strategies.base import Strategy
 
-__all__ = ["TFDistributeStrategy"]
+__all__ = ["TFDistributeStrategy", "short_device_name"]
+
+_LOCAL_PREFIX = "/job:localhost/replica:0/task:0/device:"
+
+
+def short_device_name(name):
+    """"/cpu:0" for "/job:localhost/replica:0/task:0/device:CPU:0"; other names unchanged."""
+    if name.startswith(_LOCAL_PREFIX):
+        kind, _, index = name[len(_LOCAL_PREFIX):].partition(":")
+        return f"/{kind.lower()}:{index}"
+    return name
 
 
 class TFDistributeStrategy(Strategy):
     """Wraps `tf_strategy` (available as `.tf_strategy`); replicas are its worker devices."""
 
     def __init__(self, name, tf_strategy, reason=None):
-        super().__init__(name, tf_strategy.extended.worker_devices, reason)
+        devices = [short_device_name(d) for d in tf_strategy.extended.worker_devices]
+        super().__init__(name, devices, reason)
         self.tf_strategy = tf_strategy
 
     @property

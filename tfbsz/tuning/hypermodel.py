@@ -103,9 +103,14 @@ class StudyHyperModel(kt.HyperModel):
         if self.listener is not None:
             max_steps = trainer.plan_trial(self.cfg, self.batch_size, len(self.dataset.x_train)).max_steps
             self.listener.trial_begin(self.batch_size, trial_id, parameters, max_steps)
+        save_path = None
+        if self.cfg.get("save_models", "none") != "none":
+            trial_dir.mkdir(parents=True, exist_ok=True)
+            save_path = trial_dir / "model.keras"
         result = trainer.run_trial(
             self.cfg, parameters, self.batch_size, seed, self.dataset, strategy=self.strategy,
             on_measurement=self.listener.measurement if self.listener is not None else None,
+            save_model_path=save_path,
         )
         extra = dict(result.extra)
         extra.update({

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs tfbsz with its test dependencies into .venv and runs the whole test suite.
+#   bash scripts/test.sh            (extra arguments go to pytest, e.g. -k config)
+# The dashboard's browser test needs Debian's chromium and chromium-driver; they are installed
+# here when missing and this script runs as root (CI), and the test is skipped otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[cpu,test]"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing chromium and chromium-driver for the dashboard test"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+            >/dev/null 2>&1 || echo "could not install chromium; the browser test will be skipped"
+    fi
+fi
+exec .venv/bin/python -m pytest "$@"
