@@ -163,3 +163,15 @@ def test_xla_compiled_steps_match_reference(algorithm, variant):
         step([tf.constant(g) for g in step_grads], tf.constant(lr))
         history.append([np.asarray(v.numpy(), np.float64) for v in variables])
     assert max_relative_error(history, reference_trajectory(algorithm, options)) <= 1e-6
+
+
+@pytest.mark.parametrize("cls", [LAMB, LARS])
+def test_sparse_embedding_gradients_are_densified(cls):
+    """An IndexedSlices gradient (TensorFlow embeddings) gives the same step as its dense form."""
+    table = np.arange(12, dtype="float32").reshape(4, 3) / 10.0
+    rows = tf.IndexedSlices(tf.ones((2, 3)), indices=tf.constant([1, 3]), dense_shape=[4, 3])
+    sparse_var, dense_var = keras.Variable(table), keras.Variable(table)
+    cls(learning_rate=0.5, weight_decay=0.01).apply([rows], [sparse_var])
+    cls(learning_rate=0.5, weight_decay=0.01).apply([tf.convert_to_tensor(rows)], [dense_var])
+    np.testing.assert_allclose(sparse_var.numpy(), dense_var.numpy(), rtol=1e-6)
+    assert not np.allclose(sparse_var.numpy(), table)

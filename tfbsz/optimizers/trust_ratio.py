@@ -76,7 +76,8 @@ class FusedKernels:
     `tf.function(jit_compile=True)`, the update of all variables is a single
     fused kernel. On JAX the function is returned as is: the whole training
     step is already jitted. Kernels are cached by a static key (the resolved
-    per-variable flags).
+    per-variable flags). `compile=False` keeps TensorFlow's op-by-op execution
+    (for benchmarks).
 
     Held in a plain object so Keras/TensorFlow do not track the functions as
     part of the optimizer's state.
@@ -91,16 +92,20 @@ class FusedKernels:
         kernel = self._kernels.get(key)
         if kernel is None:
             kernel = make()
-            if self.compile and keras.backend.backend() == "tensorflow":
+            if keras.backend.backend() == "tensorflow":
                 import tensorflow as tf  # only on the TensorFlow backend
 
-                kernel = _reading_arguments(tf, tf.function(kernel, jit_compile=True))
+                if self.compile:
+                    kernel = tf.function(kernel, jit_compile=True)
+                kernel = _reading_arguments(tf, kernel)
             self._kernels[key] = kernel
         return kernel
 
 
 def _reading_arguments(tf, compiled):
-    """Calls `compiled` with variables read into tensors (the local copy under tf.distribute)."""
+    """Calls `compiled` with plain tensors: variables read (the local copy under
+    tf.distribute) and sparse `IndexedSlices` gradients (embeddings) densified, so
+    every row of an embedding is updated, as in TensorFlow Addons' LAMB."""
 
     def read(a):
         return tf.convert_to_tensor(a.value if isinstance(a, keras.Variable) else a)
