@@ -18,7 +18,6 @@ chief marks a finished batch size with `keras_tuner/DONE`, and workers move on o
 trial re-queued late still finds a worker.
 """
 
-import json
 import os
 import pathlib
 import threading
@@ -216,15 +215,3 @@ def run_worker(tuner):
         tuner.on_search_end()
     finally:
         heartbeat.stop()
-
-
-def write_failure(trial_dir, trial_id, message):
-    """Writes a failed trial's details next to it: `<batch_size>/<trial_id>.failure.json`."""
-    from tfbsz import results
-
-    results.write_json(pathlib.Path(trial_dir).parent / f"{trial_id}.failure.json",
-                       {"trial_id": trial_id, "reason": message})
-
-
-def _dump(obj):  # pragma: no cover - debugging aid
-    return json.dumps(obj, indent=2, default=str)

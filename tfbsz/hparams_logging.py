@@ -39,7 +39,13 @@ from tensorboard.util import tensor_util
 
 from tfbsz.errors import ConfigError
 
-__all__ = ["STATUS_BY_TRIAL_STATUS", "log_study_hparams_config", "log_trial_hparams"]
+__all__ = ["STATUS_BY_TRIAL_STATUS", "BY_EXAMPLES_SUFFIX", "log_study_hparams_config", "log_trial_hparams",
+           "log_trial_scalars"]
+
+# Tag suffix of the copy of each measurement plotted against examples seen instead of steps.
+BY_EXAMPLES_SUFFIX = "/by_examples"
+# Measurement columns that are x axes (or bookkeeping), not metrics: never written as scalars.
+_AXIS_COLUMNS = frozenset({"step", "examples_seen", "wall_time_s"})
 
 # Trial status in metadata.json (Shallue's names) -> HParams session status.
 STATUS_BY_TRIAL_STATUS = {
@@ -105,6 +111,72 @@ def log_trial_hparams(logdir, trial_id, parameters, metrics, status="COMPLETE", 
             events.append(_event(_scalar_summary(str(tag), number)))
     events.append(_event(_session_end_summary(STATUS_BY_TRIAL_STATUS[status])))
     return _write_events(run_dir, events)
+
+
+def log_trial_scalars(logdir, trial_id, measurements):
+    """Writes one trial's measurements as TensorBoard scalars of the run `logdir/<trial_id>`.
+
+    Every numeric measurement column (e.g. `val/cross_entropy_error`, `train/cross_entropy_error`,
+    `learning_rate`, `train/gradient_noise_scale`) becomes one scalar series at
+    `step` = the measurement's step (optimizer updates), plus a copy under the tag
+    `<column>/by_examples` at step = `examples_seen`, so trials of different batch sizes can be
+    compared on one x axis. `step`, `examples_seen` and `wall_time_s` are axes, not series;
+    blank, non-numeric and non-finite cells are left out (a diverged trial's last row, say).
+    Rows without an integer `step` are skipped; without `examples_seen` only the by-step copy is
+    written. The event's wall time is the trial start plus `wall_time_s` when the row has it.
+
+    Args:
+        logdir: the study's TensorBoard folder (the one given to `log_trial_hparams`).
+        trial_id: the run name, e.g. `"bs_64/03"` (same rules as `log_trial_hparams`).
+        measurements: an iterable of dicts (measurements.csv rows, as `StepsToTarget` records them).
+
+    Returns:
+        The path of the event file written (a `pathlib.Path`), or None when there was nothing
+        to write.
+
+    Example:
+
+    >>> import tempfile
+    >>> logdir = tempfile.mkdtemp()
+    >>> path = log_trial_scalars(logdir, "bs_16/0", [
+    ...     {"step": 10, "examples_seen": 160, "val/cross_entropy_error": 1.5, "learning_rate": 0.1},
+    ...     {"step": 20, "examples_seen": 320, "val/cross_entropy_error": 0.9, "learning_rate": None}])
+    >>> path.parent.relative_to(logdir).as_posix()
+    'bs_16/0'
+    """
+    run_dir = pathlib.Path(logdir) / _checked_trial_id(trial_id)
+    rows = [row for row in (measurements or []) if isinstance(row, dict)]
+    now = time.time()
+    last_wall = max((_finite_number(r.get("wall_time_s")) or 0.0 for r in rows), default=0.0)
+    start = now - last_wall
+    events = []
+    for row in rows:
+        step = _integer_step(row.get("step"))
+        if step is None:
+            continue
+        examples = _integer_step(row.get("examples_seen"))
+        offset = _finite_number(row.get("wall_time_s"))
+        wall_time = now if offset is None else start + offset
+        for column, value in row.items():
+            if not isinstance(column, str) or column in _AXIS_COLUMNS:
+                continue
+            number = _finite_number(value) if not isinstance(value, str) else None
+            if number is None:
+                continue
+            events.append(_event(_scalar_summary(column, number), wall_time=wall_time, step=step))
+            if examples is not None:
+                events.append(_event(_scalar_summary(column + BY_EXAMPLES_SUFFIX, number),
+                                     wall_time=wall_time, step=examples))
+    if not events:
+        return None
+    return _write_events(run_dir, events)
+
+
+def _integer_step(value):
+    number = _finite_number(value) if not isinstance(value, (str, bool)) else None
+    if number is None or number < 0 or number != int(number):
+        return None
+    return int(number)
 
 
 def _checked_trial_id(trial_id):

@@ -20,6 +20,7 @@ from tfbsz.analysis.metaparameters import (
     find_parameter,
     scaling_heuristics,
 )
+from tfbsz.analysis.noise import NoiseScaleSummary, measured_noise_scale
 from tfbsz.analysis.regimes import Regimes, classify_regimes, perfect_scaling_line
 from tfbsz.analysis.steps_to_result import (
     StepsEstimate,
@@ -41,6 +42,7 @@ __all__ = [
     "BatchSizeStudy",
     "BestTrial",
     "CriticalBatchFit",
+    "NoiseScaleSummary",
     "Regimes",
     "StepsEstimate",
     "Target",
@@ -58,6 +60,7 @@ __all__ = [
     "fit_critical_batch",
     "goal_sensitivity",
     "load_workloads",
+    "measured_noise_scale",
     "perfect_scaling_line",
     "scaling_heuristics",
     "steps_to_result",

@@ -2,7 +2,8 @@
 
 It ties the pieces together: steps to result with bootstrap intervals per batch size, the
 regimes, the McCandlish fit (when at least 3 batch sizes reached the goal) and the best
-metaparameters. `tfbsz.report` draws and tabulates its result.
+metaparameters, and the measured gradient noise scale B_simple when the trials logged
+`train/gradient_noise_scale`. `tfbsz.report` draws and tabulates its result.
 
 Example (given a loaded `workload` from `load_workloads`)::
 
@@ -14,6 +15,7 @@ import dataclasses
 
 from tfbsz.analysis.critical_batch import fit_critical_batch
 from tfbsz.analysis.metaparameters import best_trial
+from tfbsz.analysis.noise import measured_noise_scale
 from tfbsz.analysis.regimes import classify_regimes
 from tfbsz.analysis.steps_to_result import bootstrap_steps_to_result
 from tfbsz.errors import ConfigError
@@ -31,6 +33,7 @@ class WorkloadAnalysis:
     regimes: object        # `Regimes`, or None with fewer than 2 batch sizes reaching the goal
     fit: object            # `CriticalBatchFit`, or None with fewer than 3
     notes: list
+    noise_scale: object = None  # `NoiseScaleSummary` (measured B_simple), or None without the column
 
     @property
     def reached(self):
@@ -90,4 +93,7 @@ def analyze_workload(workload, target, confidence=0.9, n_resamples=2000, seed=0,
         notes.extend(n for n in fit.notes if not n.startswith("dropped"))
     except ConfigError as e:
         notes.append(f"no critical-batch fit: {e}")
-    return WorkloadAnalysis(workload, target, rows, regimes, fit, notes)
+    noise = measured_noise_scale(workload)
+    for r in rows:
+        r["noise_scale"] = noise.by_batch_size.get(r["batch_size"]) if noise else None
+    return WorkloadAnalysis(workload, target, rows, regimes, fit, notes, noise)

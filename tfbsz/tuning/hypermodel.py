@@ -22,11 +22,13 @@ Example (no training, just the declared space):
 
 import pathlib
 import shutil
+import traceback
 import zlib
 
 import keras_tuner as kt
 
 from tfbsz import results
+from tfbsz.errors import TfbszError
 from tfbsz.tuning.objective import OBJECTIVE_NAME, objective_value
 from tfbsz.tuning.space import build_hyperparameters
 
@@ -107,11 +109,24 @@ class StudyHyperModel(kt.HyperModel):
         if self.cfg.get("save_models", "none") != "none":
             trial_dir.mkdir(parents=True, exist_ok=True)
             save_path = trial_dir / "model.keras"
-        result = trainer.run_trial(
-            self.cfg, parameters, self.batch_size, seed, self.dataset, strategy=self.strategy,
-            on_measurement=self.listener.measurement if self.listener is not None else None,
-            save_model_path=save_path,
-        )
+        try:
+            result = trainer.run_trial(
+                self.cfg, parameters, self.batch_size, seed, self.dataset, strategy=self.strategy,
+                on_measurement=self.listener.measurement if self.listener is not None else None,
+                save_model_path=save_path,
+            )
+        except TfbszError:
+            raise
+        except Exception as e:  # e.g. out of memory: record it next to the trial, let the search go on
+            results.write_json(self.trial_root / f"{trial_id}.failure.json", {
+                "trial_id": trial_id,
+                "parameters": parameters,
+                "reason": f"{type(e).__name__}: {' '.join(str(e).split())[:2000]}",
+                "traceback": traceback.format_exc(),
+            })
+            if self.listener is not None:
+                self.listener.message(f"[bs {self.batch_size} trial {trial_id}] failed: {type(e).__name__}")
+            raise kt.errors.FailedTrialError(f"{type(e).__name__}: {e}") from e
         extra = dict(result.extra)
         extra.update({
             "outcome": result.outcome,
