@@ -45,10 +45,13 @@ def measurement_from_logs(logs, prefix):
 
     `cross_entropy` (or, failing that, `loss`) becomes `<prefix>/cross_entropy_error`;
     an accuracy metric gives `<prefix>/accuracy` and `<prefix>/classification_error`;
-    every other metric is kept as `<prefix>/<name>`.
+    every other metric (e.g. `loss`, which includes label smoothing) is kept as `<prefix>/<name>`.
     """
     row = {}
+    mapped = {"cross_entropy", *_ACCURACY_NAMES}
     for name, value in logs.items():
+        if name in mapped:
+            continue
         try:
             value = float(value)
         except (TypeError, ValueError):

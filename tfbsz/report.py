@@ -18,6 +18,9 @@ Writes to `--output` (default: RUN_DIR/report for the first RUN_DIR):
 * `metaparameters.png`: best learning rate and effective learning rate lr / (1 - momentum) vs
   batch size with the linear and square-root heuristics from the smallest batch size;
 * `summary.csv` (one row per workload and batch size) and `summary.md`;
+* when the trials logged `train/gradient_noise_scale` (`noise_scale.enabled: true`), the measured
+  B_simple (median over trials of each trial's last value) next to B_crit: a dash-dotted
+  vertical line on the plot, a line in summary.md, and the `noise_scale` / `b_simple` columns;
 * with `--goals`, `goal_sensitivity.png` and `.csv`: steps to result for each of those thresholds.
 
 Bad input prints one line ``tfbsz.report: error: ...`` and exits with code 2.
@@ -51,7 +54,7 @@ DEFAULT_METRIC = "val/classification_error"
 CSV_COLUMNS = [
     "run_dir", "workload", "metric", "threshold", "direction", "batch_size", "trials", "reached",
     "diverged", "steps", "steps_low", "steps_high", "regime", "best_trial", "learning_rate",
-    "momentum", "effective_learning_rate",
+    "momentum", "effective_learning_rate", "noise_scale", "b_crit", "b_simple",
 ]
 REGIME_COLORS = {"perfect": "#2ca02c", "diminishing": "#ffbf00", "beyond_max_useful": "#d62728"}
 REGIME_LABELS = {
@@ -132,6 +135,8 @@ def _write_csv(path, analyses):
                     "run_dir": a.workload.root, "workload": a.workload.name, "metric": a.target.metric,
                     "threshold": a.target.threshold, "direction": a.target.direction,
                     **{k: _fmt(v, 6) for k, v in row.items()},
+                    "b_crit": _fmt(a.fit.b_crit, 6) if a.fit else "",
+                    "b_simple": _fmt(a.noise_scale.b_simple, 6) if a.noise_scale else "",
                 })
 
 
@@ -153,6 +158,15 @@ def _write_markdown(path, analyses):
                 f"and S_min = {_fmt(a.fit.s_min, 3)} steps {_interval(a.fit.s_min_interval)} "
                 f"({pct}% profile-likelihood intervals; fit of S = S_min (1 + B_crit / B))."
             )
+        noise = getattr(a, "noise_scale", None)
+        if noise:
+            ratio = (f"; B_simple / B_crit = {_fmt(noise.b_simple / a.fit.b_crit, 3)}" if a.fit
+                     else "; no B_crit was fitted to compare with")
+            lines.append(
+                f"* Measured gradient noise scale B_simple = {_fmt(noise.b_simple, 3)} (median over "
+                f"{noise.trials} trials of each trial's last `{noise.column}`; McCandlish et al. predict "
+                f"B_simple ≈ B_crit{ratio})."
+            )
         if a.regimes:
             r = a.regimes
             lines.append(f"* Perfect scaling (within {100 * r.tolerance:g}% of the line) up to batch size {r.last_perfect_batch_size}.")
@@ -164,14 +178,18 @@ def _write_markdown(path, analyses):
                     f"(no larger batch cuts steps by {100 * r.min_reduction:g}% or more)."
                 )
         lines += [f"* Note: {n}." for n in a.notes]
-        lines += ["", "| batch size | trials | reached | steps | interval | regime | best lr | momentum | effective lr |",
-                  "|---:|---:|---:|---:|---|---|---:|---:|---:|"]
+        header = "| batch size | trials | reached | steps | interval | regime | best lr | momentum | effective lr |"
+        rule = "|---:|---:|---:|---:|---|---|---:|---:|---:|"
+        if noise:
+            header, rule = header + " noise scale |", rule + "---:|"
+        lines += ["", header, rule]
         for row in a.rows:
             interval = _interval((row["steps_low"], row["steps_high"]), 4) if row["steps"] is not None else ""
             lines.append(
                 f"| {row['batch_size']} | {row['trials']} | {row['reached']} | {_fmt(row['steps']) or 'missed'} | "
                 f"{interval} | {REGIME_LABELS.get(row['regime'], '')} | {_fmt(row['learning_rate'], 3)} | "
                 f"{_fmt(row['momentum'], 4)} | {_fmt(row['effective_learning_rate'], 3)} |"
+                + (f" {_fmt(row.get('noise_scale'), 3)} |" if noise else "")
             )
         lines.append("")
     with open(path, "w") as f:
@@ -226,6 +244,12 @@ def _draw_steps(ax, a, color, label, shade):
             ax.annotate(f"B_crit≈{f.b_crit:.3g} [{low:.3g}, {high:.3g}]",
                         (f.b_crit, float(f.predict([f.b_crit])[0])),
                         textcoords="offset points", xytext=(6, 6), fontsize=8, color=color)
+    noise = getattr(a, "noise_scale", None)
+    if noise and b.min() / 8 <= noise.b_simple <= b.max() * 8:  # far outside: summary.md only
+        ax.axvline(noise.b_simple, color=color, ls="-.", lw=1.3, alpha=0.9, zorder=2)
+        if shade:
+            ax.annotate(f"B_simple≈{noise.b_simple:.3g}", (noise.b_simple, 0.04), xycoords=("data", "axes fraction"),
+                        textcoords="offset points", xytext=(4, 0), fontsize=8, color=color)
     if shade and a.regimes:
         edges = np.sqrt(b[:-1] * b[1:])
         lefts = np.concatenate([[b[0] / 1.4], edges])
@@ -269,6 +293,9 @@ def _plot_steps(path, analyses):
         handles += [Line2D([], [], ls="--", color="gray"), Line2D([], [], ls=":", color="gray", lw=1.6),
                     Line2D([], [], ls="", marker="D", color="gray", mec="black")]
         names += ["perfect scaling", "fit S_min(1+B_crit/B)", "B_crit"]
+        if any(getattr(analyses[i], "noise_scale", None) for i in chosen):
+            handles.append(Line2D([], [], ls="-.", color="gray", lw=1.3))
+            names.append("B_simple (measured noise scale)")
         ax.legend(handles, names, fontsize=7, loc="upper right", framealpha=0.85)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)

@@ -62,3 +62,21 @@ class _nullcontext:
 
     def __exit__(self, *exc):
         return False
+
+
+_STRATEGY = []
+
+
+def mirrored_strategy():
+    """One MirroredStrategy over the two logical CPUs, shared by this directory's tests.
+
+    Several MirroredStrategy objects in one process reuse collective instance keys,
+    and a second strategy's all-reduce can then fail with a shape mismatch.
+    """
+    if not _STRATEGY:
+        import tensorflow as tf
+
+        devices = tf.config.list_logical_devices("CPU")
+        assert len(devices) >= 2, "conftest should split the CPU into two logical devices"
+        _STRATEGY.append(tf.distribute.MirroredStrategy([d.name for d in devices[:2]]))
+    return _STRATEGY[0]

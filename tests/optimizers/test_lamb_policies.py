@@ -25,10 +25,9 @@ import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from helpers import run_python
-from optimizers.policy_model import train
+from optimizers.policy_model import mirrored_strategy, train
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -37,12 +36,6 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 def baseline():
     losses, model = train("float32")
     return losses
-
-
-def _mirrored():
-    devices = tf.config.list_logical_devices("CPU")
-    assert len(devices) >= 2, "conftest should split the CPU into two logical devices"
-    return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
 
 
 def _assert_close(losses, baseline, rtol):
@@ -62,7 +55,7 @@ def test_baseline_learns(baseline):
     ("mixed_bfloat16", True, 2e-2),
 ])
 def test_policy_and_strategy_agree_with_float32(baseline, policy, use_mirrored, rtol):
-    losses, model = train(policy, strategy=_mirrored() if use_mirrored else None)
+    losses, model = train(policy, strategy=mirrored_strategy() if use_mirrored else None)
     if policy == "mixed_float16":
         assert type(model.optimizer).__name__ == "LossScaleOptimizer"
         assert type(model.optimizer.inner_optimizer).__name__ == "LAMB"

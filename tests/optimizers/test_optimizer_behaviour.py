@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from optimizers.driver import make_variables, max_relative_error
+from optimizers.policy_model import mirrored_strategy
 from optimizers.reference import LAMB_VARIANTS, LARS_VARIANTS, make_problem, reference_trajectory
 from tfbsz.errors import ConfigError
 from tfbsz.optimizers import LAMB, LARS
@@ -102,8 +103,7 @@ def test_accumulation_matches_averaged_gradient_and_schedules_count_updates(cls)
 
 # --- NVLAMB global norm after the all-reduce ---------------------------------------------
 def test_global_gradient_norm_is_taken_after_the_cross_replica_sum():
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
-    strategy = tf.distribute.MirroredStrategy(devices)
+    strategy = mirrored_strategy()
     rng = np.random.default_rng(3)
     x = rng.normal(size=(16, 5)).astype("float32")
     y = rng.normal(size=(16, 2)).astype("float32") * 10.0

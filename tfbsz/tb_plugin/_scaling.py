@@ -30,6 +30,9 @@ REGIME_LABELS = {
 
 LEARNING_RATE_KEYS = ("learning_rate", "lr", "base_learning_rate")
 
+# Written by the GradientNoiseScale callback when a study runs with `noise_scale.enabled: true`.
+NOISE_SCALE_COLUMN = "train/gradient_noise_scale"
+
 
 def first_step_beating(measurements, target):
     """The first `step` whose target metric strictly beats the threshold, or None."""
@@ -61,14 +64,56 @@ def summarize(run):
     analysis = analyze(batch_sizes)
     for row in batch_sizes:
         row["regime"] = regime_of(row["batch_size"], analysis["regimes"])
+    noise = noise_scale(run["trials"])
+    for row in batch_sizes:
+        row["noise_scale"] = noise["by_batch_size"].get(str(row["batch_size"])) if noise else None
     return {
         "trials": trials,
         "batch_sizes": batch_sizes,
         "analysis": analysis,
+        "noise_scale": noise,
         "learning_rate_key": lr_key,
         "parameter_names": sorted({k for t in trials for k in t["parameters"]}),
         "metrics": sorted({k for t in run["trials"] for m in t["measurements"] for k in m} - {"step"}),
     }
+
+
+def noise_scale(trials, column=NOISE_SCALE_COLUMN):
+    """The measured B_simple: median over trials of each trial's last finite `column` value.
+
+    Same rule as `tfbsz.analysis.measured_noise_scale` (docs/analysis.md): returns
+    `{"column", "b_simple", "trials", "by_batch_size": {str(batch size): median}}`, or None when
+    no trial logged a finite value.
+
+    >>> noise_scale([{"batch_size": 16, "measurements": [{"step": 1, NOISE_SCALE_COLUMN: 8.0}]},
+    ...              {"batch_size": 64, "measurements": [{"step": 1, NOISE_SCALE_COLUMN: 20.0},
+    ...                                                  {"step": 2, NOISE_SCALE_COLUMN: None}]}])["b_simple"]
+    14.0
+    """
+    per_batch = {}
+    for trial in trials:
+        last = None
+        for row in trial["measurements"]:
+            value = row.get(column)
+            if _is_number(value):
+                last = float(value)
+        if last is not None:
+            per_batch.setdefault(int(trial["batch_size"]), []).append(last)
+    if not per_batch:
+        return None
+    everything = [v for values in per_batch.values() for v in values]
+    return {
+        "column": column,
+        "b_simple": _median(everything),
+        "trials": len(everything),
+        "by_batch_size": {str(b): _median(v) for b, v in sorted(per_batch.items())},
+    }
+
+
+def _median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
 
 
 def learning_rate_key(trials):

@@ -69,7 +69,7 @@ export function logTicks(lo, hi, base) {
 /**
  * A log-log chart. `series`: [{name, color, points: [[x, y]], markers, dash, width, data}],
  * `bands`: [{from, to, label, fill}] shaded x ranges (null = open end),
- * `vlines`: [{x, label, color}], `xBase`: 2 (batch sizes) or 10, `legendAt`: 'right' (default) or 'left'.
+ * `vlines`: [{x, label, color, dash?, class?, raise? (label lifted by that many px)}], `xBase`: 2 (batch sizes) or 10, `legendAt`: 'right' (default) or 'left'.
  */
 export function logLogChart(spec) {
   const width = spec.width || 620;
@@ -146,8 +146,9 @@ export function logLogChart(spec) {
   for (const v of spec.vlines || []) {
     if (!(v.x > x0 && v.x < x1)) continue;
     plot.append(svg('line', {x1: sx(v.x), x2: sx(v.x), y1: MARGIN.top, y2: MARGIN.top + ph, stroke: v.color,
-      class: 'tfbsz-vline'}));
-    root.append(svg('text', {x: sx(v.x) + 4, y: MARGIN.top + ph - 6, fill: v.color, class: 'tfbsz-vline-label'}, v.label));
+      'stroke-dasharray': v.dash, class: v.class ? `tfbsz-vline ${v.class}` : 'tfbsz-vline', 'data-x': v.x}));
+    root.append(svg('text', {x: sx(v.x) + 4, y: MARGIN.top + ph - 6 - (v.raise || 0), fill: v.color,
+      class: 'tfbsz-vline-label'}, v.label));
   }
 
   // Series.

@@ -168,6 +168,7 @@ function renderResults(results) {
     el('figure', {}, stepsChart(ok),
       el('figcaption', {}, 'Points: steps to result of the best trial per batch size. Dashed: perfect scaling ' +
         '(steps halve when the batch doubles) from the smallest batch size. Dotted: fit S(B) = S_min (1 + B_crit / B). ' +
+        (ok.some((r) => r.study.noise_scale) ? 'Dash-dotted: measured gradient noise scale B_simple. ' : '') +
         (shadedStudy(ok) ? `Shading: regimes of ${shadedStudy(ok).name}.` : ''))),
     el('figure', {}, learningRateChart(ok),
       el('figcaption', {}, 'Learning rate of the best trial per batch size. Grey: linear and square-root ' +
@@ -192,6 +193,14 @@ function fitCard(name, study) {
   } else {
     lines.push(el('div', {class: 'tfbsz-muted'}, `No fit: ${a.fit_error}`));
   }
+  const noise = study.noise_scale;
+  if (noise) {
+    const ratio = fit ? ` = ${formatNumber(noise.b_simple / fit.b_crit)} × B_crit` : ' (no B_crit to compare)';
+    lines.push(el('div', {class: 'tfbsz-noise', 'data-b-simple': noise.b_simple},
+      `B_simple ≈ ${formatNumber(noise.b_simple)}${ratio}`));
+    lines.push(el('div', {class: 'tfbsz-muted'},
+      `Measured gradient noise scale: median over ${noise.trials} trials of each one's last ${noise.column}.`));
+  }
   const reached = study.batch_sizes.filter((b) => b.steps_to_result !== null).length;
   lines.push(el('div', {class: 'tfbsz-muted'}, `${reached} of ${study.batch_sizes.length} batch sizes reached the target; ` +
     `${study.trials.length} trials.`));
@@ -209,6 +218,10 @@ function stepsChart(ok) {
     if (a.perfect_scaling) series.push({name: `${name} perfect`, color, points: a.perfect_scaling.points, dash: '6 4', width: 1.4, legend: false});
     if (a.fitted_curve.length) series.push({name: `${name} fit`, color, points: a.fitted_curve, dash: '2 3', width: 1.6, legend: false});
     if (a.fit) vlines.push({x: a.fit.b_crit, color, label: `B_crit ${formatNumber(a.fit.b_crit)}`});
+    if (study.noise_scale) {
+      vlines.push({x: study.noise_scale.b_simple, color, dash: '8 3 2 3', class: 'tfbsz-noise-line', raise: 14,
+        label: `B_simple ${formatNumber(study.noise_scale.b_simple)}`});
+    }
   }
   series.push({name: 'perfect scaling', color: '#666', points: [], dash: '6 4', width: 1.4});
   if (ok.some((r) => r.study.analysis.fit)) series.push({name: 'fit S_min(1+B_crit/B)', color: '#666', points: [], dash: '2 3', width: 1.6});
@@ -272,11 +285,13 @@ function batchSizeTable(ok) {
         el('td', {class: 'num'}, formatNumber(b.best_learning_rate)),
         el('td', {class: 'num'}, b.trials),
         el('td', {class: 'num'}, `${b.reached} / ${b.missed} / ${b.diverged}`),
-        el('td', {}, b.regime ?? '–')));
+        el('td', {}, b.regime ?? '–'),
+        el('td', {class: 'num tfbsz-noise-cell'}, formatNumber(b.noise_scale))));
     }
   }
   return table('tfbsz-batch-table',
-    ['Study', 'Batch size', 'Steps to result', 'Best trial', 'Best learning rate', 'Trials', 'Reached / missed / diverged', 'Regime'],
+    ['Study', 'Batch size', 'Steps to result', 'Best trial', 'Best learning rate', 'Trials', 'Reached / missed / diverged', 'Regime',
+      'Noise scale'],
     rows);
 }
 
