@@ -115,6 +115,7 @@ def _import_backend_quietly(debug):
     """
     if debug:
         import keras  # noqa: F401
+        import keras_tuner  # noqa: F401
 
         return
     import tempfile
@@ -128,6 +129,9 @@ def _import_backend_quietly(debug):
 
             if keras.backend.backend() == "tensorflow":
                 import tensorflow  # noqa: F401
+            import keras_tuner  # noqa: F401  (imports TensorFlow for file I/O when it is installed)
+
+            keras.utils.set_random_seed(0)  # seeds (so imports) TensorFlow too when it is installed
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)

@@ -258,6 +258,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
                 steps_per_epoch=plan.max_steps * plan.accumulation_steps,
                 epochs=1,
                 callbacks=callbacks,
+                shuffle=False,  # the stream is already shuffled, deterministically per trial seed
                 verbose=0,
             )
         except (FloatingPointError, OverflowError):

@@ -81,7 +81,8 @@ def test_real_study_dashboard_hparams_and_scalars():
         groups = _post_json(f"{url}/data/plugin/hparams/session_groups", {
             "experimentName": "", "startIndex": 0, "sliceSize": 100, "allowedStatuses": ALL_STATUSES,
         })["sessionGroups"]
-        sessions = {s["name"]: (g, s) for g in groups for s in g["sessions"]}
+        # runs are named from the logdir (the study root): tensorboard/bs_16/0, ...
+        sessions = {s["name"].removeprefix("tensorboard/"): (g, s) for g in groups for s in g["sessions"]}
         assert set(sessions) == trial_ids
         for name, (group, session) in sessions.items():
             bs, trial = name[3:].split("/")
