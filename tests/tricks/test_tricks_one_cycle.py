@@ -11,13 +11,13 @@ from helpers import run_cli
 from tfbsz import schedules
 from tfbsz.config import load_config
 
-STEPS = 40
+STEPS = 20
 
 
 def test_one_cycle_study_measures_the_cycle_and_searches_regularizers(tmp_path):
     out = tmp_path / "one_cycle"
     # threshold 0: never beaten, so every trial trains its whole budget and logs the whole cycle
-    overrides = [f"budget.max_steps={STEPS}", "eval_every=4", "target.threshold=0.0"]
+    overrides = [f"budget.max_steps={STEPS}", "eval_every=2", "target.threshold=0.0"]
     args = ["--config", "configs/digits_one_cycle.yaml", "--output", str(out), "--progress", "none",
             "--batch-sizes", "64", "--trials", "2"]
     for o in overrides:
@@ -42,16 +42,16 @@ def test_one_cycle_study_measures_the_cycle_and_searches_regularizers(tmp_path):
         with open(bs_dir / trial / "measurements.csv") as f:
             table = list(csv.DictReader(f))
         steps = [int(r["step"]) for r in table]
-        assert steps == list(range(4, STEPS + 1, 4))
+        assert steps == list(range(2, STEPS + 1, 2))
         lr = np.array([float(r["learning_rate"]) for r in table])
         assert np.isfinite([float(r["val/cross_entropy_error"]) for r in table]).all()
         # the measured rate is the one-cycle formula at the number of updates done
         lr0 = params["optimizer.learning_rate"]
         expected = schedules.build(cfg["schedule"], lr0, STEPS)
         np.testing.assert_allclose(lr, [float(expected(s)) for s in steps], rtol=1e-5)
-        # one cycle: rises to the peak (at 30% of the budget, step 12), then falls
+        # one cycle: rises to the peak (at 30% of the budget, step 6), then falls
         peak = int(np.argmax(lr))
-        assert steps[peak] == 12
+        assert steps[peak] == 6
         assert np.all(np.diff(lr[: peak + 1]) > 0) and np.all(np.diff(lr[peak:]) < 0)
         assert lr[peak] == pytest.approx(lr0, rel=1e-5)
         assert lr[0] < 0.5 * lr0 and lr[-1] < 1e-3 * lr0
