@@ -1,8 +1,9 @@
 """Optimizer step time: tfbsz LARS and LAMB against Keras's SGD+momentum, Adam and Lamb.
 
-What is timed (`--measure optimizer`, the default): one optimizer update (`apply` of a fixed set of gradients to the
-model's variables), compiled the way each backend compiles a training step:
-a `tf.function` on TensorFlow (no XLA by default, like Keras's `fit` on a CPU),
+What is timed (`--measure optimizer`, the default): one optimizer update
+(`apply` of a fixed set of gradients to the model's variables), compiled the
+way each backend compiles a training step: a `tf.function` on TensorFlow (no
+XLA by default, like Keras's `fit` on a CPU),
 a `jax.jit` of `stateless_apply` with donated buffers on JAX. Every optimizer
 updates the same model's variables with the same gradients. Compilation and
 `--warmup` steps are excluded; then `--repeats` rounds time `--steps` updates
@@ -14,7 +15,9 @@ weights), with the same warm-up, rounds and rotation.
 
 Modes:
 * `cpu` (default): TensorFlow or JAX backend, a small decoder-only Transformer
-  (d=128, 2 blocks, about 0.6M parameters) or `--model mlp`.
+  (d=128, 2 blocks, about 0.65M parameters) or `--model mlp`.
+  `--only` also accepts `tfbsz_lamb_unfused` / `tfbsz_lars_unfused` (the
+  TensorFlow XLA fusion switched off).
 * `gpu`: JAX backend, a decoder-only Transformer of about 25M parameters
   (d=512, 7 blocks, vocabulary 4096, sequence 256) under `mixed_bfloat16`.
   The script does not import TensorFlow when `KERAS_BACKEND=jax`.

@@ -140,7 +140,10 @@ def _warm_start(model, init_cfg):
     patterns = [re.compile(p) for p in init_cfg.get("freeze", [])]
     if patterns:
         for layer in model.layers:
-            if any(p.search(layer.path if hasattr(layer, "path") else layer.name) for p in patterns):
+            # Keras 3 sets `layer.path` only for layers that own variables (None for an
+            # InputLayer, pooling, activations): fall back to the layer's name.
+            where = getattr(layer, "path", None) or layer.name
+            if any(p.search(where) for p in patterns):
                 layer.trainable = False
 
 

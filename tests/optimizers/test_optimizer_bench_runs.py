@@ -1,4 +1,4 @@
-"""bench/optimizers.py runs on the JAX backend with TensorFlow unimportable (as on the GPU machine)."""
+"""bench/optimizers.py runs on JAX with TensorFlow unimportable, as on the GPU machine."""
 
 from helpers import run_python
 

@@ -58,10 +58,10 @@ def test_schedule_counting():
 
 
 def test_accumulation_of_one_means_none():
-    assert optimizers.build("lamb", 0.1, gradient_accumulation_steps=1).gradient_accumulation_steps \
-        is None
-    assert optimizers.build("adam", 0.1, gradient_accumulation_steps=4).gradient_accumulation_steps \
-        == 4
+    one = optimizers.build("lamb", 0.1, gradient_accumulation_steps=1)
+    four = optimizers.build("adam", 0.1, gradient_accumulation_steps=4)
+    assert one.gradient_accumulation_steps is None
+    assert four.gradient_accumulation_steps == 4
 
 
 @pytest.mark.parametrize("call,message", [

@@ -111,3 +111,16 @@ def test_without_the_column_nothing_about_the_noise_scale_is_written(tmp_path):
     assert "B_simple" not in (tmp_path / "r" / "summary.md").read_text()
     with open(tmp_path / "r" / "summary.csv") as f:
         assert all(r["noise_scale"] == "" and r["b_simple"] == "" for r in csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_dashboard_and_report_agree_on_b_simple_for_the_real_study():
+    from tfbsz.tb_plugin import _files, _scaling
+
+    root = smoke_study_with_noise_scale()
+    (workload,) = load_workloads(str(root))
+    expected = measured_noise_scale(workload)
+    shown = _scaling.summarize(_files.read_run(root))["noise_scale"]
+    assert shown["b_simple"] == pytest.approx(expected.b_simple) and shown["trials"] == expected.trials == 4
+    assert shown["by_batch_size"] == {str(b): pytest.approx(v) for b, v in expected.by_batch_size.items()}
+    assert shown["column"] == NOISE

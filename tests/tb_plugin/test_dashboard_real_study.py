@@ -3,10 +3,13 @@ then a real `tensorboard` on loopback over it, the "Steps to target" tab read in
 Chromium, and TensorBoard's own HParams and Scalars data read over HTTP from the same server.
 
 The screenshot is kept as a test artefact: test-artifacts/dashboard_real_study.png (gitignored).
+The same study also drives scripts/readme_assets.py (the README images) into a temporary folder.
 """
 
 import json
 import os
+import subprocess
+import sys
 import urllib.parse
 import urllib.request
 
@@ -109,3 +112,21 @@ def test_real_study_dashboard_hparams_and_scalars():
         assert [int(p[1]) for p in by_examples][:2] == [640, 1280]  # examples seen at steps 10, 20
 
     assert os.path.getsize(SCREENSHOT) > 20_000
+
+
+def test_readme_assets_script_writes_both_images(tmp_path):
+    root = smoke_study_with_noise_scale()
+    out = tmp_path / "images"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "readme_assets.py"), str(root),
+                           "--output", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == [str(out / "dashboard.png"), str(out / "steps_to_result.png")]
+    for name in ["dashboard.png", "steps_to_result.png"]:
+        data = (out / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000, name
+    assert not (root / "report").exists()  # the study folder is left alone
+
+    missing = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "readme_assets.py"),
+                              str(tmp_path / "nope"), "--output", str(out)], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"readme_assets: error: {str(tmp_path / 'nope')!r} is not a directory"

@@ -23,7 +23,8 @@ Example:
 
 >>> import keras
 >>> from tfbsz.optimizers import LAMB
->>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="out")], name="sequential")
+>>> layers = [keras.Input((3,)), keras.layers.Dense(2, name="out")]
+>>> model = keras.Sequential(layers, name="sequential")
 >>> opt = LAMB(learning_rate=0.01, weight_decay=0.01, exclude_from_layer_adaptation=[])
 >>> opt.build(model.trainable_variables)
 >>> print(opt.format_variable_treatments())

@@ -20,10 +20,10 @@ Example:
 ('LARS', 0.8, 0.001)
 >>> options("momentum")["momentum"]
 0.9
->>> build("lamb", 0.01, beta1=0.9)
+>>> build("lamb", 0.01, beta1=0.9)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-tfbsz.errors.ConfigError: optimizer.beta1: unknown option for optimizer 'lamb' (did you mean 'beta_1'?); valid options: beta_1, beta_2, bias_correction, clipnorm, clipvalue, ema_momentum, ema_overwrite_frequency, epsilon, exclude_from_layer_adaptation, exclude_from_weight_decay, global_clipnorm, gradient_accumulation_steps, loss_scale_factor, normalize_by_global_gradient_norm, trust_ratio_bounds, use_ema, weight_decay
+tfbsz.errors.ConfigError: optimizer.beta1: unknown option for optimizer 'lamb' (did you mean 'beta_1'?); ...
 """
 
 import inspect
