@@ -150,6 +150,7 @@ class StepsToTarget(keras.callbacks.Callback):
         self.best_value = None
         self._micro_steps = 0
         self._epoch_base = 0
+        self._count_base = 0  # batches of this epoch before the last reset of the metrics
         self._next_eval = self.eval_every
         self._window_sums = {}
         self._window_start = {}
@@ -182,6 +183,7 @@ class StepsToTarget(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_base = self._micro_steps
+        self._count_base = 0
         self._last_cum = {}
         self._window_start = {}
 
@@ -210,14 +212,16 @@ class StepsToTarget(keras.callbacks.Callback):
     # ------------------------------------------------------------------ internals
 
     def _track_training_logs(self, count_in_epoch, logs):
-        # Keras reports running means over the epoch; keep sums so that each measurement
-        # gets the mean over the updates since the previous one.
+        # Keras reports running means since the metrics were last reset (epoch start, or our
+        # reset after each evaluation); keep sums so that each measurement gets the mean over
+        # the updates since the previous one.
+        count = count_in_epoch - self._count_base
         for name, value in logs.items():
             try:
                 value = float(value)
             except (TypeError, ValueError):
                 continue
-            self._last_cum[name] = (value, count_in_epoch)
+            self._last_cum[name] = (value, count)
             self._window_start.setdefault(name, (0.0, 0))
 
     def _window_means(self):
@@ -234,8 +238,18 @@ class StepsToTarget(keras.callbacks.Callback):
         data = self.eval_data
         if isinstance(data, tuple) and len(data) == 2:
             x, y = data
-            return self.model.evaluate(x, y, batch_size=self.eval_batch_size, verbose=0, return_dict=True)
-        return self.model.evaluate(data, verbose=0, return_dict=True)
+            logs = self.model.evaluate(x, y, batch_size=self.eval_batch_size, verbose=0, return_dict=True)
+        else:
+            logs = self.model.evaluate(data, verbose=0, return_dict=True)
+        # `evaluate` runs on the same metric objects as `fit`: it resets them and leaves them
+        # holding the evaluation's totals, which the next training batches' running means
+        # would include (TensorFlow and JAX backends alike). Reset them so training logs
+        # restart from the next batch, and restart the window bookkeeping to match.
+        self.model.reset_metrics()
+        self._count_base = self._micro_steps - self._epoch_base
+        self._last_cum = {}
+        self._window_start = {}
+        return logs
 
     def _measure(self, updates):
         row = {

@@ -50,6 +50,12 @@ def test_report_cli_on_a_real_smoke_study(tmp_path):
     assert {int(r["batch_size"]): int(r["steps"]) for r in rows} == {
         r["batch_size"]: r["steps_to_result"] for r in summary["batch_sizes"]}
     assert {r["metric"] for r in rows} == {"val/classification_error"} and rows[0]["threshold"] == "0.15"
+    # train/* columns are sane window means (evaluation used to leak into them: accuracy > 1)
+    for path in glob.glob(str(root / "digits" / "*" / "*" / "*" / "*" / "measurements.csv")):
+        with open(path) as f:
+            for r in csv.DictReader(f):
+                assert 0.0 <= float(r["train/classification_error"]) <= 1.0, (path, r)
+                assert float(r["train/cross_entropy_error"]) > 0.0, (path, r)
     # measured noise scale: median over trials of each trial's last value, per batch size and overall
     last = _last_noise_values(root)
     assert sorted(last) == SMOKE_BATCH_SIZES and all(len(v) == 2 for v in last.values())
