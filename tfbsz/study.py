@@ -267,7 +267,8 @@ class Study:
         )
         oracle = tuning.QuasiRandomOracle(
             algorithm=cfg["search"]["algorithm"],
-            seed=cfg["seed"],
+            # each batch size gets its own scrambling, as in an independent search per batch size
+            seed=tuning.trial_seed(cfg["seed"], batch_size, "oracle"),
             objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"),
             max_trials=trials,
             hyperparameters=hypermodel.hyperparameters(),

@@ -34,6 +34,8 @@ from tfbsz.tuning.space import build_hyperparameters
 
 __all__ = ["StudyHyperModel", "trial_seed"]
 
+RECORDED_OPTIMIZER_KEYS = ("learning_rate", "momentum")
+
 _STATUS = {"reached": results.STATUS_COMPLETE, "missed": results.STATUS_COMPLETE, "diverged": results.STATUS_INFEASIBLE}
 
 
@@ -83,6 +85,19 @@ class StudyHyperModel(kt.HyperModel):
         values = dict(self.fixed_parameters)
         values.update(hp.values if hp is not None else {})
         return values
+
+    def recorded_parameters(self, parameters):
+        """The trial's parameters plus the learning rate and momentum it trained with.
+
+        The analysis needs both (effective learning rate lr / (1 - momentum)) also when they are
+        fixed in the config rather than searched, so they are always written to metadata.json.
+        """
+        recorded = dict(parameters)
+        for key in RECORDED_OPTIMIZER_KEYS:
+            path = f"optimizer.{key}"
+            if path not in recorded and self.cfg["optimizer"].get(key) is not None:
+                recorded[path] = self.cfg["optimizer"][key]
+        return recorded
 
     def build(self, hp):
         from tfbsz import trainer
@@ -136,9 +151,10 @@ class StudyHyperModel(kt.HyperModel):
             "wall_time_s": round(result.wall_time_s, 3),
             "target": dict(self.cfg["target"]),
         })
-        results.write_trial(trial_dir, parameters, _STATUS[result.outcome], result.steps, result.measurements, extra)
+        recorded = self.recorded_parameters(parameters)
+        results.write_trial(trial_dir, recorded, _STATUS[result.outcome], result.steps, result.measurements, extra)
         if self.on_trial_written is not None:
-            self.on_trial_written(trial_dir, parameters, result)
+            self.on_trial_written(trial_dir, recorded, result)
         if self.listener is not None:
             self.listener.trial_end(self.batch_size, trial_id, result)
         score = objective_value(result.outcome, result.steps_to_target, result.max_steps, result.best_value,
