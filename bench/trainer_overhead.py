@@ -3,7 +3,7 @@
 Both train the same compiled model (the default study's Transformer, or `--model mlp` on
 digits) on the same data at the same batch size. Plain Keras: `model.fit(x, y, batch_size=B,
 shuffle=False)` on NumPy arrays. tfbsz: what `tfbsz.trainer.run_trial` feeds `fit` (its
-deterministic exact-size batch stream) plus the `StepsToTarget` callback (counting updates and
+deterministic exact-size batches: a planned tf.data pipeline on TensorFlow) plus the `StepsToTarget` callback (counting updates and
 tracking the training loss; its evaluations are excluded here by a cadence longer than the run).
 Each round times `--steps` training steps per variant after a warm-up `fit` (tracing excluded);
 the variants alternate over `--repeats` rounds and the median is reported.
@@ -27,7 +27,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tfbsz import data, models  # noqa: E402
+from tfbsz import trainer  # noqa: E402
 from tfbsz.callbacks import StepsToTarget  # noqa: E402
+from tfbsz.config import from_dict  # noqa: E402
 
 
 def build(model_cfg, dataset):
@@ -53,7 +55,12 @@ def time_tfbsz(model, dataset, batch, steps):
                         batch_size=batch)
     stt.on_train_end = lambda logs=None: None  # time the loop, not the closing evaluation
     start = time.perf_counter()
-    model.fit(dataset.train_batches(batch, seed=0), steps_per_epoch=steps, epochs=1, callbacks=[stt], verbose=0)
+    cfg = from_dict({"data": {"name": "digits"}, "model": {"name": "mlp"}, "batch_sizes": [batch],
+                     "target": {"metric": "val/cross_entropy_error", "threshold": 0.0},
+                     "budget": {"max_steps": steps}})
+    plan = trainer.plan_trial(cfg, batch, len(dataset.x_train))
+    model.fit(trainer.train_input(dataset, plan, 0, cfg), steps_per_epoch=steps, epochs=1, callbacks=[stt],
+              shuffle=False, verbose=0)
     return steps / (time.perf_counter() - start)
 
 

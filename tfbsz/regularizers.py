@@ -48,6 +48,7 @@ __all__ = [
     "soft_target_cross_entropy",
     "mixup_batch",
     "mixup_batches",
+    "mixup_rng",
 ]
 
 
@@ -216,6 +217,11 @@ def mixup_batch(x, y, alpha, num_classes, rng):
     return x_mixed, y_mixed
 
 
+def mixup_rng(seed):
+    """The random generator of `mixup_batches` for `seed` (its own stream: 0x6D6978 is "mix")."""
+    return np.random.default_rng([seed, 0x6D6978])
+
+
 def mixup_batches(batches, alpha, num_classes, seed):
     """Applies `mixup_batch` to every `(x, y)` of an iterator, deterministically in `seed`.
 
@@ -226,6 +232,6 @@ def mixup_batches(batches, alpha, num_classes, seed):
     >>> next(stream)[1].shape
     (2, 2)
     """
-    rng = np.random.default_rng([seed, 0x6D6978])  # 0x6D6978: "mix", a stream of its own
+    rng = mixup_rng(seed)
     for x, y in batches:
         yield mixup_batch(x, y, alpha, num_classes, rng)

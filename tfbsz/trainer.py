@@ -32,7 +32,7 @@ from tfbsz import callbacks as callbacks_lib
 from tfbsz.config import set_path, steps_budget
 from tfbsz.errors import ConfigError
 
-__all__ = ["TrialResult", "TrialPlan", "apply_parameters", "plan_trial", "build_compiled_model", "run_trial"]
+__all__ = ["TrialResult", "TrialPlan", "apply_parameters", "plan_trial", "build_compiled_model", "train_input", "run_trial"]
 
 
 @dataclass
@@ -182,9 +182,28 @@ def _train_stream(dataset, plan, seed, cfg):
         return
     from tfbsz import regularizers
 
-    rng = np.random.default_rng([seed, 7])
-    for x, y in batches:
-        yield regularizers.mixup_batch(x, y, alpha, dataset.num_classes, rng)
+    yield from regularizers.mixup_batches(batches, alpha, dataset.num_classes, seed=seed)
+
+
+def train_input(dataset, plan, seed, cfg):
+    """The training batches for `fit`: a pure `tf.data` plan on TensorFlow, a NumPy stream elsewhere.
+
+    Both give the same batches (and the same mixup draws). On TensorFlow a Python generator would
+    go through `tf.data.Dataset.from_generator`, whose prefetching thread calls back into Python
+    and crashed when a trial stopped early; the planned pipeline avoids it (see
+    `tfbsz.data.tf_pipeline.planned_tf_dataset`). Plans too large to hold as indices fall back to
+    the stream.
+    """
+    micro_steps = plan.max_steps * plan.accumulation_steps
+    if keras.backend.backend() == "tensorflow":
+        from tfbsz.data import tf_pipeline
+
+        if micro_steps * plan.micro_batch <= tf_pipeline.MAX_PLANNED_INDICES:
+            return tf_pipeline.planned_tf_dataset(
+                dataset, plan.micro_batch, seed, micro_steps,
+                mixup_alpha=float(cfg["regularization"]["mixup_alpha"]), mixup_seed=seed,
+            )
+    return _train_stream(dataset, plan, seed, cfg)
 
 
 def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_measurement=None, extra_callbacks=(),
@@ -257,7 +276,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
     with dtype_policy(cfg["precision"]), scope:  # JAX's data parallelism splits batches inside fit
         try:
             model.fit(
-                _train_stream(dataset, plan, seed, cfg),
+                train_input(dataset, plan, seed, cfg),
                 steps_per_epoch=plan.max_steps * plan.accumulation_steps,
                 epochs=1,
                 callbacks=callbacks,

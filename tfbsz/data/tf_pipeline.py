@@ -24,7 +24,7 @@ Example:
 True
 """
 
-__all__ = ["as_tf_dataset"]
+__all__ = ["MAX_PLANNED_INDICES", "as_tf_dataset", "planned_tf_dataset"]
 
 
 def as_tf_dataset(dataset, batch_size, seed, start_step=0):
@@ -59,3 +59,59 @@ def as_tf_dataset(dataset, batch_size, seed, start_step=0):
         deterministic=True,
     )
     return batches.prefetch(tf.data.AUTOTUNE)
+
+
+# Above this many planned example indices (4 bytes each), `planned_tf_dataset` is not used and the
+# trainer falls back to the NumPy stream (see `tfbsz.trainer`).
+MAX_PLANNED_INDICES = 2**26
+
+
+def planned_tf_dataset(dataset, batch_size, seed, num_steps, mixup_alpha=0.0, mixup_seed=None):
+    """The first `num_steps` batches of `train_batches` as a `tf.data.Dataset` with no Python in it.
+
+    The batch plan (example indices, and for mixup the per-batch lambda and permutation drawn
+    exactly as `tfbsz.regularizers.mixup_batches` draws them) is computed in NumPy up front and
+    handed to TensorFlow as tensors, so no TensorFlow thread ever calls back into Python. Feeding
+    `fit` from a Python generator instead (`tf.data.Dataset.from_generator`) crashed the process
+    now and then (a segfault in a `tf_Compute` thread when a trial stopped early and its
+    prefetching iterator was torn down); this pipeline has no such callback.
+
+    Args:
+        dataset: a `tfbsz.data.Dataset`.
+        batch_size, seed: as in `Dataset.train_batches`.
+        num_steps: how many batches.
+        mixup_alpha: > 0 mixes every batch with a permutation of itself (soft targets).
+        mixup_seed: the seed of the mixup draws (as given to `mixup_batches`).
+
+    Returns:
+        A `tf.data.Dataset` of `num_steps` batches `(x, y)`; with mixup, `y` is `[batch, K]`.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    indices = dataset.train_indices(batch_size, seed)
+    plan = np.empty((num_steps, batch_size), dtype=np.int32)
+    for step in range(num_steps):
+        plan[step] = next(indices)
+    x_train = tf.constant(dataset.x_train)
+    y_train = tf.constant(dataset.y_train)
+    if not mixup_alpha or mixup_alpha <= 0:
+        slices = tf.data.Dataset.from_tensor_slices(plan)
+        batches = slices.map(lambda i: (tf.gather(x_train, i), tf.gather(y_train, i)))
+        return batches.prefetch(2)
+    from tfbsz.regularizers import mixup_rng
+
+    rng = mixup_rng(mixup_seed)
+    lams = np.empty(num_steps, dtype=np.float32)
+    perms = np.empty((num_steps, batch_size), dtype=np.int32)
+    for step in range(num_steps):
+        lams[step] = rng.beta(mixup_alpha, mixup_alpha)
+        perms[step] = rng.permutation(batch_size)
+    num_classes = int(dataset.num_classes)
+
+    def mix(i, lam, perm):
+        x = tf.cast(tf.gather(x_train, i), tf.float32)
+        y = tf.one_hot(tf.gather(y_train, i), num_classes, dtype=tf.float32)
+        return lam * x + (1.0 - lam) * tf.gather(x, perm), lam * y + (1.0 - lam) * tf.gather(y, perm)
+
+    return tf.data.Dataset.from_tensor_slices((plan, lams, perms)).map(mix).prefetch(2)
