@@ -42,7 +42,9 @@ class NullProgress:
         self.started = time.perf_counter()
 
     def study_begin(self, batch_sizes, trials):
-        self.total_trials = len(batch_sizes) * trials
+        """`trials` is the number per batch size, or a dict {batch size: number}."""
+        counts = trials if isinstance(trials, dict) else {b: trials for b in batch_sizes}
+        self.total_trials = sum(counts[b] for b in batch_sizes)
         self.started = time.perf_counter()
 
     def batch_size_begin(self, batch_size, done_trials):
@@ -90,7 +92,8 @@ class PlainProgress(NullProgress):
 
     def study_begin(self, batch_sizes, trials):
         super().study_begin(batch_sizes, trials)
-        self._print(f"study: batch sizes {', '.join(map(str, batch_sizes))}; {trials} trials each")
+        each = f"{trials} trials each" if not isinstance(trials, dict) else f"{self.total_trials} trials in all"
+        self._print(f"study: batch sizes {', '.join(map(str, batch_sizes))}; {each}")
 
     def trial_begin(self, batch_size, trial_id, parameters, max_steps):
         self._current = f"[bs {batch_size} trial {trial_id}]"

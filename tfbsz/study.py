@@ -201,12 +201,13 @@ class Study:
         cfg = self.cfg
         sizes = cfg["batch_sizes"]
         trials = cfg["search"]["trials"]
-        self.progress.study_begin(sizes, trials)
         if cfg["search"]["metaparameters"] == "rule":
             base = cfg["search"]["base_batch_size"] or sizes[0]
             order = [base] + [b for b in sizes if b != base]
+            self.progress.study_begin(order, {b: trials if b == base else 1 for b in order})
         else:
             base, order = None, sizes
+            self.progress.study_begin(sizes, trials)
         rows = {}
         for index, batch_size in enumerate(order):
             fixed, space, count = {}, cfg["search"]["space"], trials
