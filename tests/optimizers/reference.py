@@ -110,11 +110,15 @@ def lars_trajectory(
     trust_coefficient=0.001, epsilon=0.0, trust_ratio_denominator="sum_of_norms",
     learning_rate_inside_momentum=True,
 ):
-    """LARS (You, Gitman, Ginsburg 2017, Algorithm 1); returns params after each step."""
+    """LARS (You, Gitman, Ginsburg 2017, Algorithm 1); returns params after each step.
+
+    `momentum` is a number or one number per step (a scheduled momentum).
+    """
     w = [np.asarray(p, np.float64).copy() for p in params]
     vel = [np.zeros_like(x) for x in w]
     history = []
-    for step_grads, lr in zip(grads, learning_rates):
+    momenta = list(momentum) if isinstance(momentum, (list, tuple)) else [momentum] * len(grads)
+    for step_grads, lr, momentum in zip(grads, learning_rates, momenta):
         for i, g in enumerate(step_grads):
             g = np.asarray(g, np.float64)
             lam = weight_decay if decay[i] else 0.0

@@ -5,7 +5,7 @@ import pytest
 
 import tfbsz.optimizers as optimizers
 from tfbsz.errors import ConfigError
-from tfbsz.optimizers import LAMB, LARS
+from tfbsz.optimizers import LAMB, LARS, MomentumSGD
 
 
 def test_public_names_exist():
@@ -19,8 +19,8 @@ def test_names():
 
 @pytest.mark.parametrize("name,cls,checks", [
     ("sgd", keras.optimizers.SGD, {"momentum": 0.0, "nesterov": False}),
-    ("momentum", keras.optimizers.SGD, {"momentum": 0.9, "nesterov": False}),
-    ("nesterov", keras.optimizers.SGD, {"momentum": 0.9, "nesterov": True}),
+    ("momentum", MomentumSGD, {"momentum": 0.9, "nesterov": False}),
+    ("nesterov", MomentumSGD, {"momentum": 0.9, "nesterov": True}),
     ("adam", keras.optimizers.Adam, {"beta_1": 0.9}),
     ("adamw", keras.optimizers.AdamW, {"weight_decay": 0.004}),
     ("lars", LARS, {"trust_coefficient": 0.001, "momentum": 0.9}),

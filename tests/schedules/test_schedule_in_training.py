@@ -25,6 +25,25 @@ def test_momentum_callback_assigns_variable_momentum():
     CHECKS["check_variable_momentum_callback"]()
 
 
+@pytest.mark.parametrize("kind,accumulation,policy", CHECKS["VARIABLE_MOMENTUM_CASES"])
+def test_momentum_callback_assigns_tfbsz_momentum_variable(kind, accumulation, policy):
+    CHECKS["check_momentum_variable_callback"](kind, accumulation, policy)
+
+
+def test_momentum_callback_rejects_zero_momentum_tfbsz_optimizer():
+    import keras
+    import numpy as np
+
+    from tfbsz.optimizers import MomentumSGD
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(MomentumSGD(0.1, momentum=0.0), loss="mse")
+    callback = schedules.MomentumSchedule(schedules.build_momentum({"name": "one_cycle"}, 4))
+    x = np.ones((4, 1), "float32")
+    with pytest.raises(ConfigError, match="built with momentum=0"):
+        model.fit(x, x, verbose=0, callbacks=[callback])
+
+
 def test_momentum_callback_rejects_optimizer_without_momentum():
     import keras
     import numpy as np
@@ -52,6 +71,8 @@ checks = runpy.run_path({CHECKS_PATH!r})
 checks["check_accumulated_updates"]()
 checks["check_float_momentum_callback"]()
 checks["check_variable_momentum_callback"]()
+for case in checks["VARIABLE_MOMENTUM_CASES"]:
+    checks["check_momentum_variable_callback"](*case)
 import keras
 print("BACKEND", keras.backend.backend())
 """

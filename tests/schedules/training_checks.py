@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from tfbsz import schedules
+from tfbsz.optimizers import LARS, MomentumSGD
 
 
 def _one_weight_model():
@@ -40,11 +41,11 @@ def check_accumulated_updates():
     return w
 
 
-def _momentum_reference(learning_rate, momenta):
+def _momentum_reference(learning_rate, momenta, nesterov=False):
     velocity, w = 0.0, 0.0
     for m in momenta:
         velocity = m * velocity - learning_rate
-        w += velocity
+        w += m * velocity - learning_rate if nesterov else velocity
     return w
 
 
@@ -100,3 +101,60 @@ def check_variable_momentum_callback():
     np.testing.assert_allclose(callback.history, expected_momenta, rtol=1e-6)
     np.testing.assert_allclose(w, _momentum_reference(0.1, expected_momenta), rtol=1e-5)
     return w
+
+
+class _TrainFunctionIds(keras.callbacks.Callback):
+    """Records the train function used by every batch (a rebuilt one has a new id)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ids.append(id(self.model.train_function))
+
+
+def _variable_optimizer(kind, accumulation=None):
+    kwargs = {"gradient_accumulation_steps": accumulation} if accumulation else {}
+    if kind == "lars":  # ratio 1 everywhere, no decay: heavy ball, v = m v + lr g; w -= v
+        return LARS(0.1, momentum=0.9, exclude_from_layer_adaptation=[".*"], **kwargs)
+    return MomentumSGD(0.1, momentum=0.9, nesterov=kind == "nesterov", **kwargs)
+
+
+def check_momentum_variable_callback(kind="momentum", accumulation=1, policy=None):
+    """tfbsz's MomentumSGD / LARS: the callback assigns `momentum_variable`, the compiled
+    train function is never rebuilt, and the scheduled (unrounded) momenta drive the updates;
+    also under gradient accumulation (one momentum per update) and mixed_float16 (the
+    callback reaches the optimizer inside LossScaleOptimizer)."""
+    updates = 8
+    momentum = schedules.build_momentum({"name": "one_cycle", "pct_start": 0.5}, updates)
+    callback, ids = schedules.MomentumSchedule(momentum), _TrainFunctionIds()
+    previous = keras.config.dtype_policy()
+    if policy:
+        keras.config.set_dtype_policy(policy)
+    try:
+        model = _one_weight_model()
+        optimizer = _variable_optimizer(kind, accumulation if accumulation > 1 else None)
+        w = _fit(model, optimizer, updates * accumulation, [callback, ids])
+    finally:
+        keras.config.set_dtype_policy(previous)
+    if policy == "mixed_float16":
+        assert type(model.optimizer).__name__ == "LossScaleOptimizer"
+    assert model.optimizer.built and optimizer.momentum_variable is not None
+    assert len(set(ids.ids)) == 1, "the train function was rebuilt"
+    expected = [float(momentum(k // accumulation)) for k in range(updates * accumulation)]
+    np.testing.assert_allclose(callback.history, expected, rtol=1e-6)
+    per_update = [float(momentum(k)) for k in range(updates)]
+    reference = _momentum_reference(0.1, per_update, nesterov=kind == "nesterov")
+    np.testing.assert_allclose(w, reference, rtol=1e-5)
+    assert abs(_momentum_reference(0.1, [0.9] * updates, kind == "nesterov") - w) > 1e-3
+    assert int(ops.convert_to_numpy(optimizer.iterations)) == updates
+    np.testing.assert_allclose(float(optimizer.momentum), expected[-1], rtol=1e-6)
+    return w
+
+
+VARIABLE_MOMENTUM_CASES = [
+    ("momentum", 1, None), ("nesterov", 1, None), ("lars", 1, None),
+    ("momentum", 2, None), ("lars", 2, None),
+    ("nesterov", 1, "mixed_float16"), ("lars", 2, "mixed_float16"),
+]

@@ -1,7 +1,9 @@
 """Build an optimizer from its config name and options.
 
-Names: `sgd`, `momentum` (heavy ball), `nesterov`, `adam`, `adamw` (Keras's own
-`SGD`, `Adam`, `AdamW`), `lars` and `lamb` (tfbsz's `LARS`, `LAMB`).
+Names: `sgd`, `adam`, `adamw` (Keras's own `SGD`, `Adam`, `AdamW`), `momentum`
+(heavy ball) and `nesterov` (tfbsz's `MomentumSGD`: Keras's SGD update with the
+momentum in a variable, so `tfbsz.schedules.MomentumSchedule` can change it
+without a retrace), `lars` and `lamb` (tfbsz's `LARS`, `LAMB`).
 `options(name)` lists each name's valid options with their defaults (for the
 config validator); anything else is a `ConfigError` naming `optimizer.<key>`.
 `gradient_accumulation_steps: 1` means no accumulation.
@@ -37,6 +39,7 @@ from tfbsz.errors import ConfigError
 from tfbsz.optimizers.exclusions import check_number
 from tfbsz.optimizers.lamb import LAMB
 from tfbsz.optimizers.lars import LARS
+from tfbsz.optimizers.momentum_sgd import MomentumSGD
 from tfbsz.registry import Registry, closest
 
 __all__ = ["build", "names", "options", "schedule_counts_updates"]
@@ -91,9 +94,10 @@ def _register(name, cls, overrides=None, **fixed):
 
 
 _register("sgd", keras.optimizers.SGD, momentum=0.0, nesterov=False)
-# Keras's SGD defaults to momentum 0; heavy ball and Nesterov default to 0.9.
-_register("momentum", keras.optimizers.SGD, overrides={"momentum": 0.9}, nesterov=False)
-_register("nesterov", keras.optimizers.SGD, overrides={"momentum": 0.9}, nesterov=True)
+# Keras's SGD defaults to momentum 0; heavy ball and Nesterov default to 0.9. Both are
+# MomentumSGD, Keras's SGD update with the momentum in a variable (schedulable, no retrace).
+_register("momentum", MomentumSGD, overrides={"momentum": 0.9}, nesterov=False)
+_register("nesterov", MomentumSGD, overrides={"momentum": 0.9}, nesterov=True)
 _register("adam", keras.optimizers.Adam)
 _register("adamw", keras.optimizers.AdamW)
 _register("lars", LARS)

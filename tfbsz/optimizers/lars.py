@@ -47,6 +47,7 @@ from keras import ops
 from tfbsz.errors import ConfigError
 from tfbsz.optimizers.exclusions import LayerwiseOptimizer, check_bool, check_number
 from tfbsz.optimizers.trust_ratio import guarded_ratio, l2_norm
+from tfbsz.optimizers.variable_momentum import VariableMomentum
 
 __all__ = ["LARS", "TRUST_RATIO_DENOMINATORS"]
 
@@ -54,14 +55,18 @@ TRUST_RATIO_DENOMINATORS = ("sum_of_norms", "norm_of_sum")
 
 
 @keras.saving.register_keras_serializable(package="tfbsz")
-class LARS(LayerwiseOptimizer):
+class LARS(VariableMomentum, LayerwiseOptimizer):
     """Layer-wise Adaptive Rate Scaling (LARS) with heavy-ball or Nesterov momentum.
 
     Args:
         learning_rate: a positive float, a `LearningRateSchedule` (called with
             the number of optimizer updates) or a callable. LARS recipes use
             large values (MLPerf ResNet-50: 10-31). Defaults to 1.0.
-        momentum: in [0, 1). Defaults to 0.9.
+        momentum: in [0, 1). Defaults to 0.9. From `build()` on it is held in a
+            scalar optimizer variable (`momentum_variable`): setting
+            `optimizer.momentum = x` assigns it, so a schedule
+            (`tfbsz.schedules.MomentumSchedule`) changes it without a retrace.
+            0 at build time creates no velocity (and cannot be raised later).
         nesterov: Nesterov momentum. Defaults to False.
         weight_decay: lambda, >= 0, added to the gradient. Defaults to 0.
         trust_coefficient: eta, > 0. Defaults to 0.001 (the paper).
@@ -104,7 +109,7 @@ class LARS(LayerwiseOptimizer):
             exclude_from_layer_adaptation=exclude_from_layer_adaptation,
             **kwargs,
         )
-        self.momentum = check_number("momentum", momentum, 0.0, 1.0, high_open=True)
+        self.momentum = momentum  # checked by the property: [0, 1)
         self.nesterov = check_bool("nesterov", nesterov)
         self.trust_coefficient = check_number(
             "trust_coefficient", trust_coefficient, 0.0, low_open=True
@@ -121,11 +126,11 @@ class LARS(LayerwiseOptimizer):
         )
 
     def build(self, var_list):
-        """Creates one velocity per variable (none when momentum is 0)."""
+        """Creates the momentum variable and one velocity per variable (none when momentum is 0)."""
         if self.built:
             return
         super().build(var_list)
-        if self.momentum > 0:
+        if self._build_momentum_variable():
             self._velocities = self.add_optimizer_variables(var_list, "velocity")
         else:
             self._velocities = [None] * len(var_list)
@@ -135,11 +140,11 @@ class LARS(LayerwiseOptimizer):
         return () if velocity is None else (velocity,)
 
     def _step_scalars(self, learning_rate):
-        return (ops.cast(learning_rate, "float32"),)
+        return (ops.cast(learning_rate, "float32"), self.momentum_tensor())
 
     def _make_kernel(self, decay, adapt):
         """The pure per-variable update (float32 inside) for one pair of resolved flags."""
-        momentum, nesterov = self.momentum, self.nesterov
+        nesterov = self.nesterov
         weight_decay = self.weight_decay if decay else 0.0
         coefficient, epsilon = self.trust_coefficient, self.epsilon
         sum_of_norms = self.trust_ratio_denominator == "sum_of_norms"
@@ -149,7 +154,7 @@ class LARS(LayerwiseOptimizer):
             g = ops.cast(gradient, "float32")
             w = ops.cast(variable, "float32")
             d = g + weight_decay * w if weight_decay > 0 else g
-            scale = scalars[0]
+            scale, momentum = scalars
             if adapt:
                 w_norm = l2_norm(w)
                 if sum_of_norms:
