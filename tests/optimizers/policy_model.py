@@ -78,5 +78,7 @@ def mirrored_strategy():
 
         devices = tf.config.list_logical_devices("CPU")
         assert len(devices) >= 2, "conftest should split the CPU into two logical devices"
-        _STRATEGY.append(tf.distribute.MirroredStrategy([d.name for d in devices[:2]]))
+        _STRATEGY.append(tf.distribute.MirroredStrategy(
+            [d.name for d in devices[:2]], cross_device_ops=tf.distribute.ReductionToOneDevice()
+        ))
     return _STRATEGY[0]

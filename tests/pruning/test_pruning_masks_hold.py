@@ -51,7 +51,7 @@ def test_masks_hold_under_mirrored_strategy():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     if len(devices) < 2:
         pytest.skip("needs the two logical CPU devices that tests/conftest.py creates")
-    strategy = tf.distribute.MirroredStrategy(devices)
+    strategy = tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
     with strategy.scope():
         model = tiny_model()
         report = check_masks_hold(model, keras.optimizers.SGD(0.05, momentum=0.9), method="snip")

@@ -88,4 +88,12 @@ def build(cfg, reason=None):
             raise ConfigError(
                 f"strategy.devices: expected a non-empty list of device strings, got {devices!r}"
             )
-    return TFDistributeStrategy("mirrored", tf.distribute.MirroredStrategy(devices=devices), reason)
+    cross_device_ops = None
+    names = devices or [d.name for d in tf.config.list_logical_devices("GPU")]
+    if names and all("CPU" in str(d).upper() for d in names):
+        # On CPUs, reduce through one device rather than with collective ops: collective
+        # instance keys of two MirroredStrategy objects in one process can collide ("Shape
+        # mismatch in the collective instance"), and on a CPU there is nothing to gain from them.
+        cross_device_ops = tf.distribute.ReductionToOneDevice()
+    strategy = tf.distribute.MirroredStrategy(devices=devices, cross_device_ops=cross_device_ops)
+    return TFDistributeStrategy("mirrored", strategy, reason)
