@@ -20,6 +20,10 @@ from helpers import ROOT, subprocess_env
 pytestmark = pytest.mark.slow
 
 
+# Trials run their whole (small) budget, so a worker killed "mid-trial" really is mid-trial.
+SLOW = ["--set", "target.threshold=0.0", "--set", "budget.max_steps=200"]
+
+
 def free_port_pair():
     for _ in range(50):
         with socket.socket() as s:
@@ -36,7 +40,7 @@ def free_port_pair():
 
 def start(role, out, port, logs, name, **env):
     args = [sys.executable, "-m", "tfbsz.run", "--config", "configs/smoke.yaml", "--output", str(out),
-            "--progress", "plain", "--role", role, "--oracle", f"127.0.0.1:{port}"]
+            "--progress", "plain", "--role", role, "--oracle", f"127.0.0.1:{port}", *SLOW]
     if role == "worker":
         args += ["--worker-id", name]
     log = open(logs / f"{name}.log", "w")
@@ -99,7 +103,7 @@ def test_chief_and_two_workers_finish_the_study(tmp_path, kill_worker):
                 assert workers[0].poll() is None, workers[0].log_path.read_text()[-3000:]
                 assert time.monotonic() < deadline, "worker 0 never started a trial"
                 time.sleep(0.1)
-            time.sleep(0.5)
+            time.sleep(0.3)
             os.killpg(workers[0].pid, signal.SIGKILL)
         chief.wait(timeout=480)
         assert chief.returncode == 0, chief.log_path.read_text()[-3000:]

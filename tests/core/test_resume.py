@@ -12,6 +12,11 @@ import pytest
 from helpers import ROOT, run_cli, subprocess_env
 
 
+# Trials that never reach the target run their whole budget (a few seconds each), so the signal
+# always lands while the study is still running, however fast the machine.
+SLOW = ["--set", "target.threshold=0.0", "--set", "budget.max_steps=300"]
+
+
 def trial_files(out):
     return sorted(out.glob("digits/mlp/momentum/*/*/metadata.json"))
 
@@ -20,7 +25,7 @@ def interrupt_after_first_trial(out, sig, logs):
     stdout, stderr = open(logs / "stdout.txt", "w"), open(logs / "stderr.txt", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "tfbsz.run", "--config", "configs/smoke.yaml", "--output", str(out),
-         "--progress", "plain"],
+         "--progress", "plain", *SLOW],
         cwd=ROOT, env=subprocess_env(), stdout=stdout, stderr=stderr, text=True,
     )
     deadline = time.monotonic() + 300
@@ -29,7 +34,7 @@ def interrupt_after_first_trial(out, sig, logs):
             assert proc.poll() is None, (logs / "stderr.txt").read_text()[-2000:]
             assert time.monotonic() < deadline, "no trial finished within 300 s"
             time.sleep(0.2)
-        time.sleep(1.0)  # the next trial is under way
+        time.sleep(0.5)  # the next trial is under way
         proc.send_signal(sig)
         proc.wait(timeout=60)
     finally:
@@ -53,9 +58,9 @@ def test_interrupted_study_resumes_without_duplicates(tmp_path, sig):
     finished = {p: p.stat().st_mtime_ns for p in trial_files(out)}
     assert 1 <= len(finished) < 4
     # without --resume the folder is protected
-    again = run_cli(["--config", "configs/smoke.yaml", "--output", str(out)], timeout=120)
+    again = run_cli(["--config", "configs/smoke.yaml", "--output", str(out), *SLOW], timeout=120)
     assert again.returncode == 2 and "--resume" in again.stderr
-    resumed = run_cli(["--config", "configs/smoke.yaml", "--output", str(out), "--resume", "--progress", "plain"],
+    resumed = run_cli(["--config", "configs/smoke.yaml", "--output", str(out), "--resume", "--progress", "plain", *SLOW],
                       timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     files = trial_files(out)
