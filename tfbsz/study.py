@@ -65,9 +65,9 @@ def _check_writable(root):
         raise ConfigError(f"output: {root} exists and is not a folder")
     try:
         root.mkdir(parents=True, exist_ok=True)
-        probe = root / ".tfbsz_write_test"
+        probe = root / f".tfbsz_write_test.{os.getpid()}"  # per process: workers start together
         probe.write_text("ok")
-        probe.unlink()
+        probe.unlink(missing_ok=True)
     except OSError as e:
         raise ConfigError(f"output: cannot write to {root}: {e.strerror or e}") from None
 
