@@ -15,7 +15,9 @@ An interrupted study (Ctrl-C, a kill) continues with `--resume`: finished trials
 
 import argparse
 import os
+import signal
 import sys
+import threading
 
 __all__ = ["main", "build_parser", "format_table"]
 
@@ -184,6 +186,11 @@ def _run(args):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # A process started in the background by a non-interactive shell inherits SIGINT as
+        # "ignored", and Python then never raises KeyboardInterrupt: make Ctrl-C / SIGINT always
+        # stop the study cleanly (finished trials are kept; --resume continues).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if not args.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tfbsz.errors import TfbszError
