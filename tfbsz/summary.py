@@ -19,7 +19,7 @@ import pathlib
 
 from tfbsz import results
 
-__all__ = ["first_step_reaching", "summarize_batch_size", "summarize_study", "write_summary", "SUMMARY_FIELDS"]
+__all__ = ["first_step_beating", "first_step_reaching", "summarize_batch_size", "summarize_study", "write_summary", "SUMMARY_FIELDS"]
 
 SUMMARY_FIELDS = (
     "batch_size",
@@ -34,18 +34,29 @@ SUMMARY_FIELDS = (
 )
 
 
+def _finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _beats(value, threshold, direction):
-    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not _finite(value):
         return False
     return value < threshold if direction == "min" else value > threshold
 
 
+def first_step_beating(rows, metric, threshold, direction):
+    """The smallest `step` of measurement rows (dicts) whose `metric` strictly beats `threshold`.
+
+    None when no row does. Rows without a numeric step are ignored; their order does not matter.
+    """
+    steps = [row.get("step") for row in rows if _beats(row.get(metric), threshold, direction)]
+    steps = [int(step) for step in steps if _finite(step)]
+    return min(steps) if steps else None
+
+
 def first_step_reaching(trial, metric, threshold, direction):
     """The first measured step of `trial` whose `metric` strictly beats `threshold`, or None."""
-    for row in trial.measurements:
-        if _beats(row.get(metric), threshold, direction):
-            return int(row["step"])
-    return None
+    return first_step_beating(trial.measurements, metric, threshold, direction)
 
 
 def _outcome(trial, reached_step):

@@ -21,6 +21,8 @@ beyond the maximal useful batch size; rules in docs/analysis.md).
 
 import math
 
+from tfbsz import summary
+
 # `tfbsz.analysis.classify_regimes` names -> labels shown on the dashboard.
 REGIME_LABELS = {
     "perfect": "perfect scaling",
@@ -36,16 +38,8 @@ NOISE_SCALE_COLUMN = "train/gradient_noise_scale"
 
 def first_step_beating(measurements, target):
     """The first `step` whose target metric strictly beats the threshold, or None."""
-    metric, threshold = target["metric"], target["threshold"]
-    better = (lambda v: v < threshold) if target["direction"] == "min" else (lambda v: v > threshold)
-    best = None
-    for row in measurements:
-        step, value = row.get("step"), row.get(metric)
-        if not _is_number(step) or not _is_number(value):
-            continue
-        if better(value) and (best is None or step < best):
-            best = step
-    return None if best is None else int(best)
+    return summary.first_step_beating(measurements, target["metric"], float(target["threshold"]),
+                                      target["direction"])
 
 
 def summarize(run):
