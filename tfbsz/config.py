@@ -32,7 +32,7 @@ import os
 import yaml
 
 from tfbsz.errors import ConfigError
-from tfbsz.registry import closest
+from tfbsz.registry import check_option_names, closest
 
 __all__ = [
     "DEFAULTS",
@@ -469,18 +469,10 @@ def check_component_options(section, given, valid_options):
         given: the section's dict (with its `name`).
         valid_options: the option names the component takes (excluding `name`).
     """
-    valid = set(valid_options)
-    for key in given:
-        if key == "name" or key in valid:
-            continue
-        if section == "optimizer" and key == "learning_rate":
-            continue
-        hint = closest(key, valid)
-        hint = f" (did you mean '{section}.{hint}'?)" if hint else ""
-        listing = ", ".join(sorted(valid)) or "none"
-        raise ConfigError(
-            f"{section}.{key}: unknown option for {section} '{given['name']}'{hint}; valid options: {listing}"
-        )
+    given_options = set(given) - {"name"}
+    if section == "optimizer":
+        given_options.discard("learning_rate")
+    check_option_names(section, section, given["name"], given_options, valid_options)
 
 
 def steps_budget(cfg, batch_size, num_train_examples):

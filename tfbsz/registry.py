@@ -19,13 +19,35 @@ import difflib
 
 from tfbsz.errors import ConfigError
 
-__all__ = ["Registry", "closest"]
+__all__ = ["Registry", "check_option_names", "closest"]
 
 
 def closest(name, candidates):
     """The candidate closest to `name`, or None when nothing is close."""
     matches = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.5)
     return matches[0] if matches else None
+
+
+def check_option_names(section, kind, name, given, valid):
+    """Raises a `ConfigError` for the first (sorted) key of `given` that is not in `valid`.
+
+    The one message for an unknown option of a named component, e.g.
+    ``optimizer.nestrov: unknown option for optimizer 'lars' (did you mean 'nesterov'?);
+    valid options: ...``.
+
+    >>> check_option_names("model", "model", "mlp", ["hidden_unit"], ["activation", "hidden_units"])
+    Traceback (most recent call last):
+    ...
+    tfbsz.errors.ConfigError: model.hidden_unit: unknown option for model 'mlp' (did you mean 'hidden_units'?); valid options: activation, hidden_units
+    """
+    unknown = sorted(set(given) - set(valid))
+    if not unknown:
+        return
+    key = unknown[0]
+    hint = closest(key, valid)
+    hint = f" (did you mean '{hint}'?)" if hint else ""
+    listing = ", ".join(sorted(valid)) or "none"
+    raise ConfigError(f"{section}.{key}: unknown option for {kind} '{name}'{hint}; valid options: {listing}")
 
 
 class Registry:

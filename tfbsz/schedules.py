@@ -64,7 +64,7 @@ import keras
 from keras import ops
 
 from tfbsz.errors import ConfigError
-from tfbsz.registry import Registry, closest
+from tfbsz.registry import Registry, check_option_names
 
 __all__ = [
     "build",
@@ -213,16 +213,7 @@ def _check_int(key, value, low):
 
 
 def _check_option_names(name, given):
-    valid = options(name)
-    unknown = sorted(set(given) - set(valid))
-    if unknown:
-        key = unknown[0]
-        hint = closest(key, valid)
-        hint = f" (did you mean '{hint}'?)" if hint else ""
-        raise ConfigError(
-            f"schedule.{key}: unknown option for schedule '{name}'{hint}; "
-            f"valid options: {', '.join(sorted(valid))}"
-        )
+    check_option_names("schedule", "schedule", name, given, options(name))
 
 
 def _resolve_options(name, given, total_steps):

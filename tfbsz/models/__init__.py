@@ -38,7 +38,7 @@ import math
 from dataclasses import dataclass, field
 
 from tfbsz.errors import ConfigError
-from tfbsz.registry import Registry, closest
+from tfbsz.registry import Registry, check_option_names
 
 __all__ = [
     "build",
@@ -147,17 +147,9 @@ def resolve_options(model_cfg):
         raise ConfigError(f"model.name: missing; valid names: {', '.join(names())}")
     name = model_cfg["name"]
     resolved = options(name)
-    for key, value in model_cfg.items():
-        if key == "name":
-            continue
-        if key not in resolved:
-            hint = closest(key, resolved)
-            hint = f" (did you mean '{hint}'?)" if hint else ""
-            valid = ", ".join(sorted(resolved))
-            raise ConfigError(
-                f"model.{key}: unknown option for model '{name}'{hint}; valid options: {valid}"
-            )
-        resolved[key] = value
+    given = {key: value for key, value in model_cfg.items() if key != "name"}
+    check_option_names("model", "model", name, given, resolved)
+    resolved.update(given)
     return name, resolved
 
 

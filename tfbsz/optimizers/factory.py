@@ -40,7 +40,7 @@ from tfbsz.optimizers.exclusions import check_number
 from tfbsz.optimizers.lamb import LAMB
 from tfbsz.optimizers.lars import LARS
 from tfbsz.optimizers.momentum_sgd import MomentumSGD
-from tfbsz.registry import Registry, closest
+from tfbsz.registry import Registry, check_option_names
 
 __all__ = ["build", "names", "options", "schedule_counts_updates"]
 
@@ -158,14 +158,7 @@ def build(name, learning_rate, **kwargs):
     """
     entry = _OPTIMIZERS.get(name)
     learning_rate = _check_learning_rate(learning_rate)
-    for key in sorted(kwargs):
-        if key not in entry.options:
-            hint = closest(key, entry.options)
-            hint = f" (did you mean '{hint}'?)" if hint else ""
-            raise ConfigError(
-                f"optimizer.{key}: unknown option for optimizer '{name}'{hint}; "
-                f"valid options: {', '.join(sorted(entry.options))}"
-            )
+    check_option_names("optimizer", "optimizer", name, kwargs, entry.options)
     kwargs = {**entry.overrides, **kwargs}
     _check_accumulation(kwargs)
     for key, rule in _RANGES.items():
