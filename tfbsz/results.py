@@ -48,6 +48,7 @@ __all__ = [
     "Study",
     "batch_size_dir",
     "find_study_roots",
+    "load_batch_size",
     "load_study",
     "read_measurements",
     "write_json",
@@ -255,6 +256,12 @@ def _load_batch_size(study_json):
             trials.append(_load_trial(child))
     batch_size = int(config.get("batch_size", directory.name))
     return BatchSizeStudy(batch_size=batch_size, path=directory, config=config, trials=trials)
+
+
+def load_batch_size(directory):
+    """The `BatchSizeStudy` in one `<batch_size>` folder, or None when it has no `study.json`."""
+    study_json = pathlib.Path(directory) / "study.json"
+    return _load_batch_size(study_json) if study_json.exists() else None
 
 
 def load_study(root):

@@ -308,8 +308,7 @@ class Study:
         return parameters
 
     def _best_by_objective(self, batch_size):
-        study = results.load_study(self.root)
-        bs = study.batch_sizes.get(batch_size)
+        bs = results.load_batch_size(self._batch_size_dir(batch_size))
         if bs is None or not bs.trials:
             return {}
         from tfbsz.tuning.objective import objective_value
@@ -321,8 +320,8 @@ class Study:
         return dict(min(bs.trials, key=score).parameters)
 
     def _summarize(self, batch_size):
-        study = results.load_study(self.root)
-        bs = study.batch_sizes.get(batch_size)
+        """The summary row of one batch size, read from its own folder only."""
+        bs = results.load_batch_size(self._batch_size_dir(batch_size))
         if bs is None:
             return {"batch_size": batch_size, "steps_to_result": None, "best_trial": None, "trials": 0,
                     "reached": 0, "missed": 0, "diverged": 0, "wall_time_s": 0.0, "best_parameters": {}}
