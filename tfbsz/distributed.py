@@ -142,21 +142,11 @@ def serve_oracle(oracle, project_dir, failure_dir, poll_seconds=0.5):
         server.stop(grace=1.0)
 
 
-class oracle_lock:
-    """Holds the oracle's KerasTuner lock (the one `@synchronized` methods use)."""
+def oracle_lock(oracle):
+    """The oracle's KerasTuner lock (the one its `@synchronized` methods hold)."""
+    from keras_tuner.src.engine import oracle as oracle_module
 
-    def __init__(self, oracle):
-        from keras_tuner.src.engine import oracle as oracle_module
-
-        self._lock = oracle_module.LOCKS[oracle] if hasattr(oracle_module, "LOCKS") else None
-
-    def __enter__(self):
-        if self._lock is not None:
-            self._lock.acquire()
-
-    def __exit__(self, *exc):
-        if self._lock is not None:
-            self._lock.release()
+    return oracle_module.LOCKS[oracle]
 
 
 # --------------------------------------------------------------------------- worker
