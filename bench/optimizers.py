@@ -4,11 +4,15 @@ What is timed (`--measure optimizer`, the default): one optimizer update
 (`apply` of a fixed set of gradients to the model's variables), compiled the
 way each backend compiles a training step: a `tf.function` on TensorFlow (no
 XLA by default, like Keras's `fit` on a CPU),
-a `jax.jit` of `stateless_apply` with donated buffers on JAX. Every optimizer
+on JAX a `jax.jit` of a loop of `stateless_apply` calls with donated buffers
+(device time; one Python call per round). The JAX timers also count the
+kernels of the compiled update or training step. Every optimizer
 updates the same model's variables with the same gradients. Compilation and
 `--warmup` steps are excluded; then `--repeats` rounds time `--steps` updates
 per optimizer, the optimizer order rotating every round, and the median
-per-update time is reported, with its ratio to Keras's Adam.
+per-update time is reported, with its ratio to Keras's Adam: the median over
+rounds of each round's own ratio (paired, so a machine that slows down between
+rounds, as shared CPUs do, does not bias it).
 `--measure train_step` times Keras's whole compiled training step instead
 (`train_on_batch` on a fixed batch, one model copy per optimizer, same initial
 weights), with the same warm-up, rounds and rotation.
@@ -16,8 +20,10 @@ weights), with the same warm-up, rounds and rotation.
 Modes:
 * `cpu` (default): TensorFlow or JAX backend, a small decoder-only Transformer
   (d=128, 2 blocks, about 0.65M parameters) or `--model mlp`.
-  `--only` also accepts `tfbsz_lamb_unfused` / `tfbsz_lars_unfused` (the
-  TensorFlow XLA fusion switched off).
+  `--only` also accepts variants of tfbsz's optimizers: `_unfused` (the
+  TensorFlow XLA function switched off), `_separate` / `_grouped` (norms
+  reduced one by one, or stacked by shape, whatever the device),
+  `_stacksum` (separate reductions feeding one stack), e.g. `tfbsz_lamb_grouped`.
 * `gpu`: JAX backend, a decoder-only Transformer of about 25M parameters
   (d=512, 7 blocks, vocabulary 4096, sequence 256) under `mixed_bfloat16`.
   The script does not import TensorFlow when `KERAS_BACKEND=jax`.
@@ -59,22 +65,64 @@ def optimizers():
         "keras_momentum": lambda: keras.optimizers.SGD(0.01, momentum=0.9),
         "keras_adam": lambda: keras.optimizers.Adam(1e-3),
         "keras_lamb": lambda: keras.optimizers.Lamb(1e-3),
-        "tfbsz_lars": lambda: LARS(1.0, momentum=0.9, weight_decay=1e-4),
-        "tfbsz_lamb": lambda: LAMB(1e-3, weight_decay=0.01),
+        "tfbsz_lars": lambda: _lars(),
+        "tfbsz_lamb": lambda: _lamb(),
     }
 
 
 def _unfused(optimizer):
     """tfbsz's optimizer with its TensorFlow XLA fusion off (to measure what it buys)."""
-    from tfbsz.optimizers.trust_ratio import FusedKernels
+    from tfbsz.optimizers.fused_update import FusedUpdate
 
-    optimizer._kernels = FusedKernels(compile=False)
+    optimizer._kernels = FusedUpdate(compile=False)
     return optimizer
 
 
+def _separate_norms(tensors):
+    """One reduction per norm (tfbsz's choice on a CPU)."""
+    from tfbsz.optimizers.trust_ratio import l2_norms
+
+    return l2_norms(tensors, grouped=False)
+
+
+def _grouped_norms(tensors):
+    """Same-shape tensors stacked, one reduction per shape (tfbsz's choice on a GPU/TPU)."""
+    from tfbsz.optimizers.trust_ratio import l2_norms
+
+    return l2_norms(tensors, grouped=True)
+
+
+def _stacked_sums(tensors):
+    """One reduction per norm, all feeding one `stack` (left to XLA's horizontal fusion)."""
+    from keras import ops
+
+    sums = ops.stack([ops.sum(ops.square(ops.cast(t, "float32"))) for t in tensors])
+    return [ops.sqrt(sums[i]) for i in range(len(tensors))]
+
+
+def _with_norms(optimizer, norms_of):
+    """tfbsz's optimizer taking its norms another way than the default `l2_norms`."""
+    optimizer._norms_of = norms_of
+    return optimizer
+
+
+def _lars():
+    return LARS(1.0, momentum=0.9, weight_decay=1e-4)
+
+
+def _lamb():
+    return LAMB(1e-3, weight_decay=0.01)
+
+
 EXTRA = {
-    "tfbsz_lars_unfused": lambda: _unfused(LARS(1.0, momentum=0.9, weight_decay=1e-4)),
-    "tfbsz_lamb_unfused": lambda: _unfused(LAMB(1e-3, weight_decay=0.01)),
+    "tfbsz_lars_unfused": lambda: _unfused(_lars()),
+    "tfbsz_lamb_unfused": lambda: _unfused(_lamb()),
+    "tfbsz_lars_separate": lambda: _with_norms(_lars(), _separate_norms),
+    "tfbsz_lamb_separate": lambda: _with_norms(_lamb(), _separate_norms),
+    "tfbsz_lars_grouped": lambda: _with_norms(_lars(), _grouped_norms),
+    "tfbsz_lamb_grouped": lambda: _with_norms(_lamb(), _grouped_norms),
+    "tfbsz_lars_stacksum": lambda: _with_norms(_lars(), _stacked_sums),
+    "tfbsz_lamb_stacksum": lambda: _with_norms(_lamb(), _stacked_sums),
 }
 
 
@@ -128,6 +176,9 @@ class TensorFlowTimer:
 
 
 class JaxTimer:
+    """`n` updates inside one jitted loop: the time is the device's, not Python's
+    dispatch of ~350 arrays per call (which would hide the update on a GPU)."""
+
     def __init__(self, optimizer, variables, grads, jit_compile):
         import jax
 
@@ -140,14 +191,27 @@ class JaxTimer:
             params, state = optimizer.stateless_apply(state, grads, params)
             return state, params
 
-        self._step = jax.jit(step, donate_argnums=(0, 1))
+        def steps(state, params, grads, n):
+            return jax.lax.fori_loop(0, n, lambda _, c: step(*c, grads), (state, params))
+
+        self._steps = jax.jit(steps, donate_argnums=(0, 1))
+        hlo = jax.jit(step).lower(self.state, self.params, self.grads).compile().as_text()
+        self.kernels = count_kernels(hlo)
 
     def run(self, n):
         start = time.perf_counter()
-        for _ in range(n):
-            self.state, self.params = self._step(self.state, self.params, self.grads)
+        self.state, self.params = self._steps(self.state, self.params, self.grads, n)
         self.params[0].block_until_ready()
         return time.perf_counter() - start
+
+
+def count_kernels(hlo_text):
+    """Fusions and library calls in the entry computation of compiled HLO: about
+    the number of kernels one update launches on a GPU."""
+    entry = hlo_text[hlo_text.index("ENTRY"):]
+    entry = entry[:entry.index("\n}")]
+    return sum(1 for line in entry.splitlines()
+               if " fusion(" in line or " custom-call(" in line or " reduce(" in line)
 
 
 class TrainStepTimer:
@@ -161,6 +225,18 @@ class TrainStepTimer:
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
         self.x, self.y = batch
+
+    def count_kernels(self):
+        """JAX: kernels in the compiled whole train step (private Keras API; bench only)."""
+        import jax
+
+        self.model.train_on_batch(self.x, self.y)
+        self.model.jax_state_sync()
+        state = self.model._get_jax_state(
+            trainable_variables=True, non_trainable_variables=True,
+            optimizer_variables=True, metrics_variables=True, purge_model_variables=False)
+        lowered = jax.jit(self.model.train_step).lower(state, (self.x, self.y, None))
+        self.kernels = count_kernels(lowered.compile().as_text())
 
     def run(self, n):
         start = time.perf_counter()
@@ -235,6 +311,8 @@ def main(argv=None):
     for name, make in chosen.items():
         if args.measure == "train_step":
             timers[name] = TrainStepTimer(make(), build_model, weights, batch)
+            if backend == "jax":
+                timers[name].count_kernels()
         else:
             timers[name] = timer_cls(make(), variables, grads, args.jit)
         timers[name].run(1)  # compile
@@ -248,22 +326,33 @@ def main(argv=None):
             per_update[name].append(timers[name].run(args.steps) / args.steps)
 
     medians = {name: statistics.median(t) for name, t in per_update.items()}
-    reference = medians.get("keras_adam")
+    # Ratio to Adam: the median over rounds of the round's own ratio (paired: both
+    # timed within the same round, so a machine slowing down between rounds cancels).
+    ratios = {}
+    if "keras_adam" in per_update:
+        adam = per_update["keras_adam"]
+        ratios = {name: statistics.median(t / a for t, a in zip(times, adam))
+                  for name, times in per_update.items()}
     print(f"machine: {machine()}")
     print(f"model: {args.model} ({args.mode}), {len(variables)} variables, {count:,} parameters, "
           f"policy {keras.config.dtype_policy().name}, jit={args.jit or backend == 'jax'}")
     print(f"measured: {args.measure}" + (f", batch {batch_size}" if args.measure == "train_step"
-                                          else ""))
-    print(f"{'optimizer':16s} {'ms/update':>10s} {'vs adam':>8s} {'min..max ms':>16s}")
+                                          else "") + f", {args.repeats} rounds x {args.steps}")
+    print(f"{'optimizer':20s} {'ms/update':>10s} {'vs adam':>8s} {'min..max ms':>16s}"
+          f" {'kernels':>8s}")
     for name, median in medians.items():
-        ratio = f"{median / reference:.3f}" if reference else "-"
+        ratio = f"{ratios[name]:.3f}" if ratios else "-"
         spread = f"{1e3 * min(per_update[name]):.2f}..{1e3 * max(per_update[name]):.2f}"
-        print(f"{name:16s} {1e3 * median:10.3f} {ratio:>8s} {spread:>16s}")
+        kernels = getattr(timers[name], "kernels", "-")
+        print(f"{name:20s} {1e3 * median:10.3f} {ratio:>8s} {spread:>16s} {kernels:>8}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "mode": args.mode, "model": args.model,
                        "measure": args.measure,
-                       "parameters": count, "median_s": medians, "all_s": per_update}, f, indent=1)
+                       "parameters": count, "median_s": medians, "all_s": per_update,
+                       "paired_ratio_to_adam": ratios,
+                       "kernels": {n: getattr(t, "kernels", None) for n, t in timers.items()}},
+                      f, indent=1)
 
 
 if __name__ == "__main__":

@@ -42,11 +42,13 @@ import keras
 from keras.optimizers.schedules import LearningRateSchedule
 
 from tfbsz.errors import ConfigError
-from tfbsz.optimizers.trust_ratio import FusedKernels
+from tfbsz.optimizers.fused_update import FusedUpdate
+from tfbsz.optimizers.trust_ratio import l2_norms
 
 __all__ = [
     "ExclusionRule",
     "VariableTreatment",
+    "VariableUpdate",
     "LayerwiseOptimizer",
     "check_number",
     "check_bool",
@@ -152,6 +154,21 @@ class VariableTreatment(NamedTuple):
     layer_adaptation: bool
 
 
+class VariableUpdate(NamedTuple):
+    """A layer-wise optimizer's update of one variable, in two halves around the norms.
+
+    `prepare(gradient, variable, slots, scalars) -> (carry, norm_inputs)`:
+    everything that does not need the trust ratio; `norm_inputs` is the pair of
+    tensors whose L2 norms the ratio needs (e.g. the weights and the update), or
+    `None` when the variable is excluded from layer adaptation.
+    `finish(carry, norms, scalars) -> (new_variable, new_slots)`: the rest,
+    `norms` being the two L2 norms (float32 scalars) or `None`.
+    """
+
+    prepare: object
+    finish: object
+
+
 class LayerwiseOptimizer(keras.optimizers.Optimizer):
     """Base class of LARS and LAMB: exclusions, in-update weight decay, update-counting schedules.
 
@@ -161,13 +178,13 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     * `_slots(i)`: the optimizer variables of variable `i` (a tuple);
     * `_step_scalars(learning_rate)`: tensors shared by all variables this step;
-    * `_make_kernel(decay, adapt, *extra)`: returns
-      `kernel(gradient, variable, slots, scalars) -> (new_variable, new_slots)`,
-      written with keras.ops only, for one combination of the resolved flags.
+    * `_make_kernel(decay, adapt)`: returns a `VariableUpdate` (written with
+      keras.ops only) for one combination of the resolved flags.
 
-    On TensorFlow all variables of a step are updated by one XLA-compiled
-    function (see `trust_ratio.FusedKernels`); elsewhere `update_step` runs the
-    kernel variable by variable inside the backend's own jit.
+    All variables of a step are updated by one function: on GPUs and TPUs the
+    norms of same-shape variables are taken in one reduction
+    (`trust_ratio.l2_norms`), and on TensorFlow the function, assignments
+    included, is one XLA computation (`fused_update.FusedUpdate`).
 
     Attributes:
         schedule_counts_updates: True. A `LearningRateSchedule` given as
@@ -205,7 +222,8 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         self._decays = []
         self._adapts = []
         self._treatments = []
-        self._kernels = FusedKernels()
+        self._kernels = FusedUpdate()
+        self._norms_of = l2_norms  # how the batched update takes its norms (benchmarks swap it)
 
     def build(self, var_list):
         """Resolves, once per variable, whether it gets weight decay and adaptation."""
@@ -256,28 +274,52 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         return (self._decays[index], self._adapts[index])
 
     def update_step(self, gradient, variable, learning_rate):
-        """Updates one variable (the path Keras takes on JAX and torch)."""
+        """Updates one variable (Keras's per-variable entry point)."""
         self._update_variables([gradient], [variable], learning_rate)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        # TensorFlow's own override all-reduces, then calls _distributed_tf_update_step;
+        # elsewhere all variables go through one batched update.
+        if keras.backend.backend() == "tensorflow":
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        self._update_variables(grads, trainable_variables, learning_rate)
 
     def _update_variables(self, grads, variables, learning_rate):
         indices = [self._get_variable_index(v) for v in variables]
         keys = tuple(self._kernel_key(i) for i in indices)
-        slots = [self._slots(i) for i in indices]
-        scalars = self._step_scalars(learning_rate)
-        kernel = self._kernels.get(keys, lambda: self._make_batched_kernel(keys))
-        results = kernel(list(grads), list(variables), slots, scalars)
-        for variable, slot_variables, (new_value, new_slots) in zip(variables, slots, results):
-            for slot, new_slot in zip(slot_variables, new_slots):
-                self.assign(slot, new_slot)
-            self.assign(variable, new_value)
+        self._kernels.apply(
+            keys,
+            lambda: self._make_batched_update(keys),
+            grads,
+            variables,
+            [self._slots(i) for i in indices],
+            self._step_scalars(learning_rate),
+            assign=self.assign,
+        )
 
-    def _make_batched_kernel(self, keys):
+    def _make_batched_update(self, keys):
+        """The pure update of all variables: each kernel's `prepare`, every norm the
+        trust ratios need through `self._norms_of` (`trust_ratio.l2_norms`: grouped
+        by shape on accelerators), each `finish`."""
         kernels = [self._make_kernel(*key) for key in keys]
+        norms_of = self._norms_of
 
-        def batched(grads, variables, slots, scalars):
-            return [k(g, v, s, scalars) for k, g, v, s in zip(kernels, grads, variables, slots)]
+        def update(grads, values, slot_values, scalars):
+            prepared = [
+                kernel.prepare(g, w, s, scalars)
+                for kernel, g, w, s in zip(kernels, grads, values, slot_values)
+            ]
+            adapted = [i for i, (_, norm_inputs) in enumerate(prepared) if norm_inputs]
+            norms = norms_of([tensor for i in adapted for tensor in prepared[i][1]])
+            pairs = [None] * len(kernels)
+            for n, i in enumerate(adapted):
+                pairs[i] = (norms[2 * n], norms[2 * n + 1])
+            return [
+                kernel.finish(carry, pair, scalars)
+                for kernel, (carry, _), pair in zip(kernels, prepared, pairs)
+            ]
 
-        return batched
+        return update
 
     def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
         # TensorFlow backend only; Keras calls it with all-reduced gradients. One update

@@ -43,8 +43,13 @@ import keras
 from keras import ops
 
 from tfbsz.errors import ConfigError
-from tfbsz.optimizers.exclusions import LayerwiseOptimizer, check_bool, check_number
-from tfbsz.optimizers.trust_ratio import global_l2_norm, guarded_ratio, l2_norm
+from tfbsz.optimizers.exclusions import (
+    LayerwiseOptimizer,
+    VariableUpdate,
+    check_bool,
+    check_number,
+)
+from tfbsz.optimizers.trust_ratio import global_l2_norm, guarded_ratio
 
 __all__ = ["LAMB"]
 
@@ -190,9 +195,9 @@ class LAMB(LayerwiseOptimizer):
         bias_correction = self.bias_correction
         trust_ratio = self._trust_ratio
 
-        def kernel(gradient, variable, slots, scalars):
+        def prepare(gradient, variable, slots, scalars):
             m, v = slots
-            learning_rate, t = scalars[:2]
+            t = scalars[1]
             g = ops.cast(gradient, "float32")
             if len(scalars) > 2:  # NVLAMB
                 g = g / ops.maximum(ops.cast(scalars[2], "float32"), 1.0)
@@ -207,13 +212,18 @@ class LAMB(LayerwiseOptimizer):
             update = m_hat / (ops.sqrt(v_hat) + epsilon)
             if weight_decay > 0:
                 update = update + weight_decay * w
-            step = learning_rate
-            if adapt:
-                step = step * trust_ratio(l2_norm(w), l2_norm(update))
             new_slots = (ops.cast(m_new, m.dtype), ops.cast(v_new, v.dtype))
-            return ops.cast(w - step * update, variable.dtype), new_slots
+            carry = (w, update, new_slots, variable.dtype)
+            return carry, ((w, update) if adapt else None)
 
-        return kernel
+        def finish(carry, norms, scalars):
+            w, update, new_slots, dtype = carry
+            step = scalars[0]
+            if norms is not None:
+                step = step * trust_ratio(*norms)
+            return ops.cast(w - step * update, dtype), new_slots
+
+        return VariableUpdate(prepare, finish)
 
     def _trust_ratio(self, weight_norm, update_norm):
         ratio = guarded_ratio(weight_norm, update_norm)

@@ -45,8 +45,13 @@ import keras
 from keras import ops
 
 from tfbsz.errors import ConfigError
-from tfbsz.optimizers.exclusions import LayerwiseOptimizer, check_bool, check_number
-from tfbsz.optimizers.trust_ratio import guarded_ratio, l2_norm
+from tfbsz.optimizers.exclusions import (
+    LayerwiseOptimizer,
+    VariableUpdate,
+    check_bool,
+    check_number,
+)
+from tfbsz.optimizers.trust_ratio import guarded_ratio
 from tfbsz.optimizers.variable_momentum import VariableMomentum
 
 __all__ = ["LARS", "TRUST_RATIO_DENOMINATORS"]
@@ -150,21 +155,22 @@ class LARS(VariableMomentum, LayerwiseOptimizer):
         sum_of_norms = self.trust_ratio_denominator == "sum_of_norms"
         inside = self.learning_rate_inside_momentum
 
-        def kernel(gradient, variable, slots, scalars):
+        def prepare(gradient, variable, slots, scalars):
             g = ops.cast(gradient, "float32")
             w = ops.cast(variable, "float32")
             d = g + weight_decay * w if weight_decay > 0 else g
+            carry = (w, d, slots, variable.dtype)
+            return carry, (((w, g) if sum_of_norms else (w, d)) if adapt else None)
+
+        def finish(carry, norms, scalars):
+            w, d, slots, dtype = carry
             scale, momentum = scalars
-            if adapt:
-                w_norm = l2_norm(w)
-                if sum_of_norms:
-                    extra = weight_decay * w_norm + epsilon
-                    ratio = guarded_ratio(w_norm, l2_norm(g), coefficient, extra)
-                else:
-                    ratio = guarded_ratio(w_norm, l2_norm(d), coefficient, epsilon)
-                scale = scale * ratio
+            if norms is not None:
+                w_norm, other_norm = norms
+                extra = weight_decay * w_norm + epsilon if sum_of_norms else epsilon
+                scale = scale * guarded_ratio(w_norm, other_norm, coefficient, extra)
             if not slots:  # momentum 0
-                return ops.cast(w - scale * d, variable.dtype), ()
+                return ops.cast(w - scale * d, dtype), ()
             v = ops.cast(slots[0], "float32")
             if inside:
                 v_new = momentum * v + scale * d
@@ -172,9 +178,9 @@ class LARS(VariableMomentum, LayerwiseOptimizer):
             else:
                 v_new = momentum * v + d
                 step = scale * (momentum * v_new + d if nesterov else v_new)
-            return ops.cast(w - step, variable.dtype), (ops.cast(v_new, slots[0].dtype),)
+            return ops.cast(w - step, dtype), (ops.cast(v_new, slots[0].dtype),)
 
-        return kernel
+        return VariableUpdate(prepare, finish)
 
     def get_config(self):
         config = super().get_config()

@@ -30,13 +30,71 @@ Example:
 import keras
 from keras import ops
 
-__all__ = ["l2_norm", "global_l2_norm", "guarded_ratio", "FusedKernels"]
+__all__ = ["l2_norm", "l2_norms", "global_l2_norm", "guarded_ratio", "on_accelerator"]
 
 
 def l2_norm(x):
     """The L2 norm of all entries of `x`, computed in float32."""
     x = ops.cast(x, "float32")
     return ops.sqrt(ops.sum(ops.square(x)))
+
+
+def l2_norms(tensors, grouped=None):
+    """The L2 norm of each of `tensors` (float32 scalars), taken the way the device likes.
+
+    LARS and LAMB take two norms per variable, and what they cost is the number
+    of reductions, not the arithmetic. On a GPU or TPU (`grouped=None` decides
+    from the backend's default device; True/False force it) tensors of the same
+    shape are stacked and reduced together, so a model with `n` identical
+    blocks launches one reduction kernel per distinct shape instead of one per
+    tensor: on the 26M-parameter benchmark Transformer (117 variables, H200)
+    LAMB's update compiles to 139 kernels instead of 272, and its whole
+    training step goes from 1.05x to 1.00x Adam's. On a CPU the stacking copy
+    costs more than it saves (TensorFlow CPU, 2 cores: LAMB update 1.13x Adam's
+    stacked, 1.09x separate), so each tensor gets its own reduction there
+    (docs/optimizers.md#performance). Both ways give the same values up to the
+    order of float32 summation.
+
+    >>> import numpy as np
+    >>> tensors = [np.ones(4), np.zeros(4), np.ones((2, 2))]
+    >>> [round(float(n), 4) for n in l2_norms(tensors, grouped=True)]
+    [2.0, 0.0, 2.0]
+    >>> [round(float(n), 4) for n in l2_norms(tensors, grouped=False)]
+    [2.0, 0.0, 2.0]
+    """
+    if grouped is None:
+        grouped = on_accelerator()
+    if not grouped:
+        return [l2_norm(t) for t in tensors]
+    norms = [None] * len(tensors)
+    groups = {}
+    for index, tensor in enumerate(tensors):
+        groups.setdefault(tuple(tensor.shape), []).append(index)
+    for shape, indices in groups.items():
+        if len(indices) == 1:
+            norms[indices[0]] = l2_norm(tensors[indices[0]])
+            continue
+        stacked = ops.stack([ops.cast(tensors[i], "float32") for i in indices])
+        squares = ops.square(stacked)
+        sums = ops.sum(squares, axis=tuple(range(1, len(shape) + 1))) if shape else squares
+        group_norms = ops.sqrt(sums)
+        for position, index in enumerate(indices):
+            norms[index] = group_norms[position]
+    return norms
+
+
+def on_accelerator():
+    """True when the Keras backend computes on a GPU or TPU by default."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf  # only on the TensorFlow backend
+
+        return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+    return False
 
 
 def global_l2_norm(tensors):
@@ -64,53 +122,3 @@ def guarded_ratio(weight_norm, update_norm, coefficient=1.0, denominator_extra=0
     usable = ops.logical_and(ops.greater(weight_norm, 0.0), ops.greater(update_norm, 0.0))
     denominator = ops.where(usable, update_norm + denominator_extra, 1.0)
     return ops.where(usable, coefficient * weight_norm / denominator, 1.0)
-
-
-class FusedKernels:
-    """Update functions, each compiled into one XLA kernel on TensorFlow.
-
-    LARS and LAMB write their maths as pure functions of tensors (keras.ops
-    only). Keras's TensorFlow backend runs optimizer steps op by op when it
-    does not use XLA (always on CPU and under tf.distribute), and LAMB's ~45
-    small ops per variable then cost about 1.5-1.7 Adam steps. Wrapped in
-    `tf.function(jit_compile=True)`, the update of all variables is a single
-    fused kernel. On JAX the function is returned as is: the whole training
-    step is already jitted. Kernels are cached by a static key (the resolved
-    per-variable flags). `compile=False` keeps TensorFlow's op-by-op execution
-    (for benchmarks).
-
-    Held in a plain object so Keras/TensorFlow do not track the functions as
-    part of the optimizer's state.
-    """
-
-    def __init__(self, compile=True):
-        self.compile = compile
-        self._kernels = {}
-
-    def get(self, key, make):
-        """The kernel for `key`, building `make()` (a Python function) on first use."""
-        kernel = self._kernels.get(key)
-        if kernel is None:
-            kernel = make()
-            if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf  # only on the TensorFlow backend
-
-                if self.compile:
-                    kernel = tf.function(kernel, jit_compile=True)
-                kernel = _reading_arguments(tf, kernel)
-            self._kernels[key] = kernel
-        return kernel
-
-
-def _reading_arguments(tf, compiled):
-    """Calls `compiled` with plain tensors: variables read (the local copy under
-    tf.distribute) and sparse `IndexedSlices` gradients (embeddings) densified, so
-    every row of an embedding is updated, as in TensorFlow Addons' LAMB."""
-
-    def read(a):
-        return tf.convert_to_tensor(a.value if isinstance(a, keras.Variable) else a)
-
-    def call(*args):
-        return compiled(*tf.nest.map_structure(read, args))
-
-    return call
