@@ -15,7 +15,7 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 SET=${SET:-keras_momentum,keras_adam,keras_lamb,tfbsz_lars,tfbsz_lamb,tfbsz_lars_separate,tfbsz_lamb_separate}
 optimizers() {
   CUDA_VISIBLE_DEVICES=0 python3 bench/optimizers.py --mode gpu --only "$SET" --steps 50 --repeats 7 --json "$OUT/optimizers_gpu.json" > "$OUT/optimizers_gpu.log" 2>&1
-  for run in 1 2; do  # twice: the whole-step ratios are a few percent, so show they repeat
+  for run in $(seq 1 "${RUNS:-2}"); do  # repeated: the whole-step ratios are a few percent
     CUDA_VISIBLE_DEVICES=0 python3 bench/optimizers.py --mode gpu --only "$SET" --measure train_step --steps 50 --repeats 9 --json "$OUT/train_step_gpu_$run.json" > "$OUT/train_step_gpu_$run.log" 2>&1
   done
 }
