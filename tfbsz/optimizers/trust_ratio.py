@@ -49,7 +49,8 @@ def l2_norms(tensors, grouped=None):
     blocks launches one reduction kernel per distinct shape instead of one per
     tensor: on the 26M-parameter benchmark Transformer (117 variables, H200)
     LAMB's update compiles to 139 kernels instead of 272, and its whole
-    training step goes from 1.05x to 1.00x Adam's. On a CPU the stacking copy
+    training step costs 1.01x Adam's (median of nine runs) instead of
+    1.05-1.10x. On a CPU the stacking copy
     costs more than it saves (TensorFlow CPU, 2 cores: LAMB update 1.13x Adam's
     stacked, 1.09x separate), so each tensor gets its own reduction there
     (docs/optimizers.md#performance). Both ways give the same values up to the
