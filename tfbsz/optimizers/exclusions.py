@@ -184,7 +184,8 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     All variables of a step are updated by one function: on GPUs and TPUs the
     norms of same-shape variables are taken in one reduction
     (`trust_ratio.l2_norms`), and on TensorFlow the function, assignments
-    included, is one XLA computation (`fused_update.FusedUpdate`).
+    included, is one XLA computation (`fused_update.FusedUpdate`; with
+    distributed variables it returns the new values, assigned per device).
 
     Attributes:
         schedule_counts_updates: True. A `LearningRateSchedule` given as

@@ -6,8 +6,8 @@ variable, its new value and new slot values. `FusedUpdate.apply` runs that
 function and writes the results back:
 
 * JAX (and any backend other than TensorFlow): the function runs as is, inside
-  the training step that the backend already jits; results are assigned with
-  the optimizer's `assign`.
+  the training step (which JAX jits); results are assigned with the
+  optimizer's `assign`.
 * TensorFlow, variables not distributed: the function *and the assignments* are
   compiled into one XLA function (`tf.function(jit_compile=True)` taking the
   variables as resource arguments). Keras's TensorFlow backend otherwise runs an

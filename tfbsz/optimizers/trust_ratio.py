@@ -43,17 +43,16 @@ def l2_norms(tensors, grouped=None):
     """The L2 norm of each of `tensors` (float32 scalars), taken the way the device likes.
 
     LARS and LAMB take two norms per variable, and what they cost is the number
-    of reductions, not the arithmetic. On a GPU or TPU (`grouped=None` decides
-    from the backend's default device; True/False force it) tensors of the same
+    of reductions, not the arithmetic. On a GPU or TPU (`grouped=None` asks
+    `on_accelerator()`; True/False force it) tensors of the same
     shape are stacked and reduced together, so a model with `n` identical
     blocks launches one reduction kernel per distinct shape instead of one per
     tensor: on the 26M-parameter benchmark Transformer (117 variables, H200)
     LAMB's update compiles to 139 kernels instead of 272, and its whole
     training step costs 1.01x Adam's (median of nine runs) instead of
-    1.05-1.10x. On a CPU the stacking copy
-    costs more than it saves (TensorFlow CPU, 2 cores: LAMB update 1.13x Adam's
-    stacked, 1.09x separate), so each tensor gets its own reduction there
-    (docs/optimizers.md#performance). Both ways give the same values up to the
+    1.05-1.10x. On a CPU stacking gained nothing (TensorFlow, 2 cores, LAMB
+    update over three runs: 1.02-1.15x Adam's stacked, 1.05-1.09x separate), so
+    there each tensor gets its own reduction (docs/optimizers.md#performance). Both ways give the same values up to the
     order of float32 summation.
 
     >>> import numpy as np
@@ -85,7 +84,8 @@ def l2_norms(tensors, grouped=None):
 
 
 def on_accelerator():
-    """True when the Keras backend computes on a GPU or TPU by default."""
+    """True when a GPU or TPU is visible to the Keras backend (which then places
+    the training step there unless told otherwise)."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
