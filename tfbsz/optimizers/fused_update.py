@@ -82,10 +82,7 @@ class FusedUpdate:
         else:
             update = self._function(key, make)
             results = update(list(grads), list(variables), list(slots), scalars)
-        for variable, slot_group, (new_value, new_slots) in zip(variables, slots, results):
-            for slot, new_slot in zip(slot_group, new_slots):
-                assign(slot, new_slot)
-            assign(variable, new_value)
+        _write_back(variables, slots, results, assign)
 
     def _function(self, key, build):
         function = self._functions.get(key)
@@ -100,6 +97,14 @@ def _backend_variable(variable):
 
 def _flatten(groups):
     return [item for group in groups for item in group]
+
+
+def _write_back(variables, slots, results, assign):
+    """`assign`s each variable's new value and its slots' new values."""
+    for variable, slot_group, (new_value, new_slots) in zip(variables, slots, results):
+        for slot, new_slot in zip(slot_group, new_slots):
+            assign(slot, new_slot)
+        assign(variable, new_value)
 
 
 def _is_distributed(tf, variable):
@@ -123,10 +128,8 @@ def _assigning(tf, update, compile):
         values = [v.read_value() for v in variables]
         slot_values = [tuple(s.read_value() for s in group) for group in slots]
         results = update(grads, values, slot_values, tuple(scalars))
-        for variable, slot_group, (new_value, new_slots) in zip(variables, slots, results):
-            for slot, new_slot in zip(slot_group, new_slots):
-                slot.assign(tf.cast(new_slot, slot.dtype))
-            variable.assign(tf.cast(new_value, variable.dtype))
+        _write_back(variables, slots, results,
+                    lambda target, value: target.assign(tf.cast(value, target.dtype)))
 
     return tf.function(apply_in_place, jit_compile=True) if compile else apply_in_place
 
@@ -136,8 +139,7 @@ def _reading(tf, update, compile):
     run = tf.function(update, jit_compile=True) if compile else update
 
     def apply_returning(grads, variables, slots, scalars):
-        values = [tf.convert_to_tensor(v) for v in variables]
-        slot_values = [tuple(tf.convert_to_tensor(s) for s in group) for group in slots]
-        return run(grads, values, slot_values, tuple(scalars))
+        slot_values = [tuple(_tensors(tf, group)) for group in slots]
+        return run(grads, _tensors(tf, variables), slot_values, tuple(scalars))
 
     return apply_returning
