@@ -472,7 +472,7 @@ def check_component_options(section, given, valid_options):
     given_options = set(given) - {"name"}
     if section == "optimizer":
         given_options.discard("learning_rate")
-    check_option_names(section, section, given["name"], given_options, valid_options)
+    check_option_names(section, given["name"], given_options, valid_options)
 
 
 def steps_budget(cfg, batch_size, num_train_examples):

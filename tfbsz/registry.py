@@ -28,14 +28,14 @@ def closest(name, candidates):
     return matches[0] if matches else None
 
 
-def check_option_names(section, kind, name, given, valid):
+def check_option_names(section, name, given, valid):
     """Raises a `ConfigError` for the first (sorted) key of `given` that is not in `valid`.
 
     The one message for an unknown option of a named component, e.g.
     ``optimizer.nestrov: unknown option for optimizer 'lars' (did you mean 'nesterov'?);
     valid options: ...``.
 
-    >>> check_option_names("model", "model", "mlp", ["hidden_unit"], ["activation", "hidden_units"])
+    >>> check_option_names("model", "mlp", ["hidden_unit"], ["activation", "hidden_units"])
     Traceback (most recent call last):
     ...
     tfbsz.errors.ConfigError: model.hidden_unit: unknown option for model 'mlp' (did you mean 'hidden_units'?); valid options: activation, hidden_units
@@ -47,7 +47,7 @@ def check_option_names(section, kind, name, given, valid):
     hint = closest(key, valid)
     hint = f" (did you mean '{hint}'?)" if hint else ""
     listing = ", ".join(sorted(valid)) or "none"
-    raise ConfigError(f"{section}.{key}: unknown option for {kind} '{name}'{hint}; valid options: {listing}")
+    raise ConfigError(f"{section}.{key}: unknown option for {section} '{name}'{hint}; valid options: {listing}")
 
 
 class Registry:

@@ -212,13 +212,9 @@ def _check_int(key, value, low):
     return int(value)
 
 
-def _check_option_names(name, given):
-    check_option_names("schedule", "schedule", name, given, options(name))
-
-
 def _resolve_options(name, given, total_steps):
     """Checks `given` options of schedule `name`, fills defaults, adds derived `_` keys."""
-    _check_option_names(name, given)
+    check_option_names("schedule", name, given, options(name))
     opts = {**options(name), **given}
     opts["_total_steps"] = total_steps
 

@@ -148,7 +148,7 @@ def resolve_options(model_cfg):
     name = model_cfg["name"]
     resolved = options(name)
     given = {key: value for key, value in model_cfg.items() if key != "name"}
-    check_option_names("model", "model", name, given, resolved)
+    check_option_names("model", name, given, resolved)
     resolved.update(given)
     return name, resolved
 

@@ -158,7 +158,7 @@ def build(name, learning_rate, **kwargs):
     """
     entry = _OPTIMIZERS.get(name)
     learning_rate = _check_learning_rate(learning_rate)
-    check_option_names("optimizer", "optimizer", name, kwargs, entry.options)
+    check_option_names("optimizer", name, kwargs, entry.options)
     kwargs = {**entry.overrides, **kwargs}
     _check_accumulation(kwargs)
     for key, rule in _RANGES.items():
