@@ -2,7 +2,7 @@
 
 Both train the same compiled model (the default study's Transformer, or `--model mlp` on
 digits) on the same data at the same batch size. Plain Keras: `model.fit(x, y, batch_size=B,
-shuffle=False)` on NumPy arrays. tfbsz: what `tfbsz.trainer.run_trial` feeds `fit` (its
+shuffle=False)` on NumPy arrays. tfbsz: what `tfbsz.study.trainer.run_trial` feeds `fit` (its
 deterministic exact-size batches: a planned tf.data pipeline on TensorFlow) plus the `StepsToTarget` callback (counting updates and
 tracking the training loss; its evaluations are excluded here by a cadence longer than the run).
 Each round times `--steps` training steps per variant after a warm-up `fit` (tracing excluded);
@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 
 from tfbsz import data, models  # noqa: E402
 from tfbsz import trainer  # noqa: E402
-from tfbsz.callbacks import StepsToTarget  # noqa: E402
-from tfbsz.config import from_dict  # noqa: E402
+from tfbsz.study.callbacks import StepsToTarget  # noqa: E402
+from tfbsz.core.config import from_dict  # noqa: E402
 
 
 def build(model_cfg, dataset):

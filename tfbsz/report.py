@@ -45,7 +45,7 @@ from tfbsz.analysis import (
     load_workloads,
     scaling_heuristics,
 )
-from tfbsz.errors import TfbszError
+from tfbsz.core.errors import TfbszError
 
 __all__ = ["main", "write_report"]
 

@@ -50,7 +50,7 @@ def build_parser():
 
 
 def _parse_batch_sizes(text):
-    from tfbsz.errors import ConfigError
+    from tfbsz.core.errors import ConfigError
 
     sizes = []
     for part in text.split(","):
@@ -63,7 +63,7 @@ def _parse_batch_sizes(text):
 
 
 def _configure_distributed(args):
-    from tfbsz.errors import ConfigError
+    from tfbsz.core.errors import ConfigError
 
     if args.role is None:
         if args.oracle:
@@ -85,7 +85,7 @@ def _configure_distributed(args):
         os.environ["KERASTUNER_TUNER_ID"] = "chief"
     else:
         os.environ["KERASTUNER_TUNER_ID"] = args.worker_id or f"worker-{os.getpid()}"
-    from tfbsz.distributed import install_worker_timeouts
+    from tfbsz.study.distributed import install_worker_timeouts
 
     install_worker_timeouts()
 
@@ -147,8 +147,8 @@ def _import_backend_quietly(debug):
 
 
 def _run(args):
-    from tfbsz.config import load_config
-    from tfbsz.errors import ConfigError
+    from tfbsz.core.config import load_config
+    from tfbsz.core.errors import ConfigError
 
     overrides = list(args.set)
     cfg = load_config(args.config, overrides)
@@ -165,7 +165,7 @@ def _run(args):
     _configure_distributed(args)
     _import_backend_quietly(args.debug)
 
-    from tfbsz.progress import make_progress
+    from tfbsz.study.progress import make_progress
     from tfbsz.study import Study
 
     progress = make_progress(cfg["logging"]["progress"], metric=cfg["target"]["metric"])
@@ -193,7 +193,7 @@ def main(argv=None):
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if not args.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tfbsz.errors import TfbszError
+    from tfbsz.core.errors import TfbszError
 
     try:
         return _run(args)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tfbsz.analysis import fit_critical_batch
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 BATCHES = [2**k for k in range(4, 15)]  # 16 ... 16384
 B_CRIT, S_MIN = 1000.0, 3000.0

@@ -15,7 +15,7 @@ from tfbsz.analysis import (
     load_workloads,
     scaling_heuristics,
 )
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 
 def _trial(trial_id, first_hit, parameters):

@@ -3,7 +3,7 @@
 import pytest
 
 from tfbsz.analysis import classify_regimes, perfect_scaling_line
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 BATCHES = [16, 32, 64, 128, 256, 512, 1024]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tfbsz.analysis import Target, Trial, bootstrap_steps_to_result, first_step_reaching, steps_to_result
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 
 def trial(steps, values, metric="err", trial_id="t"):

@@ -6,7 +6,7 @@ import pytest
 
 from analysis.synthetic_studies import METRIC, THRESHOLD, write_study, write_synthetic_tree, write_trial
 from tfbsz.analysis import Target, analyze_workload, load_workloads
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 BATCHES = [2**k for k in range(4, 14)]
 

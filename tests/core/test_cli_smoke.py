@@ -5,7 +5,7 @@ import json
 
 from helpers import run_cli
 
-from tfbsz import results
+from tfbsz.records import results
 
 
 def test_smoke_study_writes_shallue_layout(tmp_path):

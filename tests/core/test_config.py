@@ -2,8 +2,8 @@
 
 import pytest
 
-from tfbsz.config import apply_override, from_dict, load_config, steps_budget
-from tfbsz.errors import ConfigError
+from tfbsz.core.config import apply_override, from_dict, load_config, steps_budget
+from tfbsz.core.errors import ConfigError
 
 
 def base(**changes):

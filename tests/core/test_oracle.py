@@ -3,7 +3,7 @@
 import keras_tuner as kt
 import numpy as np
 
-from tfbsz.tuning import QuasiRandomOracle, build_hyperparameters, objective_value, reverse_log_names
+from tfbsz.study.tuning import QuasiRandomOracle, build_hyperparameters, objective_value, reverse_log_names
 
 SPACE = {
     "optimizer.learning_rate": {"min": 1e-3, "max": 1.0, "scale": "log"},

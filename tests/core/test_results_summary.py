@@ -2,8 +2,8 @@
 
 import json
 
-from tfbsz import results
-from tfbsz.summary import summarize_study, write_summary
+from tfbsz.records import results
+from tfbsz.records.summary import summarize_study, write_summary
 
 TARGET = {"metric": "val/classification_error", "threshold": 0.1, "direction": "min"}
 

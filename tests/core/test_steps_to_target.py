@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfbsz.callbacks import StepsToTarget
+from tfbsz.study.callbacks import StepsToTarget
 
 
 def data(n=512, seed=0):

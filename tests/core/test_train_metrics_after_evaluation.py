@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras
-from tfbsz.callbacks import StepsToTarget
+from tfbsz.study.callbacks import StepsToTarget
 
 
 def test_train_columns_are_window_means_unpolluted_by_evaluation():

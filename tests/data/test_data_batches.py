@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tfbsz.data.base import Dataset, content_hash, stratified_split
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 
 def toy(num_train=10, num_eval=3):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfbsz.data import digits, mnist5k
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

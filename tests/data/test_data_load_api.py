@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tfbsz.data
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from helpers import run_python
 
 SMALL_TEXT = {"name": "stdlib_text", "seq_len": 16, "max_bytes": 4000}

@@ -6,7 +6,7 @@ import numpy as np
 
 from tfbsz import data
 from tfbsz.data.tf_pipeline import planned_tf_dataset
-from tfbsz.regularizers import mixup_batches
+from tfbsz.training.regularizers import mixup_batches
 
 
 def test_planned_batches_equal_numpy_stream():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tfbsz.data import stdlib_text
-from tfbsz.errors import ConfigError, DataUnavailableError
+from tfbsz.core.errors import ConfigError, DataUnavailableError
 
 
 def build(**overrides):

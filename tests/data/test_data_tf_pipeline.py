@@ -9,7 +9,7 @@ tf = pytest.importorskip("tensorflow")
 
 import tfbsz.data  # noqa: E402
 from tfbsz.data.tf_pipeline import as_tf_dataset  # noqa: E402
-from tfbsz.errors import ConfigError  # noqa: E402
+from tfbsz.core.errors import ConfigError  # noqa: E402
 
 
 @pytest.fixture(scope="module")

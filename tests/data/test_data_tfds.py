@@ -12,7 +12,7 @@ tf = pytest.importorskip("tensorflow")
 
 import tfbsz.data  # noqa: E402
 from tfbsz.data import tfds_source  # noqa: E402
-from tfbsz.errors import ConfigError, DataUnavailableError  # noqa: E402
+from tfbsz.core.errors import ConfigError, DataUnavailableError  # noqa: E402
 
 IMAGE_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 

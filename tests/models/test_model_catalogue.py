@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 from tfbsz import models
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from helpers import run_python
 from model_testdata import image_data, lm_data
 
@@ -160,7 +160,7 @@ def test_transformer_config_for_params_rejects_tiny_targets():
 
 
 def test_public_names_exist():
-    from tfbsz import regularizers
+    from tfbsz.training import regularizers
 
     for module in (models, regularizers):
         missing = [name for name in module.__all__ if not hasattr(module, name)]

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from tfbsz import regularizers
-from tfbsz.errors import ConfigError
+from tfbsz.training import regularizers
+from tfbsz.core.errors import ConfigError
 
 
 def numpy_log_softmax(z):

@@ -8,7 +8,7 @@ import pytest
 
 from helpers import run_python
 from noise_scale.gns_linear_problem import DELTA, DIM, dataset, exact_noise_scale
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 
 def _fixed_weight_linear_model(keras, w):
@@ -22,7 +22,7 @@ def _fixed_weight_linear_model(keras, w):
 def test_callback_in_fit_matches_the_exact_noise_scale(tmp_path):
     import keras
 
-    from tfbsz.noise_scale import GradientNoiseScale
+    from tfbsz.training.noise_scale import GradientNoiseScale
 
     rng = np.random.default_rng(0)
     w_star = rng.normal(size=DIM)
@@ -41,7 +41,7 @@ def test_callback_in_fit_matches_the_exact_noise_scale(tmp_path):
 def test_callback_measures_only_every_n_steps():
     import keras
 
-    from tfbsz.noise_scale import GradientNoiseScale
+    from tfbsz.training.noise_scale import GradientNoiseScale
 
     rng = np.random.default_rng(0)
     x, y = dataset(rng, 256, np.zeros(DIM))
@@ -52,7 +52,7 @@ def test_callback_measures_only_every_n_steps():
 
 
 def test_bad_callback_arguments_name_the_argument():
-    from tfbsz.noise_scale import GradientNoiseScale
+    from tfbsz.training.noise_scale import GradientNoiseScale
 
     x = np.zeros((100, DIM), "float32")
     y = np.zeros((100, 1), "float32")
@@ -67,7 +67,7 @@ def test_bad_callback_arguments_name_the_argument():
 JAX_CODE = textwrap.dedent(
     """
     import numpy as np, keras
-    from tfbsz.noise_scale import GradientNoiseScale
+    from tfbsz.training.noise_scale import GradientNoiseScale
     from noise_scale.gns_linear_problem import DELTA, DIM, dataset, exact_noise_scale
     assert keras.backend.backend() == "jax"
     rng = np.random.default_rng(0)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from noise_scale.gns_linear_problem import exact_grad_sq, exact_noise_scale, exact_trace_sigma, per_example_gradients
-from tfbsz.errors import ConfigError
-from tfbsz.noise_scale import NoiseScaleEstimator, gradient_norm_sq_estimate, trace_covariance_estimate
+from tfbsz.core.errors import ConfigError
+from tfbsz.training.noise_scale import NoiseScaleEstimator, gradient_norm_sq_estimate, trace_covariance_estimate
 
 
 def test_estimators_invert_the_expected_norms_exactly():

@@ -13,7 +13,7 @@ import tensorflow as tf
 from optimizers.driver import make_variables, max_relative_error
 from optimizers.policy_model import mirrored_strategy
 from optimizers.reference import LAMB_VARIANTS, LARS_VARIANTS, make_problem, reference_trajectory
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.optimizers import LAMB, LARS
 
 

@@ -4,7 +4,7 @@ import keras
 import pytest
 
 import tfbsz.optimizers as optimizers
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.optimizers import LAMB, LARS, MomentumSGD
 
 

@@ -17,7 +17,7 @@ from helpers import run_python
 import tfbsz.optimizers as optimizers
 from optimizers.driver import make_variables, max_relative_error
 from optimizers.reference import LARS_VARIANTS, make_problem, reference_trajectory
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.optimizers import LARS, MomentumSGD
 
 SHAPES = [(5, 4), (4,), (2, 3, 3), (3, 1)]

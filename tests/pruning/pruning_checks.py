@@ -8,7 +8,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from tfbsz import pruning
+from tfbsz.training import pruning
 
 INPUTS, HIDDEN, CLASSES = 6, 16, 3
 

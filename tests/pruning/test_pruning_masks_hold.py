@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import run_python
 
-from tfbsz import pruning
+from tfbsz.training import pruning
 
 CHECKS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pruning_checks.py")
 CHECKS = runpy.run_path(CHECKS_PATH)

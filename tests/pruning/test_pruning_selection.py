@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from tfbsz import pruning
-from tfbsz.errors import ConfigError
+from tfbsz.training import pruning
+from tfbsz.core.errors import ConfigError
 
 CHECKS = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pruning_checks.py"))
 tiny_model = CHECKS["tiny_model"]

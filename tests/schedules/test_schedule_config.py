@@ -5,8 +5,8 @@ import math
 import keras
 import pytest
 
-from tfbsz import schedules
-from tfbsz.errors import ConfigError
+from tfbsz.training import schedules
+from tfbsz.core.errors import ConfigError
 
 
 def test_names_and_options_for_the_config_validator():

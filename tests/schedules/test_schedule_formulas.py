@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tfbsz import schedules
+from tfbsz.training import schedules
 
 
 def values(schedule, steps):

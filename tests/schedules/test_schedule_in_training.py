@@ -6,8 +6,8 @@ import runpy
 import pytest
 from helpers import run_python
 
-from tfbsz import schedules
-from tfbsz.errors import ConfigError
+from tfbsz.training import schedules
+from tfbsz.core.errors import ConfigError
 
 CHECKS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "training_checks.py")
 CHECKS = runpy.run_path(CHECKS_PATH)
@@ -59,7 +59,7 @@ def test_momentum_callback_rejects_optimizer_without_momentum():
 def test_schedules_and_momentum_callback_on_jax_backend():
     code = f"""
 import runpy, jax, jax.numpy as jnp
-from tfbsz import schedules
+from tfbsz.training import schedules
 for name, extra in [("constant", {{}}), ("linear_decay", {{}}), ("cosine", {{}}),
                     ("cyclic", {{"cycle_steps": 6, "amplitude_decay": 0.5}}), ("one_cycle", {{}})]:
     s = schedules.build({{"name": name, "warmup_steps": 3, **extra}}, 1.0, total_steps=30,

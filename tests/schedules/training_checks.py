@@ -10,7 +10,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from tfbsz import schedules
+from tfbsz.training import schedules
 from tfbsz.optimizers import LARS, MomentumSGD
 
 

@@ -47,7 +47,7 @@ OPTIMIZERS = {
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_accumulating_4x16_equals_batch_64(name):
-    from tfbsz.accumulation import optimizer_kwargs, plan_accumulation
+    from tfbsz.training.accumulation import optimizer_kwargs, plan_accumulation
 
     micro_batch, steps = plan_accumulation(64, num_replicas=1, max_device_batch=16)
     assert (micro_batch, steps) == (16, 4)

@@ -44,12 +44,12 @@ def test_mirrored_two_cpus_matches_one_device():
 
 
 def test_keras_still_cannot_accumulate_under_mirrored():
-    """Canary for `tfbsz.accumulation.UNSUPPORTED_STRATEGIES`: lift the guard when this fails."""
+    """Canary for `tfbsz.training.accumulation.UNSUPPORTED_STRATEGIES`: lift the guard when this fails."""
     import keras
 
     from tfbsz import strategies
-    from tfbsz.accumulation import check_strategy_supports
-    from tfbsz.errors import ConfigError
+    from tfbsz.training.accumulation import check_strategy_supports
+    from tfbsz.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="does not work with strategy 'mirrored'"):
         check_strategy_supports("mirrored", 2)

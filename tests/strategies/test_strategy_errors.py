@@ -7,8 +7,8 @@ import time
 import pytest
 
 from tfbsz import strategies
-from tfbsz.accumulation import optimizer_kwargs, plan_accumulation
-from tfbsz.errors import ConfigError, TfbszError
+from tfbsz.training.accumulation import optimizer_kwargs, plan_accumulation
+from tfbsz.core.errors import ConfigError, TfbszError
 
 TENSORFLOW = os.environ.get("KERAS_BACKEND") == "tensorflow"
 needs_tf = pytest.mark.skipif(not TENSORFLOW, reason="TensorFlow strategies")

@@ -12,7 +12,7 @@ other trials are slower, miss the target, or diverge. Everything is deterministi
 import math
 import pathlib
 
-from tfbsz import results
+from tfbsz.records import results
 
 TARGET = {"metric": "val/classification_error", "threshold": 0.05, "direction": "min"}
 BATCH_SIZES = (16, 64, 256, 1024)

@@ -1,4 +1,4 @@
-"""HParams written by tfbsz.hparams_logging read back by TensorBoard's own HParams plugin."""
+"""HParams written by tfbsz.records.hparams_logging read back by TensorBoard's own HParams plugin."""
 
 import json
 import os
@@ -15,8 +15,8 @@ from tensorboard.plugins.scalar import scalars_plugin
 from werkzeug import test as werkzeug_test
 from werkzeug import wrappers
 
-from tfbsz import hparams_logging
-from tfbsz.errors import ConfigError
+from tfbsz.records import hparams_logging
+from tfbsz.core.errors import ConfigError
 
 TRIALS = [
     ("bs_16/00", {"batch_size": 16, "learning_rate": 0.05, "optimizer": "momentum"}, 1350, "COMPLETE"),

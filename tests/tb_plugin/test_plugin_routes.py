@@ -10,7 +10,7 @@ import pytest
 
 from tb_plugin.fixtures import BATCH_SIZES, TARGET, expected_steps_to_result, write_fixture_study
 from tb_plugin.plugin_client import PREFIX, get_json, make_client
-from tfbsz import results
+from tfbsz.records import results
 
 
 @pytest.fixture(scope="module")

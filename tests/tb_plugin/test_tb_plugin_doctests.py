@@ -11,7 +11,7 @@ MODULES = [
     "tfbsz.tb_plugin._files",
     "tfbsz.tb_plugin._scaling",
     "tfbsz.tb_plugin.plugin",
-    "tfbsz.hparams_logging",
+    "tfbsz.records.hparams_logging",
 ]
 
 

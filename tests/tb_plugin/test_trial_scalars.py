@@ -13,8 +13,8 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import EventA
 from tensorboard.util import tensor_util
 
 from helpers import run_python
-from tfbsz import hparams_logging
-from tfbsz.errors import ConfigError
+from tfbsz.records import hparams_logging
+from tfbsz.core.errors import ConfigError
 
 ROWS = [
     {"step": 10, "examples_seen": 640, "wall_time_s": 0.5, "learning_rate": 0.1,
@@ -75,7 +75,7 @@ class Block:
         if name.split('.')[0] in ('tensorflow', 'keras'):
             raise ImportError('blocked ' + name)
 sys.meta_path.insert(0, Block())
-from tfbsz import hparams_logging
+from tfbsz.records import hparams_logging
 p = hparams_logging.log_trial_scalars({str(tmp_path)!r}, 'bs_16/0', [{{'step': 1, 'examples_seen': 16, 'learning_rate': 0.1}}])
 assert p is not None
 assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules), 'imported'

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from helpers import run_cli
 
-from tfbsz import schedules
-from tfbsz.config import load_config
+from tfbsz.training import schedules
+from tfbsz.core.config import load_config
 
 STEPS = 20
 

@@ -5,8 +5,9 @@ import json
 import numpy as np
 
 import tfbsz
-from tfbsz import data, trainer
-from tfbsz.config import from_dict
+from tfbsz import data
+from tfbsz.study import trainer
+from tfbsz.core.config import from_dict
 
 SPACE = {
     "optimizer.learning_rate": {"min": 0.05, "max": 0.2, "scale": "log"},

@@ -10,8 +10,10 @@ import keras
 import numpy as np
 from helpers import run_cli
 
-from tfbsz import data, trainer
-from tfbsz.config import load_config
+from tfbsz import data
+
+from tfbsz.study import trainer
+from tfbsz.core.config import load_config
 
 TINY = ["--batch-sizes", "32", "--trials", "1", "--progress", "none",
         "--set", "budget.max_steps=20", "--set", "eval_every=10"]

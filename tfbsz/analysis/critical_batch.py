@@ -36,7 +36,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from tfbsz.analysis.regimes import clean_curve
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = ["CriticalBatchFit", "fit_critical_batch"]
 

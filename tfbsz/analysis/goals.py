@@ -11,7 +11,7 @@ Example (given a loaded `workload`)::
 
 from tfbsz.analysis.steps_to_result import steps_to_result
 from tfbsz.analysis.study_files import Target, default_direction
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = ["goal_sensitivity", "workload_steps"]
 

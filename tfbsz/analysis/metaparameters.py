@@ -20,7 +20,7 @@ import dataclasses
 import math
 
 from tfbsz.analysis.steps_to_result import first_step_reaching
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = ["BestTrial", "best_trial", "find_parameter", "best_metaparameters", "scaling_heuristics"]
 

@@ -26,7 +26,7 @@ Example:
 import dataclasses
 import math
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = ["perfect_scaling_line", "Regimes", "classify_regimes", "clean_curve"]
 

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = [
     "first_step_reaching",

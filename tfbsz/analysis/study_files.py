@@ -7,7 +7,7 @@ A *study tree* follows Shallue et al.'s layout (see `docs/architecture.md`, "Res
     <root>/.../<batch_size>/<trial_id>/metadata.json
     <root>/.../<batch_size>/<trial_id>/measurements.csv
 
-`load_workloads(root)` reads them with `tfbsz.results` and returns one `Workload` (dataset,
+`load_workloads(root)` reads them with `tfbsz.records.results` and returns one `Workload` (dataset,
 model, optimizer) per group of batch-size studies found under `root`, so a bare tree of Shallue
 et al.'s released data with many workloads loads as well as a tfbsz study. Measurement columns
 become float NumPy arrays (blank or text cells are NaN). No Keras, no TensorFlow.
@@ -36,8 +36,8 @@ import os
 
 import numpy as np
 
-from tfbsz import results
-from tfbsz.errors import ConfigError
+from tfbsz.records import results
+from tfbsz.core.errors import ConfigError
 
 __all__ = ["Trial", "BatchSizeStudy", "Workload", "Target", "load_workloads"]
 
@@ -131,7 +131,7 @@ def _column_array(values):
 
 
 def _analysis_trial(trial):
-    """A `Trial` with NumPy columns from a `tfbsz.results.Trial` (rows already in step order)."""
+    """A `Trial` with NumPy columns from a `tfbsz.records.results.Trial` (rows already in step order)."""
     names = []
     for row in trial.measurements:
         names.extend(k for k in row if k not in names)
@@ -163,7 +163,7 @@ def _target_from_config(config):
 def load_workloads(root):
     """All workloads under `root` (a tfbsz study root or a bare Shallue et al. tree).
 
-    Files are read by `tfbsz.results` (one study root per tfbsz study, one per
+    Files are read by `tfbsz.records.results` (one study root per tfbsz study, one per
     `<dataset>/<model>/<optimizer>` folder of a bare tree). Raises ConfigError when `root` is not
     a directory, holds no `study.json`, or holds a file that cannot be parsed.
     """

@@ -18,7 +18,7 @@ from tfbsz.analysis.metaparameters import best_trial
 from tfbsz.analysis.noise import measured_noise_scale
 from tfbsz.analysis.regimes import classify_regimes
 from tfbsz.analysis.steps_to_result import bootstrap_steps_to_result
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = ["WorkloadAnalysis", "analyze_workload"]
 

@@ -25,7 +25,7 @@ Example:
 >>> tfbsz.data.load({"name": "digits", "seq_len": 8}, seed=0)
 Traceback (most recent call last):
 ...
-tfbsz.errors.ConfigError: data.seq_len: unknown option for data set 'digits'; valid options: eval_fraction
+tfbsz.core.errors.ConfigError: data.seq_len: unknown option for data set 'digits'; valid options: eval_fraction
 """
 
 import functools
@@ -33,8 +33,8 @@ import json
 
 from tfbsz.data import digits, mnist5k, stdlib_text, tfds_source
 from tfbsz.data.base import Dataset
-from tfbsz.errors import ConfigError
-from tfbsz.registry import Registry
+from tfbsz.core.errors import ConfigError
+from tfbsz.core.registry import Registry
 
 __all__ = ["Dataset", "clear_cache", "load", "names", "options", "resolve"]
 

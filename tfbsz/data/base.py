@@ -38,7 +38,7 @@ import numbers
 
 import numpy as np
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = [
     "Dataset",
@@ -188,7 +188,7 @@ def check_integer(key, value, minimum, allow_none=False):
     >>> check_integer("data.seq_len", 0, minimum=1)
     Traceback (most recent call last):
     ...
-    tfbsz.errors.ConfigError: data.seq_len: expected an integer >= 1, got 0
+    tfbsz.core.errors.ConfigError: data.seq_len: expected an integer >= 1, got 0
     """
     if value is None and allow_none:
         return None
@@ -204,7 +204,7 @@ def check_fraction(key, value):
     >>> check_fraction("data.eval_fraction", 1.5)
     Traceback (most recent call last):
     ...
-    tfbsz.errors.ConfigError: data.eval_fraction: expected a number in (0, 1), got 1.5
+    tfbsz.core.errors.ConfigError: data.eval_fraction: expected a number in (0, 1), got 1.5
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
         raise ConfigError(f"{key}: expected a number in (0, 1), got {value!r}")

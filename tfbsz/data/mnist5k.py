@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from tfbsz.data.base import check_fraction, classification_dataset
-from tfbsz.errors import DataUnavailableError
+from tfbsz.core.errors import DataUnavailableError
 
 __all__ = ["DEFAULTS", "build", "csv_path", "read_arrays"]
 

@@ -38,7 +38,7 @@ import sysconfig
 import numpy as np
 
 from tfbsz.data.base import Dataset, check_fraction, check_integer
-from tfbsz.errors import ConfigError, DataUnavailableError
+from tfbsz.core.errors import ConfigError, DataUnavailableError
 
 __all__ = [
     "DEFAULTS",

@@ -62,7 +62,7 @@ def as_tf_dataset(dataset, batch_size, seed, start_step=0):
 
 
 # Above this many planned example indices (4 bytes each), `planned_tf_dataset` is not used and the
-# trainer falls back to the NumPy stream (see `tfbsz.trainer`).
+# trainer falls back to the NumPy stream (see `tfbsz.study.trainer`).
 MAX_PLANNED_INDICES = 2**26
 
 
@@ -70,7 +70,7 @@ def planned_tf_dataset(dataset, batch_size, seed, num_steps, mixup_alpha=0.0, mi
     """The first `num_steps` batches of `train_batches` as a `tf.data.Dataset` with no Python in it.
 
     The batch plan (example indices, and for mixup the per-batch lambda and permutation drawn
-    exactly as `tfbsz.regularizers.mixup_batches` draws them) is computed in NumPy up front and
+    exactly as `tfbsz.training.regularizers.mixup_batches` draws them) is computed in NumPy up front and
     handed to TensorFlow as tensors, so no TensorFlow thread ever calls back into Python. Feeding
     `fit` from a Python generator instead (`tf.data.Dataset.from_generator`) crashed the process
     now and then (a segfault in a `tf_Compute` thread when a trial stopped early and its
@@ -99,7 +99,7 @@ def planned_tf_dataset(dataset, batch_size, seed, num_steps, mixup_alpha=0.0, mi
         slices = tf.data.Dataset.from_tensor_slices(plan)
         batches = slices.map(lambda i: (tf.gather(x_train, i), tf.gather(y_train, i)))
         return batches.prefetch(2)
-    from tfbsz.regularizers import mixup_rng
+    from tfbsz.training.regularizers import mixup_rng
 
     rng = mixup_rng(mixup_seed)
     lams = np.empty(num_steps, dtype=np.float32)

@@ -36,7 +36,7 @@ import numpy as np
 
 from tfbsz.data.base import Dataset, check_integer, content_hash
 from tfbsz.data.stdlib_text import language_model_dataset
-from tfbsz.errors import ConfigError, DataUnavailableError
+from tfbsz.core.errors import ConfigError, DataUnavailableError
 
 __all__ = ["PREFIX", "TFDS_SETS", "build", "defaults"]
 

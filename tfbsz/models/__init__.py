@@ -29,7 +29,7 @@ the data set):
 >>> models.build({"name": "mlp", "hidden_unit": [32]}, digits)
 Traceback (most recent call last):
 ...
-tfbsz.errors.ConfigError: model.hidden_unit: unknown option for model 'mlp' (did you mean 'hidden_units'?); valid options: activation, hidden_units
+tfbsz.core.errors.ConfigError: model.hidden_unit: unknown option for model 'mlp' (did you mean 'hidden_units'?); valid options: activation, hidden_units
 """
 
 import copy
@@ -37,8 +37,8 @@ import importlib
 import math
 from dataclasses import dataclass, field
 
-from tfbsz.errors import ConfigError
-from tfbsz.registry import Registry, check_option_names
+from tfbsz.core.errors import ConfigError
+from tfbsz.core.registry import Registry, check_option_names
 
 __all__ = [
     "build",

@@ -17,7 +17,7 @@ Example:
 
 import keras
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.models import require_int, require_int_list
 
 __all__ = ["build_mlp"]

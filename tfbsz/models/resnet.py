@@ -33,7 +33,7 @@ Example:
 
 import keras
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.models import require_choice, require_image_shape, require_int
 
 __all__ = ["build_resnet", "NORMS"]

@@ -33,7 +33,7 @@ import math
 import keras
 from keras import ops
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.models import require_bool, require_fraction, require_int
 
 __all__ = ["build_transformer", "CausalSelfAttention", "TiedEmbedding", "PositionEmbedding"]

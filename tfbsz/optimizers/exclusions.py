@@ -41,7 +41,7 @@ from typing import NamedTuple
 import keras
 from keras.optimizers.schedules import LearningRateSchedule
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.optimizers.fused_update import FusedUpdate
 from tfbsz.optimizers.trust_ratio import l2_norms
 
@@ -61,7 +61,7 @@ def check_number(name, value, low=None, high=None, low_open=False, high_open=Fal
     >>> check_number("beta_1", 1.5, 0.0, 1.0, high_open=True)
     Traceback (most recent call last):
     ...
-    tfbsz.errors.ConfigError: beta_1: expected a number in [0.0, 1.0), got 1.5
+    tfbsz.core.errors.ConfigError: beta_1: expected a number in [0.0, 1.0), got 1.5
     """
     left = "(" if low_open else "["
     right = ")" if high_open else "]"

@@ -2,7 +2,7 @@
 
 Names: `sgd`, `adam`, `adamw` (Keras's own `SGD`, `Adam`, `AdamW`), `momentum`
 (heavy ball) and `nesterov` (tfbsz's `MomentumSGD`: Keras's SGD update with the
-momentum in a variable, so `tfbsz.schedules.MomentumSchedule` can change it
+momentum in a variable, so `tfbsz.training.schedules.MomentumSchedule` can change it
 without a retrace), `lars` and `lamb` (tfbsz's `LARS`, `LAMB`).
 `options(name)` lists each name's valid options with their defaults (for the
 config validator); anything else is a `ConfigError` naming `optimizer.<key>`.
@@ -12,7 +12,7 @@ Learning-rate schedules: Keras's optimizers call a schedule with the
 micro-batch counter, tfbsz's LARS and LAMB with the number of optimizer
 updates. `schedule_counts_updates(name)` says which: build the schedule with
 `accumulation_steps=1` when it is True, and with the accumulation steps
-otherwise (`tfbsz.schedules.build` then divides the counter itself).
+otherwise (`tfbsz.training.schedules.build` then divides the counter itself).
 
 Example:
 
@@ -25,7 +25,7 @@ Example:
 >>> build("lamb", 0.01, beta1=0.9)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-tfbsz.errors.ConfigError: optimizer.beta1: unknown option for optimizer 'lamb' (did you mean 'beta_1'?); ...
+tfbsz.core.errors.ConfigError: optimizer.beta1: unknown option for optimizer 'lamb' (did you mean 'beta_1'?); ...
 """
 
 import inspect
@@ -35,12 +35,12 @@ from typing import NamedTuple
 import keras
 from keras.optimizers.schedules import LearningRateSchedule
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.optimizers.exclusions import check_number
 from tfbsz.optimizers.lamb import LAMB
 from tfbsz.optimizers.lars import LARS
 from tfbsz.optimizers.momentum_sgd import MomentumSGD
-from tfbsz.registry import Registry, check_option_names
+from tfbsz.core.registry import Registry, check_option_names
 
 __all__ = ["build", "names", "options", "schedule_counts_updates"]
 

@@ -42,7 +42,7 @@ import math
 import keras
 from keras import ops
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.optimizers.exclusions import (
     LayerwiseOptimizer,
     VariableUpdate,

@@ -44,7 +44,7 @@ References:
 import keras
 from keras import ops
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.optimizers.exclusions import (
     LayerwiseOptimizer,
     VariableUpdate,
@@ -70,7 +70,7 @@ class LARS(VariableMomentum, LayerwiseOptimizer):
         momentum: in [0, 1). Defaults to 0.9. From `build()` on it is held in a
             scalar optimizer variable (`momentum_variable`): setting
             `optimizer.momentum = x` assigns it, so a schedule
-            (`tfbsz.schedules.MomentumSchedule`) changes it without a retrace.
+            (`tfbsz.training.schedules.MomentumSchedule`) changes it without a retrace.
             0 at build time creates no velocity (and cannot be raised later).
         nesterov: Nesterov momentum. Defaults to False.
         weight_decay: lambda, >= 0, added to the gradient. Defaults to 0.

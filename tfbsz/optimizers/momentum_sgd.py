@@ -11,7 +11,7 @@ Nesterov:    v = momentum * v - learning_rate * g ;  w = w + momentum * v - lear
 
 The only difference is where `momentum` lives: Keras's SGD reads a Python float
 when the train function is traced, so changing it (one-cycle momentum through
-`tfbsz.schedules.MomentumSchedule`) forces a retrace; `MomentumSGD` keeps it in a
+`tfbsz.training.schedules.MomentumSchedule`) forces a retrace; `MomentumSGD` keeps it in a
 scalar float32 optimizer variable created by `build()`, and
 `optimizer.momentum = x` assigns that variable (see
 `tfbsz.optimizers.variable_momentum`). It is a subclass of Keras's `SGD`: same

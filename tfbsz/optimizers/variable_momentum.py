@@ -1,7 +1,7 @@
 """Momentum held in an optimizer variable, so it can change between steps without a retrace.
 
 Keras's `SGD` keeps `momentum` as a Python float: a compiled train function bakes
-the value in, and changing it (one-cycle momentum, `tfbsz.schedules.MomentumSchedule`)
+the value in, and changing it (one-cycle momentum, `tfbsz.training.schedules.MomentumSchedule`)
 means rebuilding the train function. `VariableMomentum` is the mixin of tfbsz's
 `LARS` and `MomentumSGD` that keeps the constructor's float API but, from
 `build()` on, holds the coefficient in a scalar non-trainable float32 optimizer
@@ -39,7 +39,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.optimizers.exclusions import check_number
 
 __all__ = ["VariableMomentum"]

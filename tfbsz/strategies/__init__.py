@@ -15,7 +15,7 @@ Names and their backends:
 * `data_parallel`: `keras.distribution.DataParallel` (JAX).
 
 This is about *distribution*; batch-size scaling rules for the learning rate
-live in `tfbsz.schedules`, gradient accumulation in `tfbsz.accumulation`.
+live in `tfbsz.training.schedules`, gradient accumulation in `tfbsz.training.accumulation`.
 Interactions worth knowing (Keras 3.15): Keras turns auto-XLA off under
 `tf.distribute`; under `mirrored`, `clipnorm`/`global_clipnorm` act per
 replica before the all-reduce; `optimizer.stateless_apply` does not work on
@@ -34,8 +34,8 @@ Example:
 ...     model = ...                        # build and compile here
 """
 
-from tfbsz.errors import ConfigError
-from tfbsz.registry import Registry
+from tfbsz.core.errors import ConfigError
+from tfbsz.core.registry import Registry
 from tfbsz.strategies import auto, jax_data_parallel, mirrored, multi_worker, one_device, tpu
 from tfbsz.strategies.base import Strategy
 

@@ -20,7 +20,7 @@ Example:
 
 import abc
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = ["Strategy", "check_options", "check_positive_int"]
 

@@ -18,7 +18,7 @@ Example (JAX backend, e.g. XLA_FLAGS=--xla_force_host_platform_device_count=2):
 ...     model = build_model(); model.compile(...); model.fit(x, y, batch_size=64)
 """
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.strategies.base import Strategy, check_options, check_positive_int
 
 __all__ = [

@@ -23,7 +23,7 @@ Example:
 'mirrored: 2 replicas on /cpu:0, /cpu:1'
 """
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.strategies.base import check_options, check_positive_int
 
 __all__ = ["OPTIONS", "build", "ensure_logical_cpus", "local_gpu_count"]

@@ -20,13 +20,13 @@ Example:
 >>> strategies.get({"name": "multi_worker"})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-tfbsz.errors.ConfigError: strategy multi_worker: the TF_CONFIG environment variable is not set; ...
+tfbsz.core.errors.ConfigError: strategy multi_worker: the TF_CONFIG environment variable is not set; ...
 """
 
 import json
 import os
 
-from tfbsz.errors import ConfigError, TfbszError
+from tfbsz.core.errors import ConfigError, TfbszError
 from tfbsz.strategies.base import check_options
 from tfbsz.strategies.tf_wrapper import TFDistributeStrategy
 

@@ -15,7 +15,7 @@ Example:
 
 import contextlib
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 from tfbsz.strategies.base import Strategy, check_options
 
 __all__ = ["OPTIONS", "build", "LocalStrategy"]

@@ -13,14 +13,14 @@ Example:
 >>> strategies.get({"name": "tpu", "tpu": "local"})   # doctest: +SKIP
 Traceback (most recent call last):
 ...
-tfbsz.errors.TfbszError: strategy.tpu: no TPU answered at 'local' (TPUs not found in the cluster)
+tfbsz.core.errors.TfbszError: strategy.tpu: no TPU answered at 'local' (TPUs not found in the cluster)
 """
 
 import socket
 import threading
 from urllib.parse import urlparse
 
-from tfbsz.errors import ConfigError, TfbszError
+from tfbsz.core.errors import ConfigError, TfbszError
 from tfbsz.strategies.base import check_options
 
 __all__ = ["OPTIONS", "DEFAULT_TIMEOUT_S", "build"]

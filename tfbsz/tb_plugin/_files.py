@@ -1,7 +1,7 @@
 """Every read of study files by the plugin goes through this module.
 
 It finds the studies under a logdir and turns one study into plain Python data (dicts, lists,
-numbers), using `tfbsz.results`, which imports neither Keras nor TensorFlow. Nothing here takes a
+numbers), using `tfbsz.records.results`, which imports neither Keras nor TensorFlow. Nothing here takes a
 path from a request: callers pass a run name, which is looked up among the studies found.
 
 >>> import tempfile
@@ -23,7 +23,7 @@ import math
 import os
 import pathlib
 
-from tfbsz import results
+from tfbsz.records import results
 
 
 class StudyReadError(Exception):

@@ -21,7 +21,7 @@ beyond the maximal useful batch size; rules in docs/analysis.md).
 
 import math
 
-from tfbsz import summary
+from tfbsz.records import summary
 
 # `tfbsz.analysis.classify_regimes` names -> labels shown on the dashboard.
 REGIME_LABELS = {

@@ -27,10 +27,10 @@ import datetime
 import os
 import pathlib
 
-from tfbsz import results
-from tfbsz.config import OPEN_SECTIONS, check_component_options, from_dict, load_config
-from tfbsz.errors import ConfigError
-from tfbsz.summary import summarize_batch_size, write_summary
+from tfbsz.records import results
+from tfbsz.core.config import OPEN_SECTIONS, check_component_options, from_dict, load_config
+from tfbsz.core.errors import ConfigError
+from tfbsz.records.summary import summarize_batch_size, write_summary
 
 __all__ = ["Study", "check_components", "WORKLOAD_KEYS"]
 
@@ -41,7 +41,8 @@ WORKLOAD_KEYS = ("data", "model", "optimizer", "schedule", "target", "budget", "
 
 def check_components(cfg):
     """Checks the named data set, model, optimizer, schedule and strategy and their options."""
-    from tfbsz import data, models, optimizers, schedules, strategies
+    from tfbsz import data, models, optimizers, strategies
+    from tfbsz.training import schedules
 
     modules = {"data": data, "model": models, "optimizer": optimizers, "schedule": schedules,
                "strategy": strategies}
@@ -80,13 +81,13 @@ class Study:
     """A batch-size study. See the module docstring.
 
     Args:
-        config: a config dict (checked with `tfbsz.config.from_dict`) or a YAML path.
+        config: a config dict (checked with `tfbsz.core.config.from_dict`) or a YAML path.
         output: the output folder; overrides `config["output"]`.
         resume: continue the study already in `output`. Without it, an output folder that
             already holds a study is an error (nothing measured is overwritten).
         batch_sizes: overrides `config["batch_sizes"]`.
         trials: overrides `config["search"]["trials"]`.
-        progress: a progress listener (`tfbsz.progress.make_progress`) or None.
+        progress: a progress listener (`tfbsz.study.progress.make_progress`) or None.
         role: None (single process), `"chief"` (serves the oracles, runs no trial) or
             `"worker"` (runs trials for a chief); see `tfbsz.run --role`.
     """
@@ -105,7 +106,7 @@ class Study:
         self.root = pathlib.Path(cfg["output"])
         self.resume = resume
         self.role = role
-        from tfbsz.progress import NullProgress
+        from tfbsz.study.progress import NullProgress
 
         self.progress = progress or NullProgress(cfg["target"]["metric"])
         self.progress.metric = cfg["target"]["metric"]
@@ -159,7 +160,7 @@ class Study:
         return results.batch_size_dir(self.root, *self._names(), batch_size)
 
     def _write_batch_size_study(self, batch_size, max_steps, space):
-        from tfbsz.tuning import parameter_configs
+        from tfbsz.study.tuning import parameter_configs
 
         dataset, model, optimizer = self._names()
         directory = self._batch_size_dir(batch_size)
@@ -194,7 +195,7 @@ class Study:
         if self.role != "worker":
             self._write_marker(strategy.describe())
             if self.cfg["logging"]["tensorboard"]:
-                from tfbsz import tb_logging
+                from tfbsz.records import tb_logging
 
                 tb_logging.log_study(self.root / "tensorboard", self.cfg)
         self.progress.message(f"strategy: {strategy.describe()}")
@@ -250,8 +251,8 @@ class Study:
     def _run_batch_size(self, index, batch_size, dataset, strategy, fixed, space, trials):
         import keras_tuner as kt
 
-        from tfbsz import tuning
-        from tfbsz.config import steps_budget
+        from tfbsz.study import tuning
+        from tfbsz.core.config import steps_budget
 
         num_train = len(dataset.x_train) if dataset is not None else self._num_train_from_disk()
         max_steps = steps_budget(self.cfg, batch_size, num_train)
@@ -292,7 +293,7 @@ class Study:
 
     def _rule_parameters(self, batch_size, base):
         """Metaparameters for `batch_size` derived from the base batch size's best trial."""
-        from tfbsz import schedules
+        from tfbsz.training import schedules
 
         row = self._summarize(base)
         best = dict(row["best_parameters"])
@@ -311,7 +312,7 @@ class Study:
         bs = results.load_batch_size(self._batch_size_dir(batch_size))
         if bs is None or not bs.trials:
             return {}
-        from tfbsz.tuning.objective import objective_value
+        from tfbsz.study.tuning.objective import objective_value
 
         def score(t):
             return objective_value(t.outcome or "missed", t.extra.get("steps_to_target"), t.extra.get("max_steps", 1),
@@ -341,6 +342,6 @@ class Study:
     def _log_trial(self, trial_dir, parameters, result):
         if not self.cfg["logging"]["tensorboard"]:
             return
-        from tfbsz import tb_logging
+        from tfbsz.records import tb_logging
 
         tb_logging.log_trial(self.root / "tensorboard", trial_dir, parameters, result)

@@ -13,7 +13,7 @@ optimizer with `optimizer_kwargs(k)`, i.e. Keras's
 * `optimizer.iterations` counts updates (`floor(micro_steps / k)`), which is
   what Adam/LAMB bias correction sees; the raw micro-step counter
   (`optimizer._iterations`) is what a `LearningRateSchedule` receives, so
-  schedules must divide by k (`tfbsz.schedules.build(..., accumulation_steps=k)`);
+  schedules must divide by k (`tfbsz.training.schedules.build(..., accumulation_steps=k)`);
 * Keras rejects `gradient_accumulation_steps=1`; `optimizer_kwargs(1)` is empty;
 * it works with the `one_device` strategy (TensorFlow or JAX) and with
   `data_parallel` (JAX), but not under `mirrored`, `multi_worker` or `tpu`
@@ -24,7 +24,7 @@ tfbsz counts *steps* as optimizer updates throughout.
 
 Example:
 
->>> from tfbsz.accumulation import plan_accumulation, optimizer_kwargs
+>>> from tfbsz.training.accumulation import plan_accumulation, optimizer_kwargs
 >>> plan = plan_accumulation(global_batch=1024, num_replicas=2, max_device_batch=128)
 >>> plan
 AccumulationPlan(micro_batch_global=256, accumulation_steps=4)
@@ -38,7 +38,7 @@ AccumulationPlan(micro_batch_global=64, accumulation_steps=1)
 
 from typing import NamedTuple
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = [
     "AccumulationPlan",
@@ -126,7 +126,7 @@ def check_strategy_supports(strategy_name, accumulation_steps):
     >>> check_strategy_supports("mirrored", 4)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    tfbsz.errors.ConfigError: gradient accumulation (4 steps) does not work with strategy 'mirrored' ...
+    tfbsz.core.errors.ConfigError: gradient accumulation (4 steps) does not work with strategy 'mirrored' ...
     """
     _check_int("accumulation_steps", accumulation_steps)
     if accumulation_steps > 1 and strategy_name in UNSUPPORTED_STRATEGIES:

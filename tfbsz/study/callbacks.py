@@ -10,7 +10,7 @@ became NaN or infinite).
 Example:
 
 >>> import numpy as np, keras
->>> from tfbsz.callbacks import StepsToTarget
+>>> from tfbsz.study.callbacks import StepsToTarget
 >>> rng = np.random.default_rng(0)
 >>> x = rng.normal(size=(512, 4)).astype("float32")
 >>> y = (x[:, 0] > 0).astype("int32")

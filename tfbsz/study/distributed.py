@@ -23,7 +23,7 @@ import pathlib
 import threading
 import time
 
-from tfbsz.errors import TfbszError
+from tfbsz.core.errors import TfbszError
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -92,7 +92,7 @@ def _requeue_dead_workers(oracle, project_dir, failure_dir):
         oracle.tuner_ids.discard(tuner_id)
         trial.status = trial_module.TrialStatus.RUNNING
         oracle._retry_queue.append(trial.trial_id)
-        from tfbsz import results
+        from tfbsz.records import results
 
         results.write_json(pathlib.Path(failure_dir) / f"{trial.trial_id}.failure.json", {
             "trial_id": trial.trial_id,

@@ -54,8 +54,8 @@ import numpy as np
 import keras
 from keras import ops
 
-from tfbsz.errors import ConfigError
-from tfbsz.registry import closest
+from tfbsz.core.errors import ConfigError
+from tfbsz.core.registry import closest
 
 __all__ = ["apply_pruning", "sparsity_report", "options", "METHODS", "MaskConstraint"]
 

@@ -17,7 +17,7 @@ import os
 
 import keras_tuner as kt
 
-from tfbsz.errors import TfbszError
+from tfbsz.core.errors import TfbszError
 
 __all__ = ["StepsToTargetTuner", "SearchAborted"]
 
@@ -34,7 +34,7 @@ class StepsToTargetTuner(kt.Tuner):
     """Tunes one batch size of a study. See the module docstring.
 
     Args:
-        hypermodel: a `tfbsz.tuning.StudyHyperModel`.
+        hypermodel: a `tfbsz.study.tuning.StudyHyperModel`.
         oracle: a KerasTuner oracle (tfbsz uses `QuasiRandomOracle`).
         directory: the folder holding the KerasTuner project.
         project_name: the project's folder name.
@@ -61,7 +61,7 @@ class StepsToTargetTuner(kt.Tuner):
             raise SearchAborted(e) from e
 
     def search(self, *args, **kwargs):
-        from tfbsz import distributed
+        from tfbsz.study import distributed
 
         kwargs.setdefault("verbose", 0)
         with contextlib.redirect_stdout(io.StringIO()):

@@ -8,7 +8,7 @@ event, for logs and CI), `"none"`, or `"auto"` (rich when stdout is a terminal).
 Example:
 
 >>> import io
->>> from tfbsz.progress import PlainProgress
+>>> from tfbsz.study.progress import PlainProgress
 >>> out = io.StringIO()
 >>> p = PlainProgress(stream=out, metric="val/accuracy")
 >>> p.study_begin([16, 32], trials=2)

@@ -37,7 +37,7 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = ["STATUS_BY_TRIAL_STATUS", "BY_EXAMPLES_SUFFIX", "log_study_hparams_config", "log_trial_hparams",
            "log_trial_scalars"]

@@ -6,7 +6,7 @@ the TensorFlow and the JAX backend, under any `tfbsz.strategies` strategy.
 
 Example:
 
->>> from tfbsz.config import from_dict
+>>> from tfbsz.core.config import from_dict
 >>> from tfbsz import data, trainer
 >>> cfg = from_dict({"data": {"name": "digits"}, "model": {"name": "mlp"},
 ...     "optimizer": {"name": "momentum", "learning_rate": 0.1, "momentum": 0.9},
@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from tfbsz import callbacks as callbacks_lib
-from tfbsz.config import set_path, steps_budget
-from tfbsz.errors import ConfigError
+from tfbsz.study import callbacks as callbacks_lib
+from tfbsz.core.config import set_path, steps_budget
+from tfbsz.core.errors import ConfigError
 
 __all__ = ["TrialResult", "TrialPlan", "apply_parameters", "plan_trial", "build_compiled_model", "train_input", "run_trial"]
 
@@ -75,7 +75,7 @@ def plan_trial(cfg, batch_size, num_train_examples, num_replicas=1, strategy_nam
     max_steps = steps_budget(cfg, batch_size, num_train_examples)
     micro, accumulation = batch_size, 1
     if cfg.get("max_device_batch"):
-        from tfbsz.accumulation import check_strategy_supports, plan_accumulation
+        from tfbsz.training.accumulation import check_strategy_supports, plan_accumulation
 
         micro, accumulation = plan_accumulation(batch_size, num_replicas, cfg["max_device_batch"])
         if strategy_name is not None:
@@ -100,7 +100,7 @@ def dtype_policy(name):
 
 
 def _loss_and_metrics(cfg, soft_targets):
-    from tfbsz import regularizers
+    from tfbsz.training import regularizers
 
     smoothing = float(cfg["regularization"]["label_smoothing"])
     if soft_targets:
@@ -152,7 +152,8 @@ def build_compiled_model(cfg, plan, dataset, soft_targets=False):
 
     Call inside the strategy's scope and the dtype policy.
     """
-    from tfbsz import models, optimizers, schedules
+    from tfbsz import models, optimizers
+    from tfbsz.training import schedules
 
     model = models.build(cfg["model"], dataset)
     _warm_start(model, cfg["init"])
@@ -180,7 +181,7 @@ def _train_stream(dataset, plan, seed, cfg):
     if alpha <= 0:
         yield from batches
         return
-    from tfbsz import regularizers
+    from tfbsz.training import regularizers
 
     yield from regularizers.mixup_batches(batches, alpha, dataset.num_classes, seed=seed)
 
@@ -211,7 +212,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
     """Trains one trial and returns a `TrialResult`.
 
     Args:
-        cfg: a checked study config (`tfbsz.config.from_dict`).
+        cfg: a checked study config (`tfbsz.core.config.from_dict`).
         parameters: metaparameters to set, as `{config path: value}`.
         batch_size: the global batch size (optimizer updates see this many examples).
         seed: the trial's seed (initialisation and data order).
@@ -239,7 +240,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
     with dtype_policy(cfg["precision"]), scope:
         model = build_compiled_model(cfg, plan, dataset, soft_targets)
         if cfg["sparsity"]["method"] != "none" and cfg["sparsity"]["level"] > 0:
-            from tfbsz import pruning
+            from tfbsz.training import pruning
 
             extra["sparsity"] = pruning.apply_pruning(
                 model,
@@ -264,7 +265,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
         on_measurement=on_measurement,
     )
     callbacks = [stt, *extra_callbacks]
-    from tfbsz import schedules
+    from tfbsz.training import schedules
 
     momentum_schedule = schedules.build_momentum(cfg["schedule"], plan.max_steps)
     if momentum_schedule is not None:
@@ -308,7 +309,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
 
 
 def _noise_scale_callback(cfg, dataset, plan, model, stt, seed):
-    from tfbsz.noise_scale import GradientNoiseScale
+    from tfbsz.training.noise_scale import GradientNoiseScale
 
     ns = cfg["noise_scale"]
     small = ns["small_batch"] or max(1, plan.micro_batch // 8)

@@ -8,7 +8,7 @@ uniform in log(1 - x), the natural scale of a momentum) and `type` (`float` or `
 
 Example:
 
->>> from tfbsz.tuning.space import build_hyperparameters, parameter_configs
+>>> from tfbsz.study.tuning.space import build_hyperparameters, parameter_configs
 >>> hp = build_hyperparameters({"optimizer.learning_rate": {"min": 1e-3, "max": 1.0, "scale": "log"},
 ...                             "optimizer.momentum": {"min": 0.5, "max": 0.99, "scale": "reverse_log"}})
 >>> [p.name for p in hp.space]

@@ -63,8 +63,8 @@ import numbers
 import keras
 from keras import ops
 
-from tfbsz.errors import ConfigError
-from tfbsz.registry import Registry, check_option_names
+from tfbsz.core.errors import ConfigError
+from tfbsz.core.registry import Registry, check_option_names
 
 __all__ = [
     "build",

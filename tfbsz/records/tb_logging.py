@@ -14,7 +14,7 @@ TRIAL_METRICS = ("steps_to_target", "reached", "diverged", "steps", "best_value"
 
 def log_study(tb_root, cfg):
     """Declares the study's HParams columns: batch size, searched metaparameters, trial metrics."""
-    from tfbsz import hparams_logging
+    from tfbsz.records import hparams_logging
 
     names = ["batch_size", *cfg["search"]["space"].keys()]
     hparams_logging.log_study_hparams_config(str(tb_root), names, list(TRIAL_METRICS))
@@ -22,7 +22,7 @@ def log_study(tb_root, cfg):
 
 def log_trial(tb_root, trial_dir, parameters, result):
     """Logs one finished trial (see the module docstring)."""
-    from tfbsz import hparams_logging
+    from tfbsz.records import hparams_logging
 
     batch_size = int(trial_dir.parent.name)
     run = f"bs_{batch_size}/{trial_dir.name}"

@@ -39,7 +39,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = [
     "SmoothedCrossEntropy",

@@ -2,7 +2,7 @@
 
 Example:
 
->>> from tfbsz.registry import Registry
+>>> from tfbsz.core.registry import Registry
 >>> models = Registry("model")
 >>> @models.register("mlp")
 ... def build_mlp():
@@ -12,12 +12,12 @@ Example:
 >>> models.get("mpl")
 Traceback (most recent call last):
 ...
-tfbsz.errors.ConfigError: unknown model 'mpl' (did you mean 'mlp'?); valid names: mlp
+tfbsz.core.errors.ConfigError: unknown model 'mpl' (did you mean 'mlp'?); valid names: mlp
 """
 
 import difflib
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = ["Registry", "check_option_names", "closest"]
 
@@ -38,7 +38,7 @@ def check_option_names(section, name, given, valid):
     >>> check_option_names("model", "mlp", ["hidden_unit"], ["activation", "hidden_units"])
     Traceback (most recent call last):
     ...
-    tfbsz.errors.ConfigError: model.hidden_unit: unknown option for model 'mlp' (did you mean 'hidden_units'?); valid options: activation, hidden_units
+    tfbsz.core.errors.ConfigError: model.hidden_unit: unknown option for model 'mlp' (did you mean 'hidden_units'?); valid options: activation, hidden_units
     """
     unknown = sorted(set(given) - set(valid))
     if not unknown:

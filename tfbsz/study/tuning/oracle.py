@@ -10,7 +10,7 @@ search continues the sequence instead of repeating it.
 Example:
 
 >>> import keras_tuner as kt
->>> from tfbsz.tuning.oracle import QuasiRandomOracle
+>>> from tfbsz.study.tuning.oracle import QuasiRandomOracle
 >>> hp = kt.HyperParameters()
 >>> _ = hp.Float("lr", 1e-3, 1.0, sampling="log")
 >>> oracle = QuasiRandomOracle(objective=kt.Objective("steps", "min"), max_trials=4,
@@ -25,7 +25,7 @@ import numpy as np
 from keras_tuner.src.engine import trial as trial_module
 from scipy.stats import qmc
 
-from tfbsz.tuning.space import reverse_log_value
+from tfbsz.study.tuning.space import reverse_log_value
 
 __all__ = ["QuasiRandomOracle"]
 

@@ -2,14 +2,14 @@
 
 `build(hp)` returns the compiled model for the metaparameters in `hp` (handy for a user who
 wants to inspect or re-train a trial), and `fit(hp, model)` runs a whole trial with
-`tfbsz.trainer.run_trial` — training to the target or the budget — writes the trial's files in
+`tfbsz.study.trainer.run_trial` — training to the target or the budget — writes the trial's files in
 Shallue et al.'s layout and returns the tuning objective. The tuner (`StepsToTargetTuner`)
 calls only `fit`.
 
 Example (no training, just the declared space):
 
->>> from tfbsz.config import from_dict
->>> from tfbsz.tuning.hypermodel import StudyHyperModel
+>>> from tfbsz.core.config import from_dict
+>>> from tfbsz.study.tuning.hypermodel import StudyHyperModel
 >>> cfg = from_dict({"data": {"name": "digits"}, "model": {"name": "mlp"},
 ...     "optimizer": {"name": "sgd", "learning_rate": 0.1},
 ...     "target": {"metric": "val/classification_error", "threshold": 0.1},
@@ -27,10 +27,10 @@ import zlib
 
 import keras_tuner as kt
 
-from tfbsz import results
-from tfbsz.errors import TfbszError
-from tfbsz.tuning.objective import OBJECTIVE_NAME, objective_value
-from tfbsz.tuning.space import build_hyperparameters
+from tfbsz.records import results
+from tfbsz.core.errors import TfbszError
+from tfbsz.study.tuning.objective import OBJECTIVE_NAME, objective_value
+from tfbsz.study.tuning.space import build_hyperparameters
 
 __all__ = ["StudyHyperModel", "trial_seed"]
 
@@ -100,7 +100,7 @@ class StudyHyperModel(kt.HyperModel):
         return recorded
 
     def build(self, hp):
-        from tfbsz import trainer
+        from tfbsz.study import trainer
 
         cfg = trainer.apply_parameters(self.cfg, self.parameters_of(hp))
         replicas = self.strategy.num_replicas if self.strategy is not None else 1
@@ -109,7 +109,7 @@ class StudyHyperModel(kt.HyperModel):
 
     def fit(self, hp, model=None, trial_id=None, **kwargs):
         """Runs one trial end to end and returns `{steps_to_target: score, ...}` for the oracle."""
-        from tfbsz import trainer
+        from tfbsz.study import trainer
 
         parameters = self.parameters_of(hp)
         trial_id = str(trial_id)

@@ -35,7 +35,7 @@ import math
 import keras
 import numpy as np
 
-from tfbsz.errors import ConfigError
+from tfbsz.core.errors import ConfigError
 
 __all__ = [
     "gradient_norm_sq_estimate",

@@ -6,7 +6,7 @@ was expected, so a user can fix the config without reading a traceback.
 
 Example:
 
->>> from tfbsz.errors import ConfigError
+>>> from tfbsz.core.errors import ConfigError
 >>> try:
 ...     raise ConfigError("optimizer.momentum: expected a number in [0, 1), got 1.5")
 ... except ConfigError as e:

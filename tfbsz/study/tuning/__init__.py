@@ -4,11 +4,11 @@ KerasTuner's split: `QuasiRandomOracle` proposes metaparameters (scrambled Halto
 `StudyHyperModel` runs one trial of one batch size, `StepsToTargetTuner` connects the two.
 """
 
-from tfbsz.tuning.hypermodel import StudyHyperModel, trial_seed
-from tfbsz.tuning.objective import OBJECTIVE_NAME, objective_value
-from tfbsz.tuning.oracle import QuasiRandomOracle
-from tfbsz.tuning.space import build_hyperparameters, parameter_configs, reverse_log_names, reverse_log_value
-from tfbsz.tuning.tuner import SearchAborted, StepsToTargetTuner
+from tfbsz.study.tuning.hypermodel import StudyHyperModel, trial_seed
+from tfbsz.study.tuning.objective import OBJECTIVE_NAME, objective_value
+from tfbsz.study.tuning.oracle import QuasiRandomOracle
+from tfbsz.study.tuning.space import build_hyperparameters, parameter_configs, reverse_log_names, reverse_log_value
+from tfbsz.study.tuning.tuner import SearchAborted, StepsToTargetTuner
 
 __all__ = [
     "OBJECTIVE_NAME",

@@ -10,7 +10,7 @@ trial that reached the target (KerasTuner drops FAILED trials and browsers rejec
 
 Example:
 
->>> from tfbsz.tuning.objective import objective_value
+>>> from tfbsz.study.tuning.objective import objective_value
 >>> objective_value("reached", 120, 1000, None, 0.1)
 120.0
 >>> objective_value("missed", None, 1000, 0.15, 0.1)

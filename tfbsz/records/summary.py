@@ -1,13 +1,13 @@
 """Summaries of a study's files: steps to result and trial counts per batch size.
 
-Pure Python over `tfbsz.results`; no Keras. Steps to result follows Shallue et al.'s
+Pure Python over `tfbsz.records.results`; no Keras. Steps to result follows Shallue et al.'s
 `compute_steps_to_result`: over all measurements of all trials of a batch size, the smallest
 step whose metric strictly beats the threshold.
 
 Example:
 
->>> from tfbsz.results import Trial
->>> from tfbsz.summary import first_step_reaching
+>>> from tfbsz.records.results import Trial
+>>> from tfbsz.records.summary import first_step_reaching
 >>> t = Trial("0", None, {}, "COMPLETE", 30, [{"step": 10, "m": 0.5}, {"step": 20, "m": 0.09}], {})
 >>> first_step_reaching(t, "m", 0.1, "min")
 20
@@ -17,7 +17,7 @@ import csv
 import math
 import pathlib
 
-from tfbsz import results
+from tfbsz.records import results
 
 __all__ = ["first_step_beating", "first_step_reaching", "summarize_batch_size", "summarize_study", "write_summary", "SUMMARY_FIELDS"]
 

@@ -12,7 +12,7 @@ component's own `options(name)` by `check_component_options` when the study is s
 
 Example:
 
->>> from tfbsz.config import from_dict
+>>> from tfbsz.core.config import from_dict
 >>> cfg = from_dict({"data": {"name": "digits"}, "model": {"name": "mlp"},
 ...                  "optimizer": {"name": "momentum", "learning_rate": 0.1},
 ...                  "target": {"metric": "val/classification_error", "threshold": 0.1},
@@ -22,7 +22,7 @@ Example:
 >>> from_dict({"batch_sizes": [0]})
 Traceback (most recent call last):
 ...
-tfbsz.errors.ConfigError: batch_sizes[0]: expected a positive integer, got 0
+tfbsz.core.errors.ConfigError: batch_sizes[0]: expected a positive integer, got 0
 """
 
 import copy
@@ -31,8 +31,8 @@ import os
 
 import yaml
 
-from tfbsz.errors import ConfigError
-from tfbsz.registry import check_option_names, closest
+from tfbsz.core.errors import ConfigError
+from tfbsz.core.registry import check_option_names, closest
 
 __all__ = [
     "DEFAULTS",
