@@ -71,6 +71,7 @@ __all__ = [
     "load_study",
     "read_json",
     "read_measurements",
+    "study_file_stamps",
     "tfbsz_files_dir",
     "trial_dir",
     "trial_number",
@@ -417,9 +418,33 @@ class Study:
         """The target `{"metric", "threshold", "direction"}` if the study declares one."""
         return self.meta.get("target")
 
+    @property
+    def is_tfbsz(self):
+        """Whether the root holds `tfbsz_study.json` (else it is a bare Shallue-layout tree)."""
+        return self.root is not None and os.path.lexists(pathlib.Path(self.root) / STUDY_MARKER)
+
     def workloads(self):
         """Distinct (dataset, model, optimizer) triples present in the tree."""
         return sorted({tuple(b.path.parts[-4:-1]) for b in self.batch_sizes.values()})
+
+    def declared_target(self, batch_sizes=None):
+        """The `tfbsz.core.targets.Target` the study declares, or None: `tfbsz_study.json`'s
+        target, else the first one in a batch size's `study.json` (`"tfbsz": {"target"}`) among
+        `batch_sizes` (`BatchSizeStudy` objects; default: all). Incomplete targets are skipped."""
+        from tfbsz.core.errors import ConfigError
+        from tfbsz.core.targets import Target
+
+        candidates = [self.meta.get("target")]
+        for bs_study in self.batch_sizes.values() if batch_sizes is None else batch_sizes:
+            own = bs_study.config.get("tfbsz")
+            candidates.append(own.get("target") if isinstance(own, dict) else None)
+        for candidate in candidates:
+            if isinstance(candidate, dict):
+                try:
+                    return Target.from_dict(candidate)
+                except ConfigError:
+                    continue
+        return None
 
 
 def _mapping(value, what, path):
@@ -468,16 +493,17 @@ def _load_trial(folder, within):
     )
 
 
+def _trial_folders(batch_size_folder):
+    """The trial folders of a batch size: every sub-folder with a `metadata.json`, by name."""
+    with os.scandir(batch_size_folder) as entries:
+        names = sorted(entry.name for entry in entries if entry.is_dir() and entry.name not in _NOT_STUDY_FOLDERS)
+    return [batch_size_folder / name for name in names if os.path.lexists(batch_size_folder / name / "metadata.json")]
+
+
 def _load_batch_size(study_json, within):
     folder = study_json.parent
     config = _mapping(read_json(study_json, within), "study.json", study_json)
-    trials = []
-    with os.scandir(folder) as entries:
-        children = sorted(entry.name for entry in entries if entry.is_dir())
-    for name in children:
-        child = folder / name
-        if name not in _NOT_STUDY_FOLDERS and os.path.lexists(child / "metadata.json"):
-            trials.append(_load_trial(child, within))
+    trials = [_load_trial(child, within) for child in _trial_folders(folder)]
     trials.sort(key=lambda t: trial_sort_key(t.trial_id))
     declared = config.get("batch_size", folder.name)
     try:
@@ -556,6 +582,28 @@ def load_study(root):
         meta = {k: first.get(k) for k in ("dataset", "model", "optimizer") if k in first}
         meta["name"] = root.name
     return Study(root=root, meta=meta, summary=summary, batch_sizes=dict(sorted(batch_sizes.items())))
+
+
+def study_file_stamps(root):
+    """`(path, mtime_ns, size)` of every file `load_study(root)` reads, in reading order: a
+    cheap fingerprint (no file is opened) that changes whenever the loaded study would.
+    A file that vanishes between listing and `stat` has `(path, None, 0)`."""
+    root = pathlib.Path(root)
+    is_tfbsz = os.path.lexists(root / STUDY_MARKER)
+    paths = [root / STUDY_MARKER, root / "summary.json"]
+    for study_json in _study_json_files(root, is_tfbsz):
+        paths.append(study_json)
+        for folder in _trial_folders(study_json.parent):
+            paths += [folder / "metadata.json", folder / "measurements.csv"]
+    stamps = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            stamps.append((str(path), None, 0))
+            continue
+        stamps.append((str(path), info.st_mtime_ns, info.st_size))
+    return tuple(stamps)
 
 
 def find_study_roots(logdir):
