@@ -327,7 +327,7 @@ class Study:
         bs = results.load_batch_size(self._batch_size_dir(batch_size))
         if bs is None:
             return {"batch_size": batch_size, "steps_to_result": None, "best_trial": None, "trials": 0,
-                    "reached": 0, "missed": 0, "diverged": 0, "wall_time_s": 0.0, "best_parameters": {}}
+                    "reached": 0, "missed": 0, "diverged": 0, "incomplete": 0, "wall_time_s": 0.0, "best_parameters": {}}
         return summarize_batch_size(bs, self.cfg["target"])
 
     def _write_summary(self, rows):
