@@ -171,20 +171,21 @@ class StudyFiles:
                 descriptions[name] = describe_run(root)
             except StudyReadError as err:
                 notes.append(f"skipped study {name[:200]!r}: {err}")
-        scan = (now, {n: runs[n] for n in descriptions}, notes, descriptions)
+        scan = (now, runs, notes, descriptions)  # a study left out of the list still answers 422
         with self._lock:
             self._scan = scan
         return scan
 
     def runs(self):
-        """`({name: folder}, notes)` of the servable studies and of the folders left out."""
+        """`({name: folder}, notes)`: every study that can be asked for by name (those whose
+        description failed included: asking for them gives the reason) and the notes."""
         _, runs, notes, _ = self._scanned()
         return dict(runs), list(notes)
 
     def listing(self):
         """`/runs`' body: `{"runs": [{"name", "kind", "dataset", ...}], "notes": [...]}`."""
-        _, runs, notes, descriptions = self._scanned()
-        return {"runs": [{"name": name, **descriptions[name]} for name in sorted(runs)], "notes": list(notes)}
+        _, _, notes, descriptions = self._scanned()
+        return {"runs": [{"name": name, **descriptions[name]} for name in sorted(descriptions)], "notes": list(notes)}
 
     def load(self, name):
         """The `results.Study` of run `name`, from the cache while its files are unchanged.
