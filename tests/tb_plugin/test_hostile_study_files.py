@@ -13,7 +13,7 @@ from tb_plugin.plugin_client import get_json, make_client
 from tfbsz.analysis import load_workloads
 from tfbsz.core.errors import ConfigError
 from tfbsz.records import file_reading, results
-from tfbsz.tb_plugin import _files
+from tfbsz.tb_plugin import _files, _scaling
 
 
 def _small(root, optimizer="momentum"):
@@ -146,16 +146,19 @@ def test_a_study_larger_than_the_dashboard_loads_is_refused_with_a_pointer_to_th
 
 def test_studies_are_cached_until_a_file_changes_and_the_logdir_is_not_rescanned_per_request(tmp_path, monkeypatch):
     _small(tmp_path / "s")
-    loads, scans = [], []
-    real_load, real_find = results.load_study, results.find_study_roots
+    loads, scans, summaries = [], [], []
+    real_load, real_find, real_summarize = results.load_study, results.find_study_roots, _scaling.summarize
     monkeypatch.setattr(results, "load_study", lambda root: loads.append(root) or real_load(root))
     monkeypatch.setattr(results, "find_study_roots", lambda logdir: scans.append(logdir) or real_find(logdir))
+    monkeypatch.setattr(_scaling, "summarize", lambda *a: summaries.append(a) or real_summarize(*a))
     client = make_client(tmp_path)
     first = get_json(client, "/study?run=s")
     for _ in range(3):
         assert get_json(client, "/study?run=s") == first
         get_json(client, "/runs")
-    assert len(loads) == 1 and len(scans) == 1
+    assert len(loads) == 1 and len(scans) == 1 and len(summaries) == 1
+    assert get_json(client, "/study?run=s&metric=val/accuracy&threshold=0.5")[0] == 200
+    assert len(loads) == 1 and len(summaries) == 2  # another target: computed again from the cached study
     _edit_metadata(tmp_path / "s", lambda m: m["parameters"].update(learning_rate=0.5), batch_size=16, trial=0)
     changed = get_json(client, "/study?run=s")[1]
     assert len(loads) == 2

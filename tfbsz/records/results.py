@@ -48,6 +48,7 @@ import math
 import os
 import pathlib
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tfbsz.records.file_reading import MAX_CSV_BYTES, StudyFileError, read_json as _read_json_safely, read_text
@@ -265,28 +266,29 @@ def read_json(path, within=None):
 
 
 def _parse(text):
-    if text is None or text == "":
+    """A CSV cell: None when blank, an int for plain integers, else a float, else the text."""
+    if not text:
         return None
+    if len(text) < 19 and text.isascii() and (text.isdigit() or (text[0] == "-" and text[1:].isdigit())):
+        return int(text)
     try:
-        number = float(text)
+        return float(text)
     except ValueError:
         return text
-    if number.is_integer() and "." not in text and "e" not in text.lower() and "n" not in text.lower():
-        return int(text) if len(text) < 20 else number
-    return number
 
 
 def read_measurements(path, within=None):
     """Reads a measurements.csv into a list of dicts (numbers parsed, blanks as None).
 
-    Cells beyond the header's columns are dropped. Raises `StudyFileError` naming the file when
+    Cells beyond the header's columns are dropped, and a short row lacks the missing columns;
+    blank lines are skipped. Raises `StudyFileError` naming the file when
     it is refused (see `tfbsz.records.file_reading`) or is not CSV.
     """
     text = read_text(path, within, MAX_CSV_BYTES)
     try:
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        return [{k: _parse(v) for k, v in row.items() if isinstance(k, str) and isinstance(v, str)}
-                for row in reader]
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, [])
+        return [dict(zip(header, map(_parse, cells))) for cells in reader if cells]
     except csv.Error as e:
         raise StudyFileError(f"{path}: not a readable CSV file ({e})") from None
 
@@ -382,12 +384,31 @@ class Trial:
 
     @property
     def columns(self):
-        """`{name: values in step order}` for every column (None where a row lacks it)."""
-        return {name: self.column(name) for name in self.column_names}
+        """A read-only mapping `{name: values in step order}` over every column (None where a row
+        lacks it); each column is built when it is looked up."""
+        return _Columns(self)
 
     def column(self, name):
         """The values of one measurement column, in step order (None where missing)."""
         return [row.get(name) for row in self.measurements]
+
+
+class _Columns(Mapping):
+    """`Trial.columns`: the measurement columns of a trial, built on lookup."""
+
+    def __init__(self, trial):
+        self._trial = trial
+
+    def __getitem__(self, name):
+        if name not in self._trial.column_names:
+            raise KeyError(name)
+        return self._trial.column(name)
+
+    def __iter__(self):
+        return iter(self._trial.column_names)
+
+    def __len__(self):
+        return len(self._trial.column_names)
 
 
 @dataclass

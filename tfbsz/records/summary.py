@@ -34,6 +34,7 @@ __all__ = [
     "as_target",
     "best_result",
     "first_step_reaching",
+    "outcome_from_first_step",
     "summarize_batch_size",
     "summarize_study",
     "trial_outcome",
@@ -78,50 +79,66 @@ def first_step_reaching(trial, target):
         target: a `Target` or a `{metric, threshold, direction}` dict.
     """
     target = as_target(target)
+    metric, threshold, lower = target.metric, target.threshold, target.direction == "min"
     for row in trial.measurements:  # in step order
-        step = _step(row.get("step"))
-        if step is not None and target.beats(row.get(target.metric)):
-            return step
+        value = row.get(metric)
+        if value.__class__ is float or value.__class__ is int:  # the common case, decided here
+            hit = math.isfinite(value) and (value < threshold if lower else value > threshold)
+        else:
+            hit = target.beats(value)
+        if hit:
+            step = _step(row.get("step"))
+            if step is not None:
+                return step
     return None
 
 
-def best_result(trials, target):
-    """`(steps, trial id)` of the first (step, trial id) row of a COMPLETE trial that beats
-    `target`, or None when no COMPLETE trial beats it."""
-    target = as_target(target)
+def _best(pairs):
+    """`(steps, trial id)` of the smallest (step, trial id) among `(trial, first step)` pairs of
+    COMPLETE trials, or None."""
     best = None
-    for trial in trials:
-        if not trial.counts_toward_result:
-            continue
-        step = first_step_reaching(trial, target)
-        if step is not None:
+    for trial, step in pairs:
+        if step is not None and trial.counts_toward_result:
             key = (step, results.trial_sort_key(trial.trial_id))
             if best is None or key < best[0]:
                 best = (key, trial.trial_id)
     return None if best is None else (best[0][0], best[1])
 
 
-def trial_outcome(trial, target):
+def best_result(trials, target):
+    """`(steps, trial id)` of the first (step, trial id) row of a COMPLETE trial that beats
+    `target`, or None when no COMPLETE trial beats it."""
+    target = as_target(target)
+    return _best((t, first_step_reaching(t, target)) for t in trials if t.counts_toward_result)
+
+
+def outcome_from_first_step(trial, first_step):
     """`diverged` (INFEASIBLE, or recorded so by tfbsz), `incomplete` (any other status but
-    COMPLETE), else `reached` or `missed` by whether the measurements beat `target`."""
+    COMPLETE), else `reached` or `missed` by whether the trial has a `first_step` beating the target."""
     if trial.status == results.STATUS_INFEASIBLE or trial.extra.get("outcome") == "diverged":
         return "diverged"
     if trial.status != results.STATUS_COMPLETE:
         return "incomplete"
-    return "reached" if first_step_reaching(trial, target) is not None else "missed"
+    return "reached" if first_step is not None else "missed"
+
+
+def trial_outcome(trial, target):
+    """`outcome_from_first_step` for `target`: diverged, incomplete, reached or missed."""
+    return outcome_from_first_step(trial, first_step_reaching(trial, target))
 
 
 def summarize_batch_size(bs_study, target):
     """One summary row (dict) for a `results.BatchSizeStudy` and a target (Target or dict)."""
     target = as_target(target)
+    pairs = [(trial, first_step_reaching(trial, target)) for trial in bs_study.trials]
     counts = dict.fromkeys(OUTCOMES, 0)
     wall = 0.0
-    for trial in bs_study.trials:
-        counts[trial_outcome(trial, target)] += 1
+    for trial, step in pairs:
+        counts[outcome_from_first_step(trial, step)] += 1
         seconds = trial.extra.get("wall_time_s")
         if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds):
             wall += float(seconds)
-    found = best_result(bs_study.trials, target)
+    found = _best(pairs)
     best = None
     if found is not None:
         best = next(t for t in bs_study.trials if t.trial_id == found[1])

@@ -146,18 +146,22 @@ class StudyFiles:
         logdir: the logdir TensorBoard serves.
         rescan_seconds: how long a scan of the logdir for studies is reused.
         cached_studies: how many loaded studies are kept (least recently used dropped first).
+        cache_bytes: the most bytes of files the kept studies may hold together (the latest
+            study is always kept).
         max_study_bytes: the largest total size of a study's files that is loaded.
     """
 
     def __init__(self, logdir, rescan_seconds=metadata.RUNS_RESCAN_SECONDS,
-                 cached_studies=metadata.CACHED_STUDIES, max_study_bytes=metadata.MAX_STUDY_BYTES):
+                 cached_studies=metadata.CACHED_STUDIES, cache_bytes=metadata.CACHE_BYTES,
+                 max_study_bytes=metadata.MAX_STUDY_BYTES):
         self.logdir = logdir
         self.rescan_seconds = rescan_seconds
         self.cached_studies = cached_studies
+        self.cache_bytes = cache_bytes
         self.max_study_bytes = max_study_bytes
         self._lock = threading.Lock()
         self._scan = None  # (time, runs, notes, descriptions)
-        self._studies = collections.OrderedDict()  # root -> (stamps, Study)
+        self._studies = collections.OrderedDict()  # root -> (stamps, Study, total bytes)
 
     def _scanned(self):
         now = time.monotonic()
@@ -213,8 +217,10 @@ class StudyFiles:
         except (OSError, ValueError, RecursionError) as err:
             raise StudyReadError(str(err)) from None
         with self._lock:
-            self._studies[root] = (stamps, study)
+            self._studies[root] = (stamps, study, total)
             self._studies.move_to_end(root)
-            while len(self._studies) > self.cached_studies:
+            while len(self._studies) > 1 and (
+                    len(self._studies) > self.cached_studies
+                    or sum(entry[2] for entry in self._studies.values()) > self.cache_bytes):
                 self._studies.popitem(last=False)
         return study

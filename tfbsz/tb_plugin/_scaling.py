@@ -188,7 +188,7 @@ def _trial_row(batch_size, trial, target):
     extra = trial.extra
     if target is not None:
         steps_to_target = summary.first_step_reaching(trial, target)
-        outcome = summary.trial_outcome(trial, target)
+        outcome = summary.outcome_from_first_step(trial, steps_to_target)
     else:
         steps_to_target = extra.get("steps_to_target") if _is_number(extra.get("steps_to_target")) else None
         outcome = trial.outcome

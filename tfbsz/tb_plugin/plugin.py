@@ -13,7 +13,8 @@ Bad requests get a JSON answer `{"error": "..."}` with a 4xx code: 400 for a mis
 parameter, 404 for an unknown run or file, 422 when a study's files cannot be read (malformed,
 too large, links out of the study, not regular files: see `tfbsz.records.file_reading`).
 Studies are read by `tfbsz.records.results` through `_files.StudyFiles`, which caches the run
-list for a few seconds and every loaded study until one of its files changes.
+list for a few seconds and every loaded study until one of its files changes; the answer for a
+study and a target is kept as long as that loaded study is.
 
 >>> import tempfile, json
 >>> from werkzeug import test as wtest, wrappers
@@ -28,9 +29,11 @@ list for a few seconds and every loaded study until one of its files changes.
 400
 """
 
+import collections
 import math
 import os
 import posixpath
+import threading
 import time
 
 from tensorboard.backend import http_util
@@ -66,6 +69,8 @@ class StepsToTargetPlugin(base_plugin.TBPlugin):
     def __init__(self, context):
         self._logdir = getattr(context, "logdir", None) or None
         self._files = _files.StudyFiles(self._logdir)
+        self._answers = collections.OrderedDict()  # (study id, target, run) -> (study, body)
+        self._answers_lock = threading.Lock()
         self._inactive_checked_at = None
         self._known_active = False
 
@@ -141,12 +146,19 @@ class StepsToTargetPlugin(base_plugin.TBPlugin):
             target, target_source = _request_target(override), "request"
         else:
             target, target_source = declared, "study" if declared is not None else None
+        key = (id(study), None if target is None else (target.metric, target.threshold, target.direction),
+               target_source, run)
+        with self._answers_lock:
+            cached = self._answers.get(key)
+            if cached is not None and cached[0] is study:  # the same loaded study: its files are unchanged
+                self._answers.move_to_end(key)
+                return cached[1]
         summary = _scaling.summarize(study, target)
         if override is not None and override["metric"] not in summary["metrics"]:
             raise RequestError(
                 400, f"metric {override['metric']!r} is not a measurement column; known: {summary['metrics']}"
             )
-        return {
+        body = {
             "run": run,
             "kind": "tfbsz" if study.is_tfbsz else "shallue",
             "study": {key: _files.text(study.meta.get(key))
@@ -155,6 +167,11 @@ class StepsToTargetPlugin(base_plugin.TBPlugin):
             "target_source": target_source,
             **summary,
         }
+        with self._answers_lock:
+            self._answers[key] = (study, body)
+            while len(self._answers) > metadata.CACHED_ANSWERS:
+                self._answers.popitem(last=False)
+        return body
 
     def _static_response(self, request, name):
         if name not in _static_files():
