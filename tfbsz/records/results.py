@@ -76,7 +76,7 @@ __all__ = [
     "tfbsz_files_dir",
     "trial_dir",
     "trial_number",
-    "trial_sort_key",
+    "trial_order_key",
     "tuner_dir",
     "write_json",
     "write_measurements",
@@ -297,9 +297,26 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def trial_sort_key(trial_id):
-    """Orders trial ids as Shallue et al. do (integers by value); text ids after every integer."""
-    return (0, trial_id, "") if _is_number(trial_id) else (1, 0, str(trial_id))
+def trial_order_key(trial_id):
+    """Sort key of a trial id, as Shallue et al. order trials: numbers and numeric text by value
+    ("9" before "10", "02" as 2), then any other id by text.
+
+    >>> sorted(["10", 9, "a", "02"], key=trial_order_key)
+    ['02', 9, '10', 'a']
+    """
+    text = str(trial_id)
+    if _is_number(trial_id):
+        value = trial_id
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            return (1, 0, text)
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:
+        finite = True
+    return (0, value, text) if finite else (1, 0, text)
 
 
 def _rows_from_columns(columns):
@@ -525,7 +542,7 @@ def _load_batch_size(study_json, within):
     folder = study_json.parent
     config = _mapping(read_json(study_json, within), "study.json", study_json)
     trials = [_load_trial(child, within) for child in _trial_folders(folder)]
-    trials.sort(key=lambda t: trial_sort_key(t.trial_id))
+    trials.sort(key=lambda t: trial_order_key(t.trial_id))
     declared = config.get("batch_size", folder.name)
     try:
         batch_size = trial_number(declared)

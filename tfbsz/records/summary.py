@@ -27,6 +27,7 @@ import pathlib
 
 from tfbsz.core.targets import Target
 from tfbsz.records import results
+from tfbsz.records.results import trial_order_key
 
 __all__ = [
     "OUTCOMES",
@@ -37,6 +38,7 @@ __all__ = [
     "outcome_from_first_step",
     "summarize_batch_size",
     "summarize_study",
+    "trial_order_key",
     "trial_outcome",
     "write_summary",
 ]
@@ -99,7 +101,7 @@ def _best(pairs):
     best = None
     for trial, step in pairs:
         if step is not None and trial.counts_toward_result:
-            key = (step, results.trial_sort_key(trial.trial_id))
+            key = (step, trial_order_key(trial.trial_id))
             if best is None or key < best[0]:
                 best = (key, trial.trial_id)
     return None if best is None else (best[0][0], best[1])
