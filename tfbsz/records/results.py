@@ -51,6 +51,8 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from tfbsz.core.errors import ConfigError
+from tfbsz.core.targets import Target
 from tfbsz.records.file_reading import MAX_CSV_BYTES, StudyFileError, read_json as _read_json_safely, read_text
 
 __all__ = [
@@ -469,9 +471,6 @@ class Study:
         """The `tfbsz.core.targets.Target` the study declares, or None: `tfbsz_study.json`'s
         target, else the first one in a batch size's `study.json` (`"tfbsz": {"target"}`) among
         `batch_sizes` (`BatchSizeStudy` objects; default: all). Incomplete targets are skipped."""
-        from tfbsz.core.errors import ConfigError
-        from tfbsz.core.targets import Target
-
         candidates = [self.meta.get("target")]
         for bs_study in self.batch_sizes.values() if batch_sizes is None else batch_sizes:
             own = bs_study.config.get("tfbsz")
