@@ -31,9 +31,9 @@ def write(tmp_path, name, text):
     "args, fragments",
     [
         (["--set", "optimzer.name=sgd"], ["optimzer: unknown key", "did you mean 'optimizer'"]),
-        (["--set", "eval_every=often"], ["eval_every: expected a positive integer", "'often'"]),
-        (["--set", "batch_sizes=[16, 0]"], ["batch_sizes[1]: expected a positive integer, got 0"]),
-        (["--set", "batch_sizes=[-4]"], ["batch_sizes[0]: expected a positive integer, got -4"]),
+        (["--set", "eval_every=often"], ["eval_every: expected an integer >= 1", "'often'"]),
+        (["--set", "batch_sizes=[16, 0]"], ["batch_sizes[1]: expected an integer >= 1, got 0"]),
+        (["--set", "batch_sizes=[-4]"], ["batch_sizes[0]: expected an integer >= 1, got -4"]),
         (["--set", "batch_sizes=[]"], ["batch_sizes: the list is empty"]),
         (["--batch-sizes", "16,x"], ["--batch-sizes: expected comma-separated integers"]),
         (["--set", "target.metric=val/perplexity"], ["target.metric: the models do not produce 'val/perplexity'"]),
