@@ -180,3 +180,13 @@ def test_core_imports_no_keras_and_no_numpy():
     code = "import sys, tfbsz.core.config, tfbsz.core.schema; print('keras' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_checked_choice_values_are_ones_kerastuner_takes():
+    """`values: [0, 0.1]` (an int and a float) used to pass the config and fail in KerasTuner."""
+    from tfbsz.study.tuning.space import build_hyperparameters
+
+    cfg = from_dict(base(search={"space": {"regularization.label_smoothing": {"values": [0, 0.1]},
+                                           "optimizer.momentum": {"values": [np.float32(0.5), 0.9]}}}))
+    hp = build_hyperparameters(cfg.search.space)
+    assert [p.name for p in hp.space] == ["regularization.label_smoothing", "optimizer.momentum"]

@@ -117,6 +117,11 @@ _MOVED = {
     "scaling.base_batch_size": "the base batch size of a scaling rule is search.base_batch_size",
 }
 
+# The most items (scalars, lists, dicts) one value may hold when written out: far above any real
+# config, far below what a YAML alias bomb expands to (a few lines can stand for 10**9 items that
+# every writer of the config, e.g. tfbsz_study.json, would expand).
+MAX_VALUE_ITEMS = 100_000
+
 # Data sets of language models, where mixup (interpolating one-hot labels of images) has no meaning.
 _TEXT_DATA = ("stdlib_text", "tfds:lm1b", "tfds:tiny_shakespeare")
 
@@ -268,10 +273,26 @@ def _merge(defaults, raw, prefix, memo):
             out[key] = _merge(defaults[key], value, f"{path}.", memo)
         else:
             out[key] = _plain(value, memo)
+            size = _expanded_size(out[key], {})
+            if size > MAX_VALUE_ITEMS:
+                raise ConfigError(
+                    f"{path}: the value holds {size} items once YAML aliases are expanded; at most "
+                    f"{MAX_VALUE_ITEMS} are allowed"
+                )
     for key in defaults:
         if f"{prefix}{key}" in SECTIONS and key not in raw:
             out[key] = _merge(defaults[key], {}, f"{prefix}{key}.", memo)
     return out
+
+
+def _expanded_size(value, memo):
+    """How many items (lists, dicts, scalars) `value` holds written out as a tree (aliases expanded)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) not in memo:
+        children = value.values() if isinstance(value, dict) else value
+        memo[id(value)] = 1 + sum(_expanded_size(child, memo) for child in children)
+    return memo[id(value)]
 
 
 def _plain(value, memo):
