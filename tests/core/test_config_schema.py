@@ -190,3 +190,13 @@ def test_checked_choice_values_are_ones_kerastuner_takes():
                                            "optimizer.momentum": {"values": [np.float32(0.5), 0.9]}}}))
     hp = build_hyperparameters(cfg.search.space)
     assert [p.name for p in hp.space] == ["regularization.label_smoothing", "optimizer.momentum"]
+
+
+def test_study_takes_numpy_batch_sizes_and_trials(tmp_path):
+    import tfbsz
+
+    study = tfbsz.Study(base(), output=tmp_path / "s", batch_sizes=np.array([64, 16]), trials=np.int64(2))
+    assert study.cfg.batch_sizes == [16, 64] and all(type(b) is int for b in study.cfg.batch_sizes)
+    assert type(study.cfg.search.trials) is int and study.cfg.search.trials == 2
+    json.dumps(study.cfg)
+    assert not (tmp_path / "s").exists()  # nothing is written before `run`
