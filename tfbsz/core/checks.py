@@ -211,7 +211,13 @@ def string(key, value, allow_none=False):
 
 
 def string_list(key, value, allow_none=False):
-    """A list of strings (a new list; a tuple is accepted)."""
+    """A list of strings (a new list; a tuple is accepted).
+
+    >>> string_list("optimizer.exclude_from_weight_decay", ("bias", 3))
+    Traceback (most recent call last):
+    ...
+    tfbsz.core.errors.ConfigError: optimizer.exclude_from_weight_decay[1]: expected a string, got 3 (int)
+    """
     return list_of(key, value, _any_string, "a list of strings", allow_none=allow_none)
 
 
@@ -281,8 +287,10 @@ def shorten(text, limit=_MAX_DESCRIPTION):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def boolean(key, value):
+def boolean(key, value, allow_none=False):
     """`True` or `False` (a NumPy bool becomes a Python bool)."""
+    if value is None and allow_none:
+        return None
     if isinstance(value, (bool, _numpy_bool())):
         return bool(value)
-    raise ConfigError(f"{key}: expected true or false, got {describe(value)}")
+    raise ConfigError(f"{key}: expected true or false{_OR_NULL[allow_none]}, got {describe(value)}")

@@ -41,7 +41,6 @@ __all__ = [
     "Choice",
     "Metric",
     "String",
-    "Strings",
     "Patterns",
     "Flag",
     "Either",
@@ -135,44 +134,32 @@ class Metric(Choice):
         )
 
 
-class String:
+class _OneCheck:
+    """A value type checked by one function of `tfbsz.core.checks`, `(key, value, allow_none)`."""
+
+    type_name = range = ""
+    function = None
+
+    def check(self, key, value, allow_none=False):
+        return type(self).function(key, value, allow_none=allow_none)
+
+
+class String(_OneCheck):
     """A non-empty string."""
 
-    type_name = "string"
-    range = ""
-
-    def check(self, key, value, allow_none=False):
-        return checks.string(key, value, allow_none=allow_none)
+    type_name, function = "string", staticmethod(checks.string)
 
 
-class Strings:
-    """A list of strings."""
-
-    type_name = "list of strings"
-    range = ""
-
-    def check(self, key, value, allow_none=False):
-        return checks.string_list(key, value, allow_none=allow_none)
-
-
-class Patterns:
+class Patterns(_OneCheck):
     """A list of regular expressions, each checked to compile."""
 
-    type_name = "list of regexes"
-    range = "Python `re` syntax"
-
-    def check(self, key, value, allow_none=False):
-        return checks.regex_list(key, value, allow_none=allow_none)
+    type_name, range, function = "list of regexes", "Python `re` syntax", staticmethod(checks.regex_list)
 
 
-class Flag:
+class Flag(_OneCheck):
     """`true` or `false`."""
 
-    type_name = "boolean"
-    range = "true \\| false"
-
-    def check(self, key, value, allow_none=False):
-        return checks.boolean(key, value)
+    type_name, range, function = "boolean", "true \\| false", staticmethod(checks.boolean)
 
 
 class Either:
