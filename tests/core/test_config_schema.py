@@ -41,7 +41,7 @@ def test_every_key_has_a_doc_a_type_and_a_default_that_passes_its_own_check():
     for key in schema.KEYS:
         assert key.doc and "\n" not in key.doc and key.spec.type_name
         if key.default not in (None, schema.REQUIRED):
-            assert key.spec.check(key.path, copy.deepcopy(key.default)) == key.default, key.path
+            assert key.spec.check(copy.deepcopy(key.default), key.path) == key.default, key.path
     for section in schema.OPEN_SECTIONS:
         assert f"{section}.name" in paths
 
@@ -154,26 +154,26 @@ def test_a_new_key_is_one_line():
 
 def test_either_takes_the_first_type_that_fits():
     spec = schema.Either(schema.Integer(), schema.Choice("auto"))
-    assert spec.check("eval_every", 5) == 5 and spec.check("eval_every", "auto") == "auto"
+    assert spec.check(5, "eval_every") == 5 and spec.check("auto", "eval_every") == "auto"
     with pytest.raises(ConfigError, match=r"^eval_every: expected integer or choice \(>= 1; auto\), got 'often'"):
-        spec.check("eval_every", "often")
+        spec.check("often", "eval_every")
 
 
 def test_check_messages_share_one_format():
     with pytest.raises(ConfigError, match=r"^a: expected a number in \[0, 1\), got 1\.0$"):
-        checks.number("a", 1.0, 0.0, 1.0, high_open=True)
+        checks.number(1.0, "a", 0.0, 1.0, high_open=True)
     with pytest.raises(ConfigError, match=r"^a: expected a number >= 0, got -1$"):
-        checks.number("a", -1, low=0)
+        checks.number(-1, "a", low=0)
     with pytest.raises(ConfigError, match=r"^a: expected a number, got True \(bool\)$"):
-        checks.number("a", True)
+        checks.number(True, "a")
     with pytest.raises(ConfigError, match=r"^a: expected an integer >= 2 or null, got 1$"):
-        checks.integer("a", 1, minimum=2, allow_none=True)
+        checks.integer(1, "a", minimum=2, allow_none=True)
     with pytest.raises(ConfigError, match=r"^a: expected an integer below 2\*\*63, got 1000"):
-        checks.integer("a", 10**30)
-    assert checks.number("a", np.float32(0.25)) == 0.25 and checks.integer("a", np.int16(3)) == 3
-    assert checks.boolean("a", np.bool_(True)) is True
+        checks.integer(10**30, "a")
+    assert checks.number(np.float32(0.25), "a") == 0.25 and checks.integer(np.int16(3), "a") == 3
+    assert checks.boolean(np.bool_(True), "a") is True
     with pytest.raises(ConfigError, match=r"^a: expected an integer >= 1, got .*True.* \(bool_?\)$"):
-        checks.integer("a", np.bool_(True))
+        checks.integer(np.bool_(True), "a")
 
 
 def test_core_imports_no_keras_and_no_numpy():

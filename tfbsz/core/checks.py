@@ -14,17 +14,17 @@ The value in a message is shown by `describe`, which stays short whatever the in
 Example:
 
 >>> from tfbsz.core import checks
->>> checks.number("optimizer.momentum", 0.9, low=0, high=1, high_open=True)
+>>> checks.number(0.9, "optimizer.momentum", low=0, high=1, high_open=True)
 0.9
->>> checks.number("optimizer.momentum", 1.5, low=0, high=1, high_open=True)
+>>> checks.number(1.5, "optimizer.momentum", low=0, high=1, high_open=True)
 Traceback (most recent call last):
 ...
 tfbsz.core.errors.ConfigError: optimizer.momentum: expected a number in [0, 1), got 1.5
->>> checks.integer("batch_sizes[1]", 0)
+>>> checks.integer(0, "batch_sizes[1]")
 Traceback (most recent call last):
 ...
 tfbsz.core.errors.ConfigError: batch_sizes[1]: expected an integer >= 1, got 0
->>> checks.choice("scaling.rule", "sqrtt", ("none", "linear", "sqrt"))
+>>> checks.choice("sqrtt", "scaling.rule", ("none", "linear", "sqrt"))
 Traceback (most recent call last):
 ...
 tfbsz.core.errors.ConfigError: scaling.rule: expected one of none, linear, sqrt, got 'sqrtt' (did you mean 'sqrt'?)
@@ -132,7 +132,7 @@ def range_text(low=None, high=None, low_open=False, high_open=False):
     return f" in {'(' if low_open else '['}{_bound(low)}, {_bound(high)}{')' if high_open else ']'}"
 
 
-def number(key, value, low=None, high=None, low_open=False, high_open=False, allow_none=False):
+def number(value, key, low=None, high=None, low_open=False, high_open=False, allow_none=False):
     """A finite real number within the range, as a `float` (or None when allowed and given).
 
     Integers too large for a float are rejected like infinities.
@@ -156,7 +156,7 @@ def number(key, value, low=None, high=None, low_open=False, high_open=False, all
     return as_float
 
 
-def integer(key, value, minimum=1, maximum=None, allow_none=False):
+def integer(value, key, minimum=1, maximum=None, allow_none=False):
     """An integer >= `minimum` (and <= `maximum`, at most `MAX_INTEGER`), as an `int`."""
     if value is None and allow_none:
         return None
@@ -175,7 +175,7 @@ def integer(key, value, minimum=1, maximum=None, allow_none=False):
     return value
 
 
-def choice(key, value, choices, allow_none=False):
+def choice(value, key, choices, allow_none=False):
     """One of `choices`; the message lists them and names the closest one to a misspelling."""
     if value is None and allow_none:
         return None
@@ -201,7 +201,7 @@ def closest_hint(name, candidates, prefix=""):
     return f" (did you mean '{prefix}{match}'?)" if match else ""
 
 
-def string(key, value, allow_none=False):
+def string(value, key, allow_none=False):
     """A non-empty string."""
     if value is None and allow_none:
         return None
@@ -210,36 +210,36 @@ def string(key, value, allow_none=False):
     return value
 
 
-def string_list(key, value, allow_none=False):
+def string_list(value, key, allow_none=False):
     """A list of strings (a new list; a tuple is accepted).
 
-    >>> string_list("optimizer.exclude_from_weight_decay", ("bias", 3))
+    >>> string_list(("bias", 3), "optimizer.exclude_from_weight_decay")
     Traceback (most recent call last):
     ...
     tfbsz.core.errors.ConfigError: optimizer.exclude_from_weight_decay[1]: expected a string, got 3 (int)
     """
-    return list_of(key, value, _any_string, "a list of strings", allow_none=allow_none)
+    return list_of(value, key, _any_string, "a list of strings", allow_none=allow_none)
 
 
-def _any_string(key, value):
+def _any_string(value, key):
     if not isinstance(value, str):
         raise ConfigError(f"{key}: expected a string, got {describe(value)}")
     return value
 
 
-def regex_list(key, value, allow_none=False):
+def regex_list(value, key, allow_none=False):
     """A list of regular expressions (as strings), each of which compiles.
 
-    >>> regex_list("init.freeze", ["dense", "("])
+    >>> regex_list(["dense", "("], "init.freeze")
     Traceback (most recent call last):
     ...
     tfbsz.core.errors.ConfigError: init.freeze[1]: '(' is not a regular expression: missing ), unterminated subpattern at position 0
     """
-    return list_of(key, value, _regex, "a list of regular expressions", allow_none=allow_none)
+    return list_of(value, key, _regex, "a list of regular expressions", allow_none=allow_none)
 
 
-def _regex(key, value):
-    _any_string(key, value)
+def _regex(value, key):
+    _any_string(value, key)
     try:
         re.compile(value)
     except (re.error, RecursionError, OverflowError) as error:
@@ -247,20 +247,20 @@ def _regex(key, value):
     return value
 
 
-def list_of(key, value, item, what, allow_none=False, nonempty=False):
-    """A new list of `item(f"{key}[i]", element)` results for a list (or tuple, or 1-D array).
+def list_of(value, key, item, what, allow_none=False, nonempty=False):
+    """A new list of `item(element, f"{key}[i]")` results for a list (or tuple, or 1-D array).
 
     Args:
-        key: the key path.
         value: the value to check.
-        item: a check `(key, element) -> element`, e.g. `integer` or `string`.
+        key: the key path.
+        item: a check `(element, key) -> element`, e.g. `integer` or `string`.
         what: the expected value in words, e.g. `"a list of integers >= 1"`.
         allow_none: whether None is accepted (and returned).
         nonempty: whether an empty list is refused.
 
-    >>> list_of("batch_sizes", (16, 32), integer, "a list of integers >= 1")
+    >>> list_of((16, 32), "batch_sizes", integer, "a list of integers >= 1")
     [16, 32]
-    >>> list_of("batch_sizes", [16, "32"], integer, "a list of integers >= 1")
+    >>> list_of([16, "32"], "batch_sizes", integer, "a list of integers >= 1")
     Traceback (most recent call last):
     ...
     tfbsz.core.errors.ConfigError: batch_sizes[1]: expected an integer >= 1, got '32'
@@ -273,7 +273,7 @@ def list_of(key, value, item, what, allow_none=False, nonempty=False):
         raise ConfigError(f"{key}: expected {what}{_OR_NULL[allow_none]}, got {describe(value)}")
     if nonempty and not value:
         raise ConfigError(f"{key}: the list is empty; expected {what}")
-    return [item(f"{key}[{i}]", element) for i, element in enumerate(value)]
+    return [item(element, f"{key}[{i}]") for i, element in enumerate(value)]
 
 
 def _is_vector(value):
@@ -287,7 +287,7 @@ def shorten(text, limit=_MAX_DESCRIPTION):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def boolean(key, value, allow_none=False):
+def boolean(value, key, allow_none=False):
     """`True` or `False` (a NumPy bool becomes a Python bool)."""
     if value is None and allow_none:
         return None

@@ -341,7 +341,7 @@ def _check(cfg):
         if value is None and key.default is REQUIRED:
             missing.append(key.path)
         elif value is not None or key.default is not None:
-            node[leaf] = key.spec.check(key.path, value, allow_none=key.default is None)
+            node[leaf] = key.spec.check(value, key.path, allow_none=key.default is None)
     if missing:
         raise ConfigError(f"{missing[0]}: required, but not set")
     for rule in _RULES:

@@ -12,7 +12,7 @@ in `OPEN_SECTIONS` also take the options of the component they name (checked by 
 Example:
 
 >>> from tfbsz.core.schema import KEYS, key
->>> key("optimizer.learning_rate").spec.check("optimizer.learning_rate", 0)
+>>> key("optimizer.learning_rate").spec.check(0, "optimizer.learning_rate")
 Traceback (most recent call last):
 ...
 tfbsz.core.errors.ConfigError: optimizer.learning_rate: expected a number > 0, got 0
@@ -80,8 +80,8 @@ class Number:
     def __init__(self, low=None, high=None, low_open=False, high_open=False):
         self.bounds = dict(low=low, high=high, low_open=low_open, high_open=high_open)
 
-    def check(self, key, value, allow_none=False):
-        return checks.number(key, value, allow_none=allow_none, **self.bounds)
+    def check(self, value, key, allow_none=False):
+        return checks.number(value, key, allow_none=allow_none, **self.bounds)
 
     @property
     def range(self):
@@ -96,8 +96,8 @@ class Integer:
     def __init__(self, minimum=1):
         self.minimum = minimum
 
-    def check(self, key, value, allow_none=False):
-        return checks.integer(key, value, minimum=self.minimum, allow_none=allow_none)
+    def check(self, value, key, allow_none=False):
+        return checks.integer(value, key, minimum=self.minimum, allow_none=allow_none)
 
     @property
     def range(self):
@@ -112,8 +112,8 @@ class Choice:
     def __init__(self, *choices):
         self.choices = choices
 
-    def check(self, key, value, allow_none=False):
-        return checks.choice(key, value, self.choices, allow_none=allow_none)
+    def check(self, value, key, allow_none=False):
+        return checks.choice(value, key, self.choices, allow_none=allow_none)
 
     @property
     def range(self):
@@ -125,7 +125,7 @@ class Metric(Choice):
 
     type_name = "metric"
 
-    def check(self, key, value, allow_none=False):
+    def check(self, value, key, allow_none=False):
         if isinstance(value, str) and value in self.choices:
             return value
         hint = checks.closest_hint(value, self.choices)
@@ -135,13 +135,13 @@ class Metric(Choice):
 
 
 class _OneCheck:
-    """A value type checked by one function of `tfbsz.core.checks`, `(key, value, allow_none)`."""
+    """A value type checked by one function of `tfbsz.core.checks`, `(value, key, allow_none)`."""
 
     type_name = range = ""
     function = None
 
-    def check(self, key, value, allow_none=False):
-        return type(self).function(key, value, allow_none=allow_none)
+    def check(self, value, key, allow_none=False):
+        return type(self).function(value, key, allow_none=allow_none)
 
 
 class String(_OneCheck):
@@ -170,10 +170,10 @@ class Either:
         self.type_name = " or ".join(s.type_name for s in specs)
         self.range = "; ".join(s.range for s in specs if s.range)
 
-    def check(self, key, value, allow_none=False):
+    def check(self, value, key, allow_none=False):
         for spec in self.specs:
             try:
-                return spec.check(key, value, allow_none=allow_none)
+                return spec.check(value, key, allow_none=allow_none)
             except ConfigError:
                 pass
         or_null = " or null" if allow_none else ""
@@ -186,9 +186,9 @@ class BatchSizes:
     type_name = "list of integers"
     range = "distinct, >= 1"
 
-    def check(self, key, value, allow_none=False):
+    def check(self, value, key, allow_none=False):
         what = "a list of integers >= 1"
-        sizes = checks.list_of(key, value, checks.integer, what, nonempty=True)
+        sizes = checks.list_of(value, key, checks.integer, what, nonempty=True)
         if len(set(sizes)) != len(sizes):
             repeated = sorted({s for s in sizes if sizes.count(s) > 1})
             raise ConfigError(f"{key}: contains duplicates: {checks.describe(repeated)}")
@@ -205,7 +205,7 @@ class SearchSpace:
     type_name = "mapping"
     range = "key path -> {min, max, scale, type} or {values: [...]}"
 
-    def check(self, key, value, allow_none=False):
+    def check(self, value, key, allow_none=False):
         if value is None:
             return {}  # `space:` with nothing under it
         if not isinstance(value, dict):
@@ -224,7 +224,7 @@ class SearchSpace:
             extra = sorted(map(str, set(spec) - {"values"}))
             if extra:
                 raise ConfigError(f"{label}.{checks.shorten(extra[0])}: unknown key; with 'values' no other key is allowed")
-            return {"values": _choice_values(f"{label}.values", spec["values"])}
+            return {"values": _choice_values(spec["values"], f"{label}.values")}
         allowed = ("min", "max", "scale", "type")
         for name in spec:
             if name not in allowed:
@@ -234,10 +234,10 @@ class SearchSpace:
             if name not in spec:
                 raise ConfigError(f"{label}.{name}: required for a range")
         entry = {
-            "min": checks.number(f"{label}.min", spec["min"]),
-            "max": checks.number(f"{label}.max", spec["max"]),
-            "scale": checks.choice(f"{label}.scale", spec.get("scale", "linear"), SPACE_SCALES),
-            "type": checks.choice(f"{label}.type", spec.get("type", "float"), SPACE_TYPES),
+            "min": checks.number(spec["min"], f"{label}.min"),
+            "max": checks.number(spec["max"], f"{label}.max"),
+            "scale": checks.choice(spec.get("scale", "linear"), f"{label}.scale", SPACE_SCALES),
+            "type": checks.choice(spec.get("type", "float"), f"{label}.type", SPACE_TYPES),
         }
         low, high = entry["min"], entry["max"]
         if entry["type"] == "int":
@@ -257,9 +257,9 @@ class SearchSpace:
         return entry
 
 
-def _choice_values(key, values):
+def _choice_values(values, key):
     """The values of a searched choice: one kind (numbers, strings or booleans), no repeats."""
-    items = checks.list_of(key, values, _choice_value, "a non-empty list of numbers, strings or booleans",
+    items = checks.list_of(values, key, _choice_value, "a non-empty list of numbers, strings or booleans",
                            nonempty=True)
     kinds = {_kind(v) for v in items}
     if len(kinds) > 1:
@@ -271,13 +271,13 @@ def _choice_values(key, values):
     return items
 
 
-def _choice_value(key, value):
+def _choice_value(value, key):
     if isinstance(value, (str, bool)):
         return value
     if checks.is_number(value):
-        return checks.number(key, value)
+        return checks.number(value, key)
     if type(value).__module__ == "numpy" and hasattr(value, "item"):
-        return _choice_value(key, value.item())
+        return _choice_value(value.item(), key)
     raise ConfigError(f"{key}: expected a number, string or true/false, got {checks.describe(value)}")
 
 

@@ -78,7 +78,7 @@ def default_direction(metric, key="target.direction"):
     >>> [default_direction(m) for m in ("top_5_accuracy", "valAccuracy", "perplexity", "mean_squared_error")]
     ['max', 'max', 'min', 'min']
     """
-    metric = checks.string("target.metric", metric)
+    metric = checks.string(metric, "target.metric")
     phrases = set(_phrases(_words(metric)))
     higher, lower = phrases & HIGHER_IS_BETTER, phrases & LOWER_IS_BETTER
     if higher and not lower:
@@ -120,12 +120,12 @@ class Target:
     direction: str = None
 
     def __post_init__(self):
-        metric = checks.string("target.metric", self.metric)
-        threshold = float(checks.number("target.threshold", self.threshold))
+        metric = checks.string(self.metric, "target.metric")
+        threshold = float(checks.number(self.threshold, "target.threshold"))
         if self.direction is None:
             direction = default_direction(metric)
         else:
-            direction = checks.choice("target.direction", self.direction, DIRECTIONS)
+            direction = checks.choice(self.direction, "target.direction", DIRECTIONS)
         object.__setattr__(self, "metric", metric)
         object.__setattr__(self, "threshold", threshold)
         object.__setattr__(self, "direction", direction)

@@ -189,7 +189,7 @@ def check_integer(key, value, minimum, allow_none=False):
     ...
     tfbsz.core.errors.ConfigError: data.seq_len: expected an integer >= 1, got 0
     """
-    return checks.integer(key, value, minimum=minimum, allow_none=allow_none)
+    return checks.integer(value, key, minimum=minimum, allow_none=allow_none)
 
 
 def check_fraction(key, value):
@@ -200,7 +200,7 @@ def check_fraction(key, value):
     ...
     tfbsz.core.errors.ConfigError: data.eval_fraction: expected a number in (0, 1), got 1.5
     """
-    return checks.number(key, value, 0, 1, low_open=True, high_open=True)
+    return checks.number(value, key, 0, 1, low_open=True, high_open=True)
 
 
 def content_hash(*arrays):

@@ -287,13 +287,13 @@ def transformer_config_for_params(target_params, vocab, seq_len, tie_embeddings=
 
 def require_int(key, value, minimum=1):
     """`value` as an int if it is an integer >= `minimum` (bools rejected); ConfigError otherwise."""
-    return checks.integer(f"model.{key}", value, minimum=minimum)
+    return checks.integer(value, f"model.{key}", minimum=minimum)
 
 
 def require_int_list(key, value, length=None, allow_empty=True):
     """`value` as a list of positive integers (of `length` items if given)."""
     what = f"a list of {length} integers >= 1" if length is not None else "a list of integers >= 1"
-    items = checks.list_of(f"model.{key}", value, checks.integer, what, nonempty=not allow_empty)
+    items = checks.list_of(value, f"model.{key}", checks.integer, what, nonempty=not allow_empty)
     if length is not None and len(items) != length:
         raise ConfigError(f"model.{key}: expected {what}, got {checks.describe(value)}")
     return items
@@ -301,17 +301,17 @@ def require_int_list(key, value, length=None, allow_empty=True):
 
 def require_fraction(key, value):
     """`value` as a float in [0, 1); ConfigError otherwise."""
-    return checks.number(f"model.{key}", value, 0, 1, high_open=True)
+    return checks.number(value, f"model.{key}", 0, 1, high_open=True)
 
 
 def require_bool(key, value):
     """`value` if it is True or False; ConfigError otherwise."""
-    return checks.boolean(f"model.{key}", value)
+    return checks.boolean(value, f"model.{key}")
 
 
 def require_choice(key, value, choices):
     """`value` if it is one of `choices`; ConfigError listing them otherwise."""
-    return checks.choice(f"model.{key}", value, choices)
+    return checks.choice(value, f"model.{key}", choices)
 
 
 def require_image_shape(model_name, input_shape):

@@ -28,7 +28,7 @@ __all__ = ["Strategy", "check_options", "check_positive_int"]
 
 def check_positive_int(key, value):
     """`value` as an int; a `ConfigError` naming `key` unless it is an integer >= 1."""
-    return checks.integer(key, value)
+    return checks.integer(value, key)
 
 
 def check_options(name, cfg, allowed):
@@ -74,7 +74,7 @@ class Strategy(abc.ABC):
             ConfigError: when `global_batch` is not a positive integer or does not divide
                 evenly across the replicas.
         """
-        global_batch = checks.integer("batch size", global_batch)
+        global_batch = checks.integer(global_batch, "batch size")
         replicas = self.num_replicas
         if global_batch % replicas:
             lower = global_batch - global_batch % replicas

@@ -119,10 +119,10 @@ class StepsToTarget(keras.callbacks.Callback):
                 f"got {checks.describe(target_metric)}"
             )
         target = Target(target_metric, threshold, direction)
-        eval_every = checks.integer("eval_every", eval_every)
-        accumulation_steps = checks.integer("accumulation_steps", accumulation_steps)
-        eval_batch_size = checks.integer("eval_batch_size", eval_batch_size)
-        max_steps = checks.integer("max_steps", max_steps, allow_none=True)
+        eval_every = checks.integer(eval_every, "eval_every")
+        accumulation_steps = checks.integer(accumulation_steps, "accumulation_steps")
+        eval_batch_size = checks.integer(eval_batch_size, "eval_batch_size")
+        max_steps = checks.integer(max_steps, "max_steps", allow_none=True)
         self.eval_data = eval_data
         self.target = target
         self.target_metric = target.metric

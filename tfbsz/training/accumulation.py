@@ -85,10 +85,10 @@ def plan_accumulation(global_batch, num_replicas, max_device_batch):
         ConfigError: an argument is not a positive integer, or `global_batch` does not divide
             evenly across `num_replicas`.
     """
-    global_batch = checks.integer("batch size", global_batch)
-    num_replicas = checks.integer("num_replicas", num_replicas)
+    global_batch = checks.integer(global_batch, "batch size")
+    num_replicas = checks.integer(num_replicas, "num_replicas")
     if max_device_batch is not None:
-        max_device_batch = checks.integer("max_device_batch", max_device_batch)
+        max_device_batch = checks.integer(max_device_batch, "max_device_batch")
     if global_batch % num_replicas:
         raise ConfigError(
             f"batch size {global_batch} does not divide evenly across {num_replicas} replicas; "
@@ -106,7 +106,7 @@ def plan_accumulation(global_batch, num_replicas, max_device_batch):
 
 def optimizer_kwargs(accumulation_steps):
     """Keyword arguments for a Keras optimizer: {} for 1, {"gradient_accumulation_steps": k} for k >= 2."""
-    accumulation_steps = checks.integer("accumulation_steps", accumulation_steps)
+    accumulation_steps = checks.integer(accumulation_steps, "accumulation_steps")
     return {} if accumulation_steps == 1 else {"gradient_accumulation_steps": accumulation_steps}
 
 
@@ -122,7 +122,7 @@ def check_strategy_supports(strategy_name, accumulation_steps):
     ...
     tfbsz.core.errors.ConfigError: gradient accumulation (4 steps) does not work with strategy 'mirrored' ...
     """
-    accumulation_steps = checks.integer("accumulation_steps", accumulation_steps)
+    accumulation_steps = checks.integer(accumulation_steps, "accumulation_steps")
     if accumulation_steps > 1 and strategy_name in UNSUPPORTED_STRATEGIES:
         raise ConfigError(
             f"gradient accumulation ({accumulation_steps} steps) does not work with strategy "
