@@ -155,7 +155,7 @@ def test_a_new_key_is_one_line():
 def test_either_takes_the_first_type_that_fits():
     spec = schema.Either(schema.Integer(), schema.Choice("auto"))
     assert spec.check(5, "eval_every") == 5 and spec.check("auto", "eval_every") == "auto"
-    with pytest.raises(ConfigError, match=r"^eval_every: expected integer or choice \(>= 1; auto\), got 'often'"):
+    with pytest.raises(ConfigError, match=r"^eval_every: expected an integer >= 1 or auto, got 'often'$"):
         spec.check("often", "eval_every")
 
 

@@ -87,6 +87,10 @@ class Number:
     def range(self):
         return checks.range_text(**self.bounds).strip()
 
+    @property
+    def words(self):
+        return f"a number{checks.range_text(**self.bounds)}"
+
 
 class Integer:
     """An integer >= `minimum` (NumPy integers accepted, stored as int)."""
@@ -103,6 +107,10 @@ class Integer:
     def range(self):
         return f">= {self.minimum}"
 
+    @property
+    def words(self):
+        return f"an integer >= {self.minimum}"
+
 
 class Choice:
     """One of a few values; a misspelling names the closest one."""
@@ -118,6 +126,10 @@ class Choice:
     @property
     def range(self):
         return " \\| ".join(map(str, self.choices))
+
+    @property
+    def words(self):
+        return str(self.choices[0]) if len(self.choices) == 1 else f"one of {', '.join(map(str, self.choices))}"
 
 
 class Metric(Choice):
@@ -147,28 +159,39 @@ class _OneCheck:
 class String(_OneCheck):
     """A non-empty string."""
 
-    type_name, function = "string", staticmethod(checks.string)
+    type_name, words, function = "string", "a non-empty string", staticmethod(checks.string)
 
 
 class Patterns(_OneCheck):
     """A list of regular expressions, each checked to compile."""
 
     type_name, range, function = "list of regexes", "Python `re` syntax", staticmethod(checks.regex_list)
+    words = "a list of regular expressions"
 
 
 class Flag(_OneCheck):
     """`true` or `false`."""
 
     type_name, range, function = "boolean", "true \\| false", staticmethod(checks.boolean)
+    words = "true or false"
 
 
 class Either:
-    """A value of the first type that takes it, e.g. `Either(Integer(), Choice("auto"))`."""
+    """A value of the first type that takes it, e.g. `Either(Integer(), Choice("auto"))`.
+
+    The parts must have `words` (Number, Integer, Choice, String, Patterns, Flag).
+
+    >>> Either(Integer(), Choice("auto")).check("often", "eval_every")
+    Traceback (most recent call last):
+    ...
+    tfbsz.core.errors.ConfigError: eval_every: expected an integer >= 1 or auto, got 'often'
+    """
 
     def __init__(self, *specs):
         self.specs = specs
         self.type_name = " or ".join(s.type_name for s in specs)
         self.range = "; ".join(s.range for s in specs if s.range)
+        self.words = " or ".join(s.words for s in specs)
 
     def check(self, value, key, allow_none=False):
         for spec in self.specs:
@@ -177,7 +200,7 @@ class Either:
             except ConfigError:
                 pass
         or_null = " or null" if allow_none else ""
-        raise ConfigError(f"{key}: expected {self.type_name} ({self.range}){or_null}, got {checks.describe(value)}")
+        raise ConfigError(f"{key}: expected {self.words}{or_null}, got {checks.describe(value)}")
 
 
 class BatchSizes:
