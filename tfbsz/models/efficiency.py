@@ -20,14 +20,14 @@ MFU column is left out there. `TFBSZ_PEAK_TFLOPS` (a number) overrides the
 table. This module imports no Keras; `device_kind` imports the backend lazily.
 
 >>> transformer_flops_per_token(num_layers=12, d_model=768, mlp_dim=3072, seq_len=1024)
-529484544
+623582208
 >>> peak_flops("NVIDIA H200", "mixed_bfloat16")
 790000000000000.0
 >>> peak_flops("cpu", "mixed_bfloat16") is None, peak_flops("NVIDIA H100 80GB HBM3", "float32") is None
 (True, True)
->>> cols = throughput_columns(100.0, tokens_per_example=1024, flops_per_token=529484544, peak=790e12)
+>>> cols = throughput_columns(100.0, tokens_per_example=1024, flops_per_token=623582208, peak=790e12)
 >>> round(cols["train/tokens_per_s"]), round(cols["train/mfu"], 4)
-(102400, 0.0686)
+(102400, 0.0808)
 """
 
 import os

@@ -16,7 +16,7 @@ that precision (tensor cores) and returns float32 logits:
 >>> import numpy as np
 >>> h = np.ones((2, 3, 4), "float32"); w = np.ones((5, 4), "float32")
 >>> out = float32_logits(h, w, kernel_is_vocab_major=True)
->>> tuple(out.shape), str(out.dtype).split(".")[-1].strip("'>")
+>>> tuple(out.shape), keras.backend.standardize_dtype(out.dtype)
 ((2, 3, 5), 'float32')
 """
 
@@ -54,7 +54,7 @@ class VocabularyProjection(keras.layers.Dense):
 
     >>> import numpy as np
     >>> layer = VocabularyProjection(7, dtype="mixed_bfloat16")
-    >>> str(layer(np.ones((2, 3), "float32")).dtype).split(".")[-1].strip("'>")
+    >>> keras.backend.standardize_dtype(layer(np.ones((2, 3), "float32")).dtype)
     'float32'
     """
 
