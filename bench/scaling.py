@@ -85,33 +85,9 @@ def configure_environment(args):
 
 def build_language_model(keras, args):
     """A GPT-style decoder: token + position embeddings, pre-norm blocks, float32 logits."""
-    ops = keras.ops
+    from reference_lm import build_mha_language_model
 
-    class TokenAndPositionEmbedding(keras.layers.Layer):
-        def __init__(self, vocab, seq_len, width, **kwargs):
-            super().__init__(**kwargs)
-            self.tokens = keras.layers.Embedding(vocab, width, name="tokens")
-            self.positions = keras.layers.Embedding(seq_len, width, name="positions")
-
-        def call(self, token_ids):
-            positions = ops.arange(ops.shape(token_ids)[-1])
-            return self.tokens(token_ids) + self.positions(positions)
-
-    token_ids = keras.Input((args.seq_len,), dtype="int32", name="token_ids")
-    h = TokenAndPositionEmbedding(args.vocab, args.seq_len, args.width, name="embedding")(token_ids)
-    for i in range(args.layers):
-        a = keras.layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_attention_norm")(h)
-        a = keras.layers.MultiHeadAttention(
-            args.heads, args.width // args.heads, name=f"block{i}_attention"
-        )(a, a, use_causal_mask=True)
-        h = keras.layers.Add(name=f"block{i}_attention_residual")([h, a])
-        m = keras.layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_mlp_norm")(h)
-        m = keras.layers.Dense(4 * args.width, activation="gelu", name=f"block{i}_mlp_in")(m)
-        m = keras.layers.Dense(args.width, name=f"block{i}_mlp_out")(m)
-        h = keras.layers.Add(name=f"block{i}_mlp_residual")([h, m])
-    h = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")(h)
-    logits = keras.layers.Dense(args.vocab, dtype="float32", name="logits")(h)
-    return keras.Model(token_ids, logits, name="decoder_lm")
+    return build_mha_language_model(keras, args.vocab, args.seq_len, args.width, args.layers, args.heads)
 
 
 def measure(devices, args, jax, keras, np):

@@ -66,11 +66,13 @@ class TiedEmbedding(keras.layers.Layer):
     `layer(hidden, reverse=True)` returns float32 logits `hidden @ table.T`
     with the same weights (Press & Wolf, 2017).
 
-    The table is never autocast: the lookup reads the float32 table and casts
-    the rows it takes to the compute dtype (as `keras.layers.Embedding` does),
-    so under mixed precision the gradient of the lookup is summed in float32;
-    the reverse projection multiplies in the compute dtype and returns float32
-    (`tfbsz.models.logits.float32_logits`).
+    The table is never autocast (the variable is made with `autocast=False`,
+    which holds also inside `stateless_call`, where Keras's JAX trainer runs
+    the model and where a layer's own `autocast = False` is not honoured): the
+    lookup reads the float32 table and casts the rows it takes to the compute
+    dtype, so under mixed precision the gradient of the lookup is summed in
+    float32; the reverse projection multiplies in the compute dtype and
+    returns float32 (`tfbsz.models.logits.float32_logits`).
 
     >>> import numpy as np
     >>> layer = TiedEmbedding(vocab_size=5, output_dim=3)
@@ -83,7 +85,6 @@ class TiedEmbedding(keras.layers.Layer):
         self.vocab_size = vocab_size
         self.output_dim = output_dim
         self.stddev = stddev
-        self.autocast = False
 
     def build(self, input_shape=None):
         if self.built:
@@ -92,6 +93,7 @@ class TiedEmbedding(keras.layers.Layer):
             name="embeddings",
             shape=(self.vocab_size, self.output_dim),
             initializer=keras.initializers.RandomNormal(stddev=self.stddev),
+            autocast=False,
         )
         self.built = True
 
@@ -119,6 +121,10 @@ class TiedEmbedding(keras.layers.Layer):
 class PositionEmbedding(keras.layers.Layer):
     """Adds a learned `[max_length, dim]` position embedding to `[batch, length, dim]` inputs.
 
+    The sum is taken in float32 (the table is not autocast) and cast to the
+    compute dtype once, so under mixed precision the table's gradient, a sum
+    over the batch, is accumulated in float32.
+
     >>> import numpy as np
     >>> tuple(PositionEmbedding(max_length=8)(np.zeros((2, 5, 4), "float32")).shape)
     (2, 5, 4)
@@ -136,6 +142,7 @@ class PositionEmbedding(keras.layers.Layer):
             name="position_embeddings",
             shape=(self.max_length, input_shape[-1]),
             initializer=keras.initializers.RandomNormal(stddev=self.stddev),
+            autocast=False,
         )
         self.built = True
 
@@ -143,7 +150,8 @@ class PositionEmbedding(keras.layers.Layer):
         _, length, dim = ops.shape(inputs)
         table = ops.convert_to_tensor(self.position_embeddings)
         positions = ops.slice(table, (0, 0), (length, dim))
-        return inputs + ops.cast(positions, inputs.dtype)
+        summed = ops.cast(inputs, positions.dtype) + positions
+        return ops.cast(summed, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
