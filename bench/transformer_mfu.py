@@ -3,8 +3,8 @@
 Measures, side by side in one process (JAX backend, `mixed_bfloat16`, Adam, one device), the
 training step of:
 
-* tfbsz's `transformer` with `attention: auto`, `flash` and `xla`, with the fused QKV projection
-  and without it (`fused_qkv: false`), and with `remat: true`;
+* tfbsz's `transformer` with `attention: auto`, `flash` and `xla`, with its query/key/value
+  projection `qkv: fused` (default), `split` and `separate`, and with `remat: true`;
 * the plain Keras `MultiHeadAttention` language model of the same shape (bench/reference_lm.py)
   with Keras's flash attention on (`keras.config.enable_flash_attention()`) and off
   (`keras.config.disable_flash_attention()`),
@@ -72,7 +72,8 @@ VARIANTS = {
     "tfbsz_auto": ("tfbsz", {"attention": "auto"}),
     "tfbsz_flash": ("tfbsz", {"attention": "flash"}),
     "tfbsz_xla": ("tfbsz", {"attention": "xla"}),
-    "tfbsz_flash_unfused": ("tfbsz", {"attention": "flash", "fused_qkv": False}),
+    "tfbsz_flash_qkv_split": ("tfbsz", {"attention": "flash", "qkv": "split"}),
+    "tfbsz_flash_qkv_separate": ("tfbsz", {"attention": "flash", "qkv": "separate"}),
     "tfbsz_flash_remat": ("tfbsz", {"attention": "flash", "remat": True}),
     "keras_mha_flash": ("keras", {"flash_attention": True}),
     "keras_mha_xla": ("keras", {"flash_attention": False}),
@@ -80,9 +81,9 @@ VARIANTS = {
 # Compiled in this order, most wanted first; none is started past --budget-s (the rest are skipped).
 PLAN = [
     ("86m", "tfbsz_auto"), ("86m", "keras_mha_flash"), ("86m", "tfbsz_xla"), ("86m", "keras_mha_xla"),
-    ("86m", "tfbsz_flash"), ("135m", "tfbsz_auto"), ("135m", "keras_mha_flash"), ("86m", "tfbsz_flash_unfused"),
-    ("135m", "tfbsz_xla"), ("135m", "keras_mha_xla"), ("135m", "tfbsz_flash_unfused"),
-    ("86m", "tfbsz_flash_remat"),
+    ("86m", "tfbsz_flash"), ("135m", "tfbsz_auto"), ("135m", "keras_mha_flash"), ("86m", "tfbsz_flash_qkv_split"),
+    ("86m", "tfbsz_flash_qkv_separate"), ("135m", "tfbsz_xla"), ("135m", "keras_mha_xla"),
+    ("135m", "tfbsz_flash_qkv_split"), ("86m", "tfbsz_flash_remat"),
 ]
 BASELINE = "keras_mha_flash"
 PROFILED = ("tfbsz_auto", "keras_mha_flash")

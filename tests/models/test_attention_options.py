@@ -1,8 +1,8 @@
 """The Transformer's speed options compute what the plain model computes.
 
 `attention: xla` is the old `dot_product_attention` call exactly; `auto`/`flash` fall back to it
-where flash attention is absent (every CPU) and say so once; fused and separate QKV projections
-agree given the same weights; `remat` gives the same outputs and gradients; the float32 logits
+where flash attention is absent (every CPU) and say so once; fused, split and separate QKV
+projections agree given the same weights; `remat` gives the same outputs and gradients; the float32 logits
 matmul has the plain half-precision matmul's gradient; the embedding gradients are summed in float32. Timings are in bench/transformer_mfu.py.
 """
 
@@ -84,10 +84,11 @@ def test_choose_kernel_rejects_an_unknown_choice_by_key():
         models.build(dict(TINY_TRANSFORMER, attention="cudnn"), lm_data())
 
 
-@pytest.mark.parametrize("key, value", [("fused_qkv", "yes"), ("remat", 1)])
-def test_boolean_options_are_checked(key, value):
-    with pytest.raises(ConfigError, match=rf"model\.{key}: expected true or false, got"):
-        models.build(dict(TINY_TRANSFORMER, **{key: value}), lm_data())
+def test_remat_and_qkv_options_are_checked():
+    with pytest.raises(ConfigError, match=r"model\.remat: expected true or false, got 1"):
+        models.build(dict(TINY_TRANSFORMER, remat=1), lm_data())
+    with pytest.raises(ConfigError, match=r"model\.qkv: expected one of fused, split, separate, got True"):
+        models.build(dict(TINY_TRANSFORMER, qkv=True), lm_data())
 
 
 def test_remat_with_dropout_is_refused():
@@ -104,11 +105,13 @@ def test_auto_is_xla_when_keras_flash_attention_is_disabled():
     assert kernel == "xla" and "disable_flash_attention" in reason
 
 
-def test_split_fused_qkv_gives_the_separate_model_the_same_function():
+def test_fused_split_and_separate_projections_compute_the_same_function():
     data = lm_data()
     fused = models.build(TINY_TRANSFORMER, data)
-    separate = models.build(dict(TINY_TRANSFORMER, fused_qkv=False), data)
-    assert models.count_params(fused) == models.count_params(separate)
+    split = models.build(dict(TINY_TRANSFORMER, qkv="split"), data)
+    separate = models.build(dict(TINY_TRANSFORMER, qkv="separate"), data)
+    assert models.count_params(fused) == models.count_params(split) == models.count_params(separate)
+    copy_weights(fused, split)  # split keeps the fused layout of the weights
     for i in range(TINY_TRANSFORMER["num_layers"]):
         f = fused.get_layer(f"block_{i}_attention")
         s = separate.get_layer(f"block_{i}_attention")
@@ -116,13 +119,14 @@ def test_split_fused_qkv_gives_the_separate_model_the_same_function():
         for dense, kernel, bias in zip((s.query, s.key, s.value), kernels, biases):
             dense.kernel.assign(kernel)
             dense.bias.assign(bias)
-        s.out.set_weights(f.out.get_weights())
     shared = {w.path: w for w in fused.weights if "/qkv/" not in w.path}
     for w in separate.weights:
         if w.path in shared:
             w.assign(numpy(shared[w.path].value))
     x = tokens()
-    np.testing.assert_allclose(numpy(separate(x)), numpy(fused(x)), rtol=1e-5, atol=1e-6)
+    expected = numpy(fused(x))
+    np.testing.assert_allclose(numpy(split(x)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(numpy(separate(x)), expected, rtol=1e-5, atol=1e-6)
 
 
 def _without_block_prefix(path):
@@ -157,7 +161,7 @@ def test_remat_gives_the_same_outputs_and_gradients():
 
 
 def test_remat_model_round_trips_through_a_keras_file(tmp_path):
-    model = models.build(dict(TINY_TRANSFORMER, remat=True, fused_qkv=False, attention="xla"), lm_data())
+    model = models.build(dict(TINY_TRANSFORMER, remat=True, qkv="separate", attention="xla"), lm_data())
     path = str(tmp_path / "remat.keras")
     model.save(path)
     restored = keras.saving.load_model(path)
@@ -176,7 +180,7 @@ def test_a_file_saved_before_the_options_existed_still_loads(tmp_path):
             if item.filename == "config.json":
                 config = json.loads(data)
                 for layer in config["config"]["layers"]:
-                    for key in ("attention", "fused_qkv"):  # the options a former config lacks
+                    for key in ("attention", "qkv"):  # the options a former config lacks
                         layer["config"].pop(key, None)
                 data = json.dumps(config).encode()
             dst.writestr(item, data)
@@ -241,12 +245,12 @@ keras.config.set_dtype_policy("mixed_bfloat16")
 data = types.SimpleNamespace(name="t", task="language_model", num_classes=40, input_shape=(12,))
 tokens = rng.integers(0, 40, (4, 12)).astype("int32")
 for tie in (True, False):
-    for opts in ({}, {"fused_qkv": False}, {"remat": True}):
+    for opts in ({}, {"qkv": "separate"}, {"qkv": "split"}, {"remat": True}):
         m = models.build(dict({"name": "transformer", "num_layers": 2, "d_model": 16, "num_heads": 2,
                                "mlp_dim": 32, "tie_embeddings": tie}, **opts), data)
         out = m(tokens)
         assert out.dtype == jnp.float32 and out.shape == (4, 12, 40), (out.dtype, out.shape)
-        if (tie, opts) not in ((True, {"remat": True}), (False, {"fused_qkv": False})):
+        if (tie, opts) not in ((True, {"remat": True}), (False, {"qkv": "split"})):
             continue  # training every combination would only repeat these two compilations
         m.compile(optimizer=keras.optimizers.Adam(1e-2),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))

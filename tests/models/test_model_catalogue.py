@@ -14,7 +14,7 @@ def test_names_and_options_are_listed_without_building():
     assert models.names() == ["mlp", "resnet", "simple_cnn", "transformer"]
     assert models.options("transformer") == {
         "num_layers": 2, "d_model": 64, "num_heads": 4, "mlp_dim": 256,
-        "dropout": 0.0, "tie_embeddings": True, "attention": "auto", "fused_qkv": True,
+        "dropout": 0.0, "tie_embeddings": True, "attention": "auto", "qkv": "fused",
         "remat": False,
     }
     assert models.options("simple_cnn") == {"filters": [32, 64], "dense_units": 1024}

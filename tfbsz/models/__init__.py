@@ -86,7 +86,7 @@ _MODELS.register(
             "dropout": 0.0,
             "tie_embeddings": True,
             "attention": "auto",
-            "fused_qkv": True,
+            "qkv": "fused",
             "remat": False,
         },
         tasks=(LANGUAGE_MODEL,),

@@ -27,10 +27,18 @@ changed nothing here; `MultiHeadAttention` runs the plain XLA path only when
 flash attention is disabled. `"xla"` is byte-for-byte the computation of
 that `None` path wherever flash attention is unavailable (CPUs, TensorFlow).
 
-The query/key/value projection is one fused Dense layer `qkv` (`3 * d_model`
-outputs, laid out `[3, heads, head_size]`) by default, or three Dense layers
-`query`, `key`, `value` with `fused_qkv=False`; given the same weights the
-two compute the same function (`split_fused_qkv` converts the weights).
+The query/key/value projection (`qkv`, one of `QKV_CHOICES`):
+
+* `"fused"` (default; the layout of models saved before the option): one Dense
+  layer `qkv` with `3 * d_model` outputs laid out `[3, heads, head_size]`, one
+  matmul, and queries, keys and values sliced out of its output (strided
+  slices, which XLA copies before a flash-attention kernel can read them);
+* `"split"`: the same `qkv` weights, multiplied as three matmuls with the
+  kernel's thirds, so each of queries, keys and values comes out contiguous;
+* `"separate"`: three Dense layers `query`, `key`, `value`.
+
+All three compute the same function given the same weights
+(`split_fused_qkv` converts fused weights to separate ones).
 
 >>> import numpy as np
 >>> layer = CausalSelfAttention(num_heads=2, attention="xla")
@@ -47,9 +55,10 @@ from keras import ops
 
 from tfbsz.core.errors import ConfigError
 
-__all__ = ["ATTENTION_CHOICES", "CausalSelfAttention", "choose_kernel", "split_fused_qkv"]
+__all__ = ["ATTENTION_CHOICES", "QKV_CHOICES", "CausalSelfAttention", "choose_kernel", "split_fused_qkv"]
 
 ATTENTION_CHOICES = ("auto", "flash", "xla")
+QKV_CHOICES = ("fused", "split", "separate")
 INIT_STDDEV = 0.02
 
 logger = logging.getLogger("tfbsz.models")
@@ -142,11 +151,11 @@ class CausalSelfAttention(keras.layers.Layer):
         num_heads: number of attention heads; must divide the input width.
         output_stddev: stddev of the output projection's initial kernel.
         attention: `"auto"`, `"flash"` or `"xla"` (see the module docstring).
-        fused_qkv: one Dense layer `qkv` for queries, keys and values (True,
-            the layout of models saved before this option), or three (False).
+        qkv: `"fused"`, `"split"` or `"separate"` query/key/value projection
+            (see the module docstring).
     """
 
-    def __init__(self, num_heads, output_stddev=INIT_STDDEV, attention="auto", fused_qkv=True, **kwargs):
+    def __init__(self, num_heads, output_stddev=INIT_STDDEV, attention="auto", qkv="fused", **kwargs):
         super().__init__(**kwargs)
         if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
             raise ConfigError(f"model.num_heads: expected an integer >= 1, got {num_heads!r}")
@@ -154,12 +163,12 @@ class CausalSelfAttention(keras.layers.Layer):
             raise ConfigError(
                 f"model.attention: expected one of {', '.join(ATTENTION_CHOICES)}, got {attention!r}"
             )
-        if not isinstance(fused_qkv, bool):
-            raise ConfigError(f"model.fused_qkv: expected true or false, got {fused_qkv!r}")
+        if qkv not in QKV_CHOICES:
+            raise ConfigError(f"model.qkv: expected one of {', '.join(QKV_CHOICES)}, got {qkv!r}")
         self.num_heads = num_heads
         self.output_stddev = output_stddev
         self.attention = attention
-        self.fused_qkv = fused_qkv
+        self.qkv_projection = qkv
 
     def _dense(self, units, stddev, name, input_shape):
         layer = keras.layers.Dense(
@@ -179,7 +188,7 @@ class CausalSelfAttention(keras.layers.Layer):
             raise ConfigError(
                 f"model.num_heads: must divide d_model={d_model}, got {self.num_heads}"
             )
-        if self.fused_qkv:
+        if self.qkv_projection in ("fused", "split"):
             self.qkv = self._dense(3 * d_model, INIT_STDDEV, "qkv", input_shape)
         else:
             self.query = self._dense(d_model, INIT_STDDEV, "query", input_shape)
@@ -193,10 +202,17 @@ class CausalSelfAttention(keras.layers.Layer):
     def _heads(self, inputs):
         batch, length, d_model = ops.shape(inputs)
         head_dim = d_model // self.num_heads
-        if self.fused_qkv:
+        shape = (batch, length, self.num_heads, head_dim)
+        if self.qkv_projection == "fused":
             qkv = ops.reshape(self.qkv(inputs), (batch, length, 3, self.num_heads, head_dim))
             return qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        shape = (batch, length, self.num_heads, head_dim)
+        if self.qkv_projection == "split":  # Dense.call's matmul and bias add, a third of the kernel each
+            kernel, bias = self.qkv.kernel, self.qkv.bias
+            return tuple(
+                ops.reshape(ops.add(ops.matmul(inputs, kernel[:, i * d_model:(i + 1) * d_model]),
+                                    bias[i * d_model:(i + 1) * d_model]), shape)
+                for i in range(3)
+            )
         return tuple(ops.reshape(dense(inputs), shape) for dense in (self.query, self.key, self.value))
 
     def call(self, inputs):
@@ -219,6 +235,6 @@ class CausalSelfAttention(keras.layers.Layer):
             "num_heads": self.num_heads,
             "output_stddev": self.output_stddev,
             "attention": self.attention,
-            "fused_qkv": self.fused_qkv,
+            "qkv": self.qkv_projection,
         })
         return config

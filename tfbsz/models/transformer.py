@@ -6,8 +6,8 @@ Architecture, for tokens `[batch, seq_len]`:
    (`seq_len x d_model`), then dropout;
 2. `num_layers` blocks, each `x + Attn(LN(x))` then `x + MLP(LN(x))`, where
    Attn is causal multi-head self-attention (`tfbsz.models.attention.
-   CausalSelfAttention`: `attention` picks flash or XLA attention, `fused_qkv`
-   the projection layout) and MLP is `Dense(mlp_dim, gelu) -> Dense(d_model)`;
+   CausalSelfAttention`: `attention` picks flash or XLA attention, `qkv` the
+   query/key/value projection) and MLP is `Dense(mlp_dim, gelu) -> Dense(d_model)`;
    dropout on each branch output;
 3. final LayerNorm, then the output projection to the vocabulary: the
    transposed token embedding when `tie_embeddings` (`TiedEmbedding` called
@@ -44,7 +44,7 @@ from keras import ops
 
 from tfbsz.core.errors import ConfigError
 from tfbsz.models import require_bool, require_choice, require_fraction, require_int
-from tfbsz.models.attention import ATTENTION_CHOICES, CausalSelfAttention
+from tfbsz.models.attention import ATTENTION_CHOICES, QKV_CHOICES, CausalSelfAttention
 from tfbsz.models.logits import VocabularyProjection, float32_logits
 
 __all__ = [
@@ -163,14 +163,14 @@ class PositionEmbedding(keras.layers.Layer):
 
 
 def block_layers(index, d_model, num_heads, mlp_dim, dropout=0.0, residual_stddev=INIT_STDDEV, attention="auto",
-                 fused_qkv=True):
+                 qkv="fused"):
     """The layers of Transformer block `index`, by role, named `block_<index>_<role>`."""
     normal = keras.initializers.RandomNormal
     prefix = f"block_{index}"
     return {
         "attention_norm": keras.layers.LayerNormalization(epsilon=1e-5, name=f"{prefix}_attention_norm"),
         "attention": CausalSelfAttention(
-            num_heads, output_stddev=residual_stddev, attention=attention, fused_qkv=fused_qkv,
+            num_heads, output_stddev=residual_stddev, attention=attention, qkv=qkv,
             name=f"{prefix}_attention",
         ),
         "attention_dropout": keras.layers.Dropout(dropout, name=f"{prefix}_attention_dropout"),
@@ -218,11 +218,11 @@ class RematBlock(keras.layers.Layer):
     """
 
     def __init__(self, index, d_model, num_heads, mlp_dim, dropout=0.0, residual_stddev=INIT_STDDEV,
-                 attention="auto", fused_qkv=True, **kwargs):
+                 attention="auto", qkv="fused", **kwargs):
         super().__init__(**kwargs)
         self.block_config = dict(index=index, d_model=d_model, num_heads=num_heads, mlp_dim=mlp_dim,
                                  dropout=dropout, residual_stddev=residual_stddev, attention=attention,
-                                 fused_qkv=fused_qkv)
+                                 qkv=qkv)
         self.roles = block_layers(**self.block_config)
         self.block_sublayers = list(self.roles.values())  # tracked: Keras saves and counts their weights
 
@@ -257,7 +257,7 @@ def build_transformer(
     dropout=0.0,
     tie_embeddings=True,
     attention="auto",
-    fused_qkv=True,
+    qkv="fused",
     remat=False,
 ):
     """Builds the causal language model for sequences of `input_shape = (seq_len,)` tokens.
@@ -273,7 +273,9 @@ def build_transformer(
         tie_embeddings: project to the vocabulary with the token embedding.
         attention: `"auto"` (flash attention where available, else XLA),
             `"flash"` or `"xla"`; see `tfbsz.models.attention`.
-        fused_qkv: one fused query/key/value projection per block (True) or three.
+        qkv: the query/key/value projection: `"fused"` (one Dense layer, one
+            matmul), `"split"` (the same weights, three matmuls) or `"separate"`
+            (three Dense layers); see `tfbsz.models.attention`.
         remat: recompute each block's activations in the backward pass (`RematBlock`);
             needs `dropout` 0.
 
@@ -303,7 +305,7 @@ def build_transformer(
     dropout = require_fraction("dropout", dropout)
     require_bool("tie_embeddings", tie_embeddings)
     require_choice("attention", attention, ATTENTION_CHOICES)
-    require_bool("fused_qkv", fused_qkv)
+    require_choice("qkv", qkv, QKV_CHOICES)
     require_bool("remat", remat)
     if d_model % num_heads:
         raise ConfigError(
@@ -331,7 +333,7 @@ def build_transformer(
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
 
     block_options = dict(d_model=d_model, num_heads=num_heads, mlp_dim=mlp_dim, dropout=dropout, residual_stddev=residual_stddev,
-                         attention=attention, fused_qkv=fused_qkv)
+                         attention=attention, qkv=qkv)
     for i in range(num_layers):
         if remat:
             x = RematBlock(i, name=f"block_{i}", **block_options)(x)
