@@ -45,7 +45,7 @@ GPU (one H200):
 
     KERAS_BACKEND=jax python3 bench/transformer_mfu.py --out /tmp/mfu
 
-CPU check with tiny shapes (about a minute on 2 cores):
+CPU check with tiny shapes (one to three minutes on 2 cores):
 
     KERAS_BACKEND=jax python3 bench/transformer_mfu.py --tiny --out /tmp/mfu_tiny
 """
