@@ -47,6 +47,7 @@ __all__ = [
     "options",
     "count_params",
     "transformer_num_params",
+    "transformer_non_embedding_params",
     "transformer_config_for_params",
 ]
 
@@ -85,6 +86,9 @@ _MODELS.register(
             "mlp_dim": 256,
             "dropout": 0.0,
             "tie_embeddings": True,
+            "attention": "auto",
+            "qkv": "fused",
+            "remat": False,
         },
         tasks=(LANGUAGE_MODEL,),
     ),
@@ -225,11 +229,23 @@ def transformer_num_params(num_layers, d_model, mlp_dim, vocab, seq_len, tie_emb
     120576
     """
     d = d_model
-    block = 4 * d * d + 4 * d + 2 * d * mlp_dim + mlp_dim + d + 4 * d
-    total = vocab * d + seq_len * d + num_layers * block + 2 * d
+    total = vocab * d + seq_len * d + transformer_non_embedding_params(num_layers, d, mlp_dim)
     if not tie_embeddings:
         total += d * vocab
     return total
+
+
+def transformer_non_embedding_params(num_layers, d_model, mlp_dim):
+    """The parameters of the blocks and the final LayerNorm: `transformer_num_params` less the
+    token and position embeddings and any untied output projection (the N of `6 * N` FLOPs per
+    token, `tfbsz.models.efficiency`).
+
+    >>> transformer_non_embedding_params(12, 768, 3072)
+    85056000
+    """
+    d = d_model
+    block = 4 * d * d + 4 * d + 2 * d * mlp_dim + mlp_dim + d + 4 * d
+    return num_layers * block + 2 * d
 
 
 def transformer_config_for_params(target_params, vocab, seq_len, tie_embeddings=True):

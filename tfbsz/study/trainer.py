@@ -32,6 +32,7 @@ import numpy as np
 from tfbsz.study import callbacks as callbacks_lib
 from tfbsz.core.config import set_path, steps_budget
 from tfbsz.core.errors import ConfigError
+from tfbsz.models.efficiency import measurement_throughput
 
 __all__ = ["TrialResult", "TrialPlan", "apply_parameters", "plan_trial", "build_compiled_model", "train_input", "run_trial"]
 
@@ -264,6 +265,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
         accumulation_steps=plan.accumulation_steps,
         eval_batch_size=max(256, plan.micro_batch),
         on_measurement=on_measurement,
+        throughput=measurement_throughput(cfg["model"], dataset, cfg["precision"], devices=replicas),
     )
     callbacks = [stt, *extra_callbacks]
     from tfbsz.training import schedules
