@@ -216,6 +216,10 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         # Weight decay is part of the update: keep it away from Keras's base class.
         super().__init__(learning_rate=learning_rate, weight_decay=None, **kwargs)
         self.weight_decay = check_number("weight_decay", weight_decay, 0.0)
+        # Static: whether the update has a weight-decay term at all. Its value is read
+        # every step (and may be bound per trial, `per_trial.bind`), but a 0 here
+        # leaves the term out of the compiled update.
+        self._decay_enabled = self.weight_decay > 0
         self._decay_rule = ExclusionRule("exclude_from_weight_decay", exclude_from_weight_decay)
         self._adaptation_rule = ExclusionRule(
             "exclude_from_layer_adaptation", exclude_from_layer_adaptation
@@ -272,7 +276,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     # --- the update, written once for LARS and LAMB ------------------------------------
     def _kernel_key(self, index):
-        return (self._decays[index], self._adapts[index])
+        return (self._decays[index] and self._decay_enabled, self._adapts[index])
 
     def update_step(self, gradient, variable, learning_rate):
         """Updates one variable (Keras's per-variable entry point)."""

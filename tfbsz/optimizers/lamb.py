@@ -38,6 +38,7 @@ References:
 """
 
 import math
+from typing import NamedTuple
 
 import keras
 from keras import ops
@@ -51,19 +52,43 @@ from tfbsz.optimizers.exclusions import (
 )
 from tfbsz.optimizers.trust_ratio import global_l2_norm, guarded_ratio
 
-__all__ = ["LAMB"]
+__all__ = ["LAMB", "LambStep"]
+
+
+class LambStep(NamedTuple):
+    """The scalars of one LAMB step, shared by all variables (tensors or Python floats).
+
+    Hyperparameters arrive here as the optimizer holds them: Python floats, or
+    tensors bound per trial (`tfbsz.optimizers.per_trial.bind`); the update
+    reads them only through keras.ops.
+    """
+
+    learning_rate: object
+    beta_1: object
+    one_minus_beta_1: object  # 1 - beta_1, in float64 when beta_1 is a Python float
+    beta_2: object
+    one_minus_beta_2: object
+    epsilon: object
+    weight_decay: object
+    bias_correction_1: object  # 1 - beta_1^t (1 without bias correction)
+    bias_correction_2: object  # 1 - beta_2^t
+    gradient_divisor: object  # max(1, ||G||) for NVLAMB, else 1
 
 
 def _one_minus_power(beta, t):
     """1 - beta**t in float32 without cancellation: -expm1(t * log(beta)).
 
-    `1 - float32(0.999)` is off by 1.3e-5 relative (0.999 is not a float32);
-    log(beta) is taken in float64 before the cast, so the result is accurate
-    to a few float32 ulps.
+    `1 - float32(0.999)` is off by 1.3e-5 relative (0.999 is not a float32), so
+    for a Python float log(beta) is taken in float64 before the cast and the
+    result is accurate to a few float32 ulps. A tensor (a value bound per
+    trial) is already float32: its log is taken with keras.ops (log(0) = -inf
+    gives exactly 1, as beta = 0 should).
     """
-    if beta == 0.0:
-        return ops.ones_like(t)
-    return -ops.expm1(t * math.log(beta))
+    if isinstance(beta, float):
+        log_beta = math.log(beta) if beta > 0.0 else -math.inf
+    else:
+        log_beta = ops.log(ops.cast(beta, "float32"))
+    return -ops.expm1(t * log_beta)
 
 
 def _check_bounds(bounds):
@@ -183,42 +208,60 @@ class LAMB(LayerwiseOptimizer):
         return (self._momentums[index], self._velocities[index])
 
     def _step_scalars(self, learning_rate):
-        scalars = (ops.cast(learning_rate, "float32"), ops.cast(self.iterations + 1, "float32"))
+        t = ops.cast(self.iterations + 1, "float32")
+        beta_1, beta_2 = self.beta_1, self.beta_2
+        if self.bias_correction:
+            corrections = (_one_minus_power(beta_1, t), _one_minus_power(beta_2, t))
+        else:
+            corrections = (1.0, 1.0)
+        divisor = 1.0
         if self.normalize_by_global_gradient_norm:
-            scalars += (self._global_gradient_norm,)
-        return scalars
+            divisor = ops.maximum(ops.cast(self._global_gradient_norm, "float32"), 1.0)
+        return LambStep(
+            learning_rate=ops.cast(learning_rate, "float32"),
+            beta_1=beta_1,
+            one_minus_beta_1=1.0 - beta_1,
+            beta_2=beta_2,
+            one_minus_beta_2=1.0 - beta_2,
+            epsilon=self.epsilon,
+            weight_decay=self.weight_decay,
+            bias_correction_1=corrections[0],
+            bias_correction_2=corrections[1],
+            gradient_divisor=divisor,
+        )
 
     def _make_kernel(self, decay, adapt):
         """The pure per-variable update (float32 inside) for one pair of resolved flags."""
-        beta_1, beta_2, epsilon = self.beta_1, self.beta_2, self.epsilon
-        weight_decay = self.weight_decay if decay else 0.0
         bias_correction = self.bias_correction
+        normalize = self.normalize_by_global_gradient_norm
         trust_ratio = self._trust_ratio
 
         def prepare(gradient, variable, slots, scalars):
             m, v = slots
-            t = scalars[1]
             g = ops.cast(gradient, "float32")
-            if len(scalars) > 2:  # NVLAMB
-                g = g / ops.maximum(ops.cast(scalars[2], "float32"), 1.0)
+            if normalize:  # NVLAMB
+                g = g / scalars.gradient_divisor
             w = ops.cast(variable, "float32")
-            m_new = ops.cast(m, "float32") * beta_1 + g * (1.0 - beta_1)
-            v_new = ops.cast(v, "float32") * beta_2 + ops.square(g) * (1.0 - beta_2)
+            m_new = ops.cast(m, "float32") * scalars.beta_1 + g * scalars.one_minus_beta_1
+            v_new = (
+                ops.cast(v, "float32") * scalars.beta_2
+                + ops.square(g) * scalars.one_minus_beta_2
+            )
             if bias_correction:
-                m_hat = m_new / _one_minus_power(beta_1, t)
-                v_hat = v_new / _one_minus_power(beta_2, t)
+                m_hat = m_new / scalars.bias_correction_1
+                v_hat = v_new / scalars.bias_correction_2
             else:
                 m_hat, v_hat = m_new, v_new
-            update = m_hat / (ops.sqrt(v_hat) + epsilon)
-            if weight_decay > 0:
-                update = update + weight_decay * w
+            update = m_hat / (ops.sqrt(v_hat) + scalars.epsilon)
+            if decay:
+                update = update + scalars.weight_decay * w
             new_slots = (ops.cast(m_new, m.dtype), ops.cast(v_new, v.dtype))
             carry = (w, update, new_slots, variable.dtype)
             return carry, ((w, update) if adapt else None)
 
         def finish(carry, norms, scalars):
             w, update, new_slots, dtype = carry
-            step = scalars[0]
+            step = scalars.learning_rate
             if norms is not None:
                 step = step * trust_ratio(*norms)
             return ops.cast(w - step * update, dtype), new_slots

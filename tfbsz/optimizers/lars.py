@@ -41,6 +41,8 @@ References:
     arXiv:1708.03888 (2017).
 """
 
+from typing import NamedTuple
+
 import keras
 from keras import ops
 
@@ -54,9 +56,20 @@ from tfbsz.optimizers.exclusions import (
 from tfbsz.optimizers.trust_ratio import guarded_ratio
 from tfbsz.optimizers.variable_momentum import VariableMomentum
 
-__all__ = ["LARS", "TRUST_RATIO_DENOMINATORS"]
+__all__ = ["LARS", "LarsStep", "TRUST_RATIO_DENOMINATORS"]
 
 TRUST_RATIO_DENOMINATORS = ("sum_of_norms", "norm_of_sum")
+
+
+class LarsStep(NamedTuple):
+    """The scalars of one LARS step, shared by all variables (tensors or Python floats,
+    possibly bound per trial by `tfbsz.optimizers.per_trial.bind`)."""
+
+    learning_rate: object
+    momentum: object
+    weight_decay: object
+    trust_coefficient: object
+    epsilon: object
 
 
 @keras.saving.register_keras_serializable(package="tfbsz")
@@ -145,30 +158,38 @@ class LARS(VariableMomentum, LayerwiseOptimizer):
         return () if velocity is None else (velocity,)
 
     def _step_scalars(self, learning_rate):
-        return (ops.cast(learning_rate, "float32"), self.momentum_tensor())
+        return LarsStep(
+            learning_rate=ops.cast(learning_rate, "float32"),
+            momentum=self.momentum_tensor(),
+            weight_decay=self.weight_decay,
+            trust_coefficient=self.trust_coefficient,
+            epsilon=self.epsilon,
+        )
 
     def _make_kernel(self, decay, adapt):
         """The pure per-variable update (float32 inside) for one pair of resolved flags."""
         nesterov = self.nesterov
-        weight_decay = self.weight_decay if decay else 0.0
-        coefficient, epsilon = self.trust_coefficient, self.epsilon
         sum_of_norms = self.trust_ratio_denominator == "sum_of_norms"
         inside = self.learning_rate_inside_momentum
 
         def prepare(gradient, variable, slots, scalars):
             g = ops.cast(gradient, "float32")
             w = ops.cast(variable, "float32")
-            d = g + weight_decay * w if weight_decay > 0 else g
+            d = g + scalars.weight_decay * w if decay else g
             carry = (w, d, slots, variable.dtype)
             return carry, (((w, g) if sum_of_norms else (w, d)) if adapt else None)
 
         def finish(carry, norms, scalars):
             w, d, slots, dtype = carry
-            scale, momentum = scalars
+            scale, momentum = scalars.learning_rate, scalars.momentum
             if norms is not None:
                 w_norm, other_norm = norms
-                extra = weight_decay * w_norm + epsilon if sum_of_norms else epsilon
-                scale = scale * guarded_ratio(w_norm, other_norm, coefficient, extra)
+                extra = scalars.epsilon
+                if sum_of_norms and decay:
+                    extra = scalars.weight_decay * w_norm + extra
+                scale = scale * guarded_ratio(
+                    w_norm, other_norm, scalars.trust_coefficient, extra
+                )
             if not slots:  # momentum 0
                 return ops.cast(w - scale * d, dtype), ()
             v = ops.cast(slots[0], "float32")
