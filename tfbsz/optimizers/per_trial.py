@@ -79,12 +79,12 @@ ValueError: values: 'momentum' is not a per-trial hyperparameter of Adam (per-tr
 """
 
 import contextlib
-import numbers
 
 import keras
 from keras import ops
 
-from tfbsz.optimizers.exclusions import LayerwiseOptimizer
+from tfbsz.core import checks
+from tfbsz.optimizers.layerwise import LayerwiseOptimizer
 from tfbsz.optimizers.lamb import LAMB
 from tfbsz.optimizers.lars import LARS
 from tfbsz.optimizers.momentum_sgd import MomentumSGD
@@ -160,7 +160,7 @@ def _unwrap(optimizer):
 
 
 def _scalar(value):
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if checks.is_number(value):
         return float(value)
     return ops.cast(value, "float32")
 
