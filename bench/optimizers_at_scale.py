@@ -18,9 +18,10 @@ Controls and diagnosis:
 * `keras_adam_again` / `keras_momentum_again`: the baseline compiled a second time, a
   separate program: its ratio is this run's floor (compile-to-compile differences, such
   as another GEMM algorithm picked by autotuning, plus timing noise);
-* `tfbsz_lamb_separate` / `tfbsz_lars_separate`: norms reduced one tensor at a time
-  instead of stacked by shape (`trust_ratio.l2_norms`; stacking materialises copies of
-  the weights and updates, which costs more as the model grows);
+* `tfbsz_lamb_allgrouped` (default at the first size): the norms of same-shape tensors
+  stacked whatever their size, as tfbsz did before `trust_ratio.MAX_GROUPED_ELEMENTS`
+  (stacking materialises copies of the weights and updates); `tfbsz_lamb_separate`,
+  `tfbsz_lars_separate`: one reduction per tensor;
 * per optimizer, at the sizes of `--update-sizes` (the first by default), the update
   alone (a jitted loop of `stateless_apply` with gradients rescaled every pass,
   `bench/optimizers.py`'s `JaxTimer`) and its difference to the baseline's:
@@ -254,11 +255,11 @@ def main(argv=None):
     parser.add_argument("--sizes", default="86m,350m", help=f"comma-separated, of {list(SIZES)}")
     parser.add_argument("--only", default=DEFAULT_SET,
                         help="comma-separated optimizers (baselines are added)")
-    parser.add_argument("--first-size-extra", default="keras_adam_again,tfbsz_lamb_separate",
+    parser.add_argument("--first-size-extra", default="keras_adam_again,tfbsz_lamb_allgrouped",
                         help="optimizers added at the first size only (controls, variants)")
     parser.add_argument("--steps", type=int, default=0,
                         help=f"steps per timed loop (default per size: {STEPS})")
-    parser.add_argument("--rounds", type=int, default=7, help="timed rounds per optimizer")
+    parser.add_argument("--rounds", type=int, default=6, help="timed rounds per optimizer")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compiling")
     parser.add_argument("--update-rounds", type=int, default=5,
                         help="rounds timing the update alone (0: skip)")
