@@ -31,6 +31,7 @@ import time
 import keras
 import numpy as np
 
+from tfbsz.core import checks
 from tfbsz.core.targets import Target
 
 __all__ = ["StepsToTarget", "measurement_from_logs"]
@@ -114,16 +115,14 @@ class StepsToTarget(keras.callbacks.Callback):
         super().__init__()
         if not isinstance(target_metric, str) or "/" not in target_metric:
             raise ValueError(
-                "`target_metric` must name a measurement column such as 'val/classification_error'. "
-                f"Received: target_metric={target_metric!r}"
+                "target_metric: expected a measurement column such as 'val/classification_error', "
+                f"got {checks.describe(target_metric)}"
             )
         target = Target(target_metric, threshold, direction)
-        for name, value in (("eval_every", eval_every), ("accumulation_steps", accumulation_steps),
-                            ("eval_batch_size", eval_batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
-            raise ValueError(f"`max_steps` must be a positive integer or None. Received: max_steps={max_steps!r}")
+        eval_every = checks.integer(eval_every, "eval_every")
+        accumulation_steps = checks.integer(accumulation_steps, "accumulation_steps")
+        eval_batch_size = checks.integer(eval_batch_size, "eval_batch_size")
+        max_steps = checks.integer(max_steps, "max_steps", allow_none=True)
         self.eval_data = eval_data
         self.target = target
         self.target_metric = target.metric
