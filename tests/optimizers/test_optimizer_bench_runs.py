@@ -46,8 +46,8 @@ def test_train_step_bench_counts_kernels_on_jax():
 
 def test_whole_step_at_scale_bench_on_jax_without_tensorflow(tmp_path):
     code = BLOCK_TENSORFLOW + (
-        f"sys.argv = ['optimizers_at_scale.py', '--sizes', 'tiny', '--rounds', '2',\n"
-        f"            '--only', 'tfbsz_lamb', '--first-size-extra', '', '--update-rounds', '1',\n"
+        "sys.argv = ['optimizers_at_scale.py', '--sizes', 'tiny', '--rounds', '2',\n"
+        "            '--only', 'tfbsz_lamb', '--first-size-extra', '', '--update-rounds', '1',\n"
         f"            '--policy', 'float32', '--out', {str(tmp_path)!r}]\n"
         "import runpy; runpy.run_path('bench/optimizers_at_scale.py', run_name='__main__')\n"
         "assert 'tensorflow' not in sys.modules\n"
