@@ -32,12 +32,23 @@ OPTIMIZERS = {
 }
 DIVERGING_LR = 1e30
 
+# Per optimizer: a per-trial setting searched alongside the learning rate, with a value per
+# member (float32-exact values: a traced float32 value then equals the Python float alone).
+SEARCHED = {
+    "momentum": ("momentum", [0.875, 0.75, 0.875, 0.5]),
+    "nesterov": ("momentum", [0.875, 0.75, 0.875, 0.5]),
+    "lars": ("trust_coefficient", [2.0**-10, 2.0**-9, 2.0**-10, 2.0**-11]),
+    "adam": ("beta_2", [0.9375, 0.984375, 0.9375, 0.96875]),
+    "adamw": ("weight_decay", [2.0**-8, 2.0**-6, 2.0**-8, 0.0]),
+    "lamb": ("weight_decay", [2.0**-8, 2.0**-6, 2.0**-8, 2.0**-10]),
+}
 
-def digits_cfg(optimizer, lr, **extra):
+
+def digits_cfg(optimizer_name, lr, **extra):
     from tfbsz.core.config import from_dict
 
     raw = {"data": {"name": "digits"}, "model": {"name": "mlp", "hidden_units": [32]},
-           "optimizer": {"name": optimizer, "learning_rate": lr},
+           "optimizer": {"name": optimizer_name, "learning_rate": lr},
            "schedule": {"name": "linear_decay", "warmup_steps": 5},
            "target": {"metric": "val/classification_error", "threshold": 0.2},
            "budget": {"max_steps": STEPS}, "eval_every": EVAL_EVERY, "eval_examples": 256,
@@ -99,7 +110,7 @@ def exactness(names):
     report = {}
     for name in names.split(","):
         lr, variable_momentum = OPTIMIZERS[name]
-        cfg = digits_cfg(name, lr)
+        cfg = digits_cfg(name, lr, optimizer={"name": name, "learning_rate": lr, "weight_decay": 0.001})
         second = {"schedule.name": "one_cycle", "schedule.warmup_steps": 0} if variable_momentum else {
             "schedule.name": "cosine", "schedule.warmup_steps": 8}
         parameters = [
@@ -108,6 +119,9 @@ def exactness(names):
             {"optimizer.learning_rate": DIVERGING_LR},
             {"optimizer.learning_rate": lr * 0.5, "regularization.label_smoothing": 0.01},
         ]
+        setting, values = SEARCHED[name]
+        for p, value in zip(parameters, values):
+            p[f"optimizer.{setting}"] = value
         result = cohort_vs_alone(cfg, parameters, BATCH, dataset, compare=(0, 1, 2))
         # The same cohort with the diverging member replaced by a healthy one: the others'
         # numbers must not change at all.

@@ -51,7 +51,9 @@ def test_traced_values_share_a_key_and_shapes_do_not():
     different = [
         {"model.hidden_units": [32]},
         {"optimizer.momentum": 0.0},  # no velocity slots
-        {"optimizer.nesterov": True},
+        {"optimizer.name": "nesterov"},
+        {"optimizer.clipnorm": 1.0},
+        {"optimizer.weight_decay": 0.01},  # None (no decay term) is compiled in
         {"regularization.mixup_alpha": 0.2},
         {"sparsity.method": "random", "sparsity.level": 0.5},
         {"budget.max_steps": 80},
@@ -61,6 +63,8 @@ def test_traced_values_share_a_key_and_shapes_do_not():
         assert cohort_key(cfg, parameters) != base, parameters
     mixup = config(regularization={"mixup_alpha": 0.2})
     assert cohort_key(mixup, {"regularization.mixup_alpha": 1.0}) == cohort_key(mixup, {})
+    adam = config(optimizer={"name": "adam", "learning_rate": 0.01, "weight_decay": 0.001})
+    assert cohort_key(adam, {"optimizer.beta_2": 0.99, "optimizer.weight_decay": 0.1}) == cohort_key(adam, {})
     pruned = config(sparsity={"method": "snip", "level": 0.5})
     assert cohort_key(pruned, {"sparsity.level": 0.9, "sparsity.method": "random"}) == cohort_key(pruned, {})
 

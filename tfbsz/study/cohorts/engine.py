@@ -86,15 +86,17 @@ def _device_data(dataset, placement, cfg, soft_targets, eval_batch_size):
     return per_dataset[key]
 
 
-def _build_program(setup, batch_size, dataset, smoothing_bound):
+def _build_program(setup, batch_size, dataset, variant):
     from tfbsz.study import trainer
     from tfbsz.study.cohorts.members import build_member_model
     from tfbsz.study.cohorts.programs import CohortProgram
 
     cfg = trainer.apply_parameters(setup.cfg, {})
-    # The template's loss must take a traced label smoothing when any member smooths: a
-    # positive placeholder selects `SmoothedCrossEntropy` (members bind their own value).
-    cfg["regularization"]["label_smoothing"] = 0.5 if smoothing_bound else 0.0
+    # A traced label smoothing needs a loss that takes it: a positive placeholder selects
+    # `SmoothedCrossEntropy` (members bind their own value). Otherwise the template's loss is the
+    # members' own (their common value is compiled in, as in a trial alone).
+    smoothing = variant.label_smoothing
+    cfg["regularization"]["label_smoothing"] = 0.5 if smoothing is None else smoothing
     soft_targets = setup.mixup_alpha > 0
     with trainer.dtype_policy(cfg["precision"]):
         model = build_member_model(cfg, setup.plan, dataset, setup.member.seed)
@@ -104,7 +106,7 @@ def _build_program(setup, batch_size, dataset, smoothing_bound):
             x = x.astype("float32")
             y = np.eye(dataset.num_classes, dtype="float32")[y]
         model._symbolic_build(data_batch=(x, y))  # what fit does first: builds metrics and optimizer
-    return CohortProgram(model, dataset.num_classes)
+    return CohortProgram(model, dataset.num_classes, traced_smoothing=smoothing is None)
 
 
 def _stack(setups, field):
@@ -119,8 +121,8 @@ def _initial_state(setups):
             "optimizer": _stack(setups, "optimizer")}
 
 
-def _constants(setups):
-    names = sorted(setups[0].optimizer_values)
+def _constants(setups, variant):
+    names = variant.optimizer_names
     return {
         "label_smoothing": np.array([s.label_smoothing for s in setups], dtype=np.float32),
         "masks": [np.stack(column).astype(np.float32) for column in zip(*(s.masks for s in setups))],
@@ -187,6 +189,7 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     from tfbsz.study.cohorts.members import set_up_member
     from tfbsz.study.cohorts.placement import Placement, padded_size, resolve_devices
     from tfbsz.study.cohorts.tracking import MemberTracker
+    from tfbsz.study.cohorts.variants import choose_variant
     from tfbsz.study.trainer import TrialResult
 
     possible, reason = can_run_as_cohort(cfg, strategy)
@@ -198,18 +201,18 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
         if s.plan.max_steps != setups[0].plan.max_steps:
             raise ConfigError("run_cohort: members have different budgets (max_steps)")
     first = setups[0]
-    smoothing_bound = any(s.label_smoothing > 0 for s in setups)
+    variant = choose_variant(members, setups)
     soft_targets = first.mixup_alpha > 0
     program = programs.get_program(
-        (key, int(batch_size), _dataset_signature(dataset), smoothing_bound),
-        lambda: _build_program(first, batch_size, dataset, smoothing_bound),
+        (key, int(batch_size), _dataset_signature(dataset), variant),
+        lambda: _build_program(first, batch_size, dataset, variant),
     )
 
     placement = Placement(resolve_devices(devices))
     size = padded_size(len(setups), placement.count)
     padded = setups + [first] * (size - len(setups))
     state = placement.members(_initial_state(padded))
-    constants = placement.members(_constants(padded))
+    constants = placement.members(_constants(padded, variant))
     eval_batch_size = max(256, first.plan.micro_batch)
     data = _device_data(dataset, placement, first.cfg, soft_targets, eval_batch_size)
 
@@ -228,25 +231,29 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     active = [True] * len(setups) + [False] * (size - len(setups))
     results = [None] * len(setups)
     idle = feeds[0].empty(length)
+
+    def prepare(start):
+        """The next stretch's end and every active member's inputs for it, on the devices."""
+        end = min((start // eval_every + 1) * eval_every, max_steps)
+        rows = [feeds[i].chunk(start, end - start, length) if active[i] else idle for i in range(size)]
+        return end, placement.members(stack_feeds(rows))
+
     for tracker in trackers:
         tracker.begin()
     started = time.perf_counter()
     updates = 0
+    target, feed = prepare(0)
     while any(active):
-        target = min((updates // eval_every + 1) * eval_every, max_steps)
-        steps = target - updates
-        rows = []
-        for i in range(size):
-            if active[i]:
-                rows.append(feeds[i].chunk(updates, steps, length))
-            else:
-                rows.append(idle)
-        feed = placement.members(stack_feeds(rows))
         flags = placement.members(np.array(active))
-        state, train_logs = program.train_chunk(state, flags, constants, feed, np.int32(steps), *data["train"])
+        state, train_logs = program.train_chunk(state, flags, constants, feed, np.int32(target - updates),
+                                                *data["train"])
         val_logs = program.evaluate(state, constants, *data["eval"])
-        train_logs, val_logs = jax.device_get((train_logs, val_logs))
         updates = target
+        if updates < max_steps:
+            # Prepared while the device works; rows of members that end now are ignored
+            # (their `active` flag will be off).
+            target, feed = prepare(updates)
+        train_logs, val_logs = jax.device_get((train_logs, val_logs))
         for i in range(len(setups)):
             if not active[i]:
                 continue
