@@ -141,7 +141,8 @@ def workloads():
     report = {}
     cfg = from_dict({
         "data": {"name": "stdlib_text", "seq_len": 16, "max_bytes": 100000},
-        "model": {"name": "transformer", "num_layers": 1, "d_model": 32, "num_heads": 2, "mlp_dim": 64},
+        "model": {"name": "transformer", "num_layers": 1, "d_model": 32, "num_heads": 2, "mlp_dim": 64,
+                  "dropout": 0.1},  # each member's own dropout stream (seed-generator state)
         "optimizer": {"name": "adam", "learning_rate": 0.003},
         "schedule": {"name": "constant", "warmup_steps": 4},
         "target": {"metric": "val/cross_entropy_error", "threshold": 4.0},
@@ -162,6 +163,11 @@ def workloads():
                                                       "regularization.mixup_alpha": 1.0,
                                                       "regularization.label_smoothing": 0.1}]
     report["mixup"] = cohort_vs_alone(cfg, parameters, BATCH, digits, compare=(0, 1))
+
+    # mixed_float16: Keras's LossScaleOptimizer around the members' optimizer, float16 compute
+    cfg = digits_cfg("nesterov", 0.1, precision="mixed_float16")
+    parameters = [{"optimizer.learning_rate": 0.1}, {"optimizer.learning_rate": 0.05}]
+    report["mixed_float16"] = cohort_vs_alone(cfg, parameters, BATCH, digits, compare=(0, 1))
     return report
 
 

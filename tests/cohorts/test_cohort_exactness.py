@@ -83,13 +83,18 @@ def test_cohort_of_four_matches_each_trial_alone(optimizers):
 
 
 def test_transformer_pruned_and_mixup_cohorts_match_alone():
+    # a 1-block Transformer LM with dropout; random pruning with each member's own masks (levels
+    # 0.5 and 0.8); mixup (each member's own draws) with label smoothing; mixed_float16
     report = run_check("workloads")
     for name, case in report.items():
+        # float16 compute: a last-bit difference in float32 can round a float16 value the other way
+        relative = 1e-3 if name == "mixed_float16" else RELATIVE
         for index, alone in case["alone"].items():
-            assert_same_trial(alone, case["cohort"][int(index)], label=f"{name} member {index}")
+            assert_same_trial(alone, case["cohort"][int(index)], relative, label=f"{name} member {index}")
     pruned = report["pruned"]
     assert pruned["extra"]["sparsity"]["global_sparsity"] == 0.5
     assert "val/cross_entropy_error" in report["transformer"]["cohort"][0]["measurements"][0]
+    assert report["mixed_float16"]["extra"]["precision"] == "mixed_float16"
 
 
 def test_programs_compile_once_per_shape():

@@ -116,9 +116,13 @@ def _stack(setups, field):
     return [jnp.stack([jnp.asarray(v) for v in column]) for column in columns]
 
 
-def _initial_state(setups):
+def _initial_state(setups, program):
+    """Stacked initial values; the optimizer's are the template's (alike for every member)."""
+    import jax.numpy as jnp
+
+    optimizer = [jnp.broadcast_to(v.value, (len(setups), *v.shape)) for v in program.optimizer.variables]
     return {"trainable": _stack(setups, "trainable"), "non_trainable": _stack(setups, "non_trainable"),
-            "optimizer": _stack(setups, "optimizer")}
+            "optimizer": optimizer}
 
 
 def _constants(setups, variant):
@@ -211,7 +215,9 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     placement = Placement(resolve_devices(devices))
     size = padded_size(len(setups), placement.count)
     padded = setups + [first] * (size - len(setups))
-    state = placement.members(_initial_state(padded))
+    state = placement.members(_initial_state(padded, program))
+    for s in setups:  # the stacked copies are all the cohort needs now
+        s.trainable = s.non_trainable = None
     constants = placement.members(_constants(padded, variant))
     eval_batch_size = max(256, first.plan.micro_batch)
     data = _device_data(dataset, placement, first.cfg, soft_targets, eval_batch_size)
