@@ -196,6 +196,25 @@ def compile_once():
     counts["one_at_a_time_four"] = programs.trace_counts()
     counts["keys_equal"] = cohort_key(cfg, {"optimizer.learning_rate": 0.1}) == cohort_key(
         cfg, {"optimizer.learning_rate": 0.5, "schedule.name": "cosine", "optimizer.momentum": 0.8})
+
+    # budget.stop_when_beaten through the listener: a best trial reached at 20 updates, so a member
+    # not there by 20 is asked about its next evaluation (30) and ends as beaten.
+    class BeatenAfter20(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.asked = []
+
+        def is_beaten(self, trial_id, next_step):
+            self.asked.append((trial_id, next_step))
+            return next_step > 20
+
+    listener = BeatenAfter20()
+    members = [CohortMember({"optimizer.learning_rate": lr}, seed=40 + i, trial_id=str(i))
+               for i, lr in enumerate([0.001, 0.002, 0.003, 0.004])]
+    beaten = run_cohort(cfg, members, BATCH, dataset, listener=listener)
+    counts["beaten"] = {"outcomes": [r.outcome for r in beaten], "steps": [r.steps for r in beaten],
+                        "asked": listener.asked, "ended": listener.ended,
+                        "traces": programs.trace_counts()}
     return counts
 
 

@@ -107,6 +107,11 @@ def test_programs_compile_once_per_shape():
     assert counts["one_at_a_time_first"] == {"train": 2, "eval": 2}
     assert counts["one_at_a_time_four"] == {"train": 2, "eval": 2}
     assert counts["keys_equal"] is True
+    beaten = counts["beaten"]  # budget.stop_when_beaten, asked through the listener
+    assert beaten["outcomes"] == ["beaten"] * 4 and beaten["steps"] == [20] * 4
+    assert sorted(beaten["asked"]) == sorted([str(i), step] for i in range(4) for step in (20, 30))
+    assert sorted(beaten["ended"]) == sorted([str(i), "beaten"] for i in range(4))
+    assert beaten["traces"] == {"train": 2, "eval": 2}
 
 
 def test_cohort_sharded_over_two_devices_matches_one_device():

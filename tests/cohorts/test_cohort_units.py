@@ -136,6 +136,12 @@ def test_schedule_table_crosses_blocks():
 
 
 def test_members_are_checked():
+    import types
+
+    like = types.SimpleNamespace(parameters={"optimizer.learning_rate": 0.1}, seed=3, trial_id=7)
+    assert CohortMember.of(like) == CohortMember({"optimizer.learning_rate": 0.1}, 3, "7")
+    with pytest.raises(ValueError, match="CohortMember: expected parameters, seed and trial_id"):
+        CohortMember.of(types.SimpleNamespace(seed=1))
     with pytest.raises(ValueError, match="CohortMember.parameters: expected a dict"):
         CohortMember([("optimizer.learning_rate", 0.1)], seed=0, trial_id="a")
     with pytest.raises(ValueError, match="CohortMember.seed"):

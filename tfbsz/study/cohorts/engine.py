@@ -13,6 +13,7 @@ The loop, per stretch of updates up to the next evaluation (`eval_every`, or the
 JAX backend only (see `compatibility.can_run_as_cohort`).
 """
 
+import functools
 import time
 import weakref
 
@@ -29,12 +30,9 @@ def _check_members(cfg, members):
     from tfbsz.study.cohorts.compatibility import cohort_key
     from tfbsz.study.cohorts.members import CohortMember
 
-    members = list(members)
+    members = [CohortMember.of(m) for m in members]
     if not members:
         raise ConfigError("run_cohort: members: expected at least one CohortMember, got none")
-    for m in members:
-        if not isinstance(m, CohortMember):
-            raise ConfigError(f"run_cohort: members: expected CohortMember objects, got {m!r}")
     ids = [m.trial_id for m in members]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"run_cohort: members: trial ids must differ, got {ids}")
@@ -167,12 +165,15 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
 
     Args:
         cfg: a checked study config.
-        members: `CohortMember`s whose `cohort_key`s are equal.
+        members: `CohortMember`s (or objects with `parameters`, `seed`, `trial_id` and
+            optionally `save_model_path`) whose `cohort_key`s are equal.
         batch_size: the global batch size.
         dataset: a `tfbsz.data.Dataset`.
         strategy: None or a `one_device` strategy (see `can_run_as_cohort`).
         listener: optional object with `measurement(trial_id, row)` (each measurement as it is
-            made) and `trial_end(trial_id, result)` (each member as soon as it ends).
+            made) and `trial_end(trial_id, result)` (each member as soon as it ends), and
+            optionally `is_beaten(trial_id, next_step)`: asked after each evaluation of a member
+            that has not ended; True ends it as `beaten` (`budget.stop_when_beaten`).
         devices: None (the default device), ``"all"`` local devices, a count, or a list of JAX
             devices: with more than one, the member axis is sharded over them.
 
@@ -231,6 +232,7 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
         trackers.append(MemberTracker(s, (x_eval, y_eval), batch_size, on_measurement))
         feeds.append(MemberFeed(s, dataset, batch_size))
 
+    is_beaten = getattr(listener, "is_beaten", None)
     max_steps = first.plan.max_steps
     eval_every = first.cfg["eval_every"]
     length = min(eval_every, max_steps)
@@ -260,21 +262,25 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
             # (their `active` flag will be off).
             target, feed = prepare(updates)
         train_logs, val_logs = jax.device_get((train_logs, val_logs))
+        ending = []
         for i in range(len(setups)):
-            if not active[i]:
-                continue
-            ended = trackers[i].after_updates(
+            if active[i] and trackers[i].after_updates(
                 updates,
                 {k: v[i] for k, v in train_logs.items()},
                 {k: float(v[i]) for k, v in val_logs.items()},
                 feeds[i].learning_rates.at(updates),
-            )
-            if ended or updates >= max_steps:
-                active[i] = False
-                results[i] = _finish(setups[i], trackers[i], started, size, placement, dataset,
-                                     state, i, TrialResult)
-                if listener is not None:
-                    listener.trial_end(setups[i].member.trial_id, results[i])
+            ):
+                ending.append(i)
+        if is_beaten is not None:  # asked once every member's measurement is in
+            ending += [i for i in range(len(setups)) if active[i] and i not in ending
+                       and trackers[i].end_if_beaten(functools.partial(is_beaten, setups[i].member.trial_id))]
+        if updates >= max_steps:  # the budget ends everyone (StepsToTarget says missed)
+            ending += [i for i in range(len(setups)) if active[i] and i not in ending]
+        for i in sorted(ending):
+            active[i] = False
+            results[i] = _finish(setups[i], trackers[i], started, size, placement, dataset, state, i, TrialResult)
+            if listener is not None:
+                listener.trial_end(setups[i].member.trial_id, results[i])
     return results
 
 

@@ -51,6 +51,16 @@ class CohortMember:
         self.seed = int(self.seed)
         self.trial_id = str(self.trial_id)
 
+    @classmethod
+    def of(cls, member):
+        """`member` as a checked `CohortMember` (any object with the same attributes will do)."""
+        if isinstance(member, cls):
+            return member
+        try:
+            return cls(member.parameters, member.seed, member.trial_id, getattr(member, "save_model_path", None))
+        except AttributeError:
+            raise ValueError(f"CohortMember: expected parameters, seed and trial_id, got {member!r}") from None
+
 
 @dataclasses.dataclass
 class MemberSetup:

@@ -79,12 +79,6 @@ class MemberTracker:
     def outcome(self):
         return self.callback.outcome
 
-    @property
-    def next_measurement(self):
-        """The update count at which the callback measures next (the budget caps it)."""
-        cb = self.callback
-        return min(cb._next_eval, cb.max_steps) if cb.max_steps is not None else cb._next_eval
-
     def begin(self):
         self.callback.on_train_begin()
         self.callback.on_epoch_begin(0)
@@ -95,6 +89,19 @@ class MemberTracker:
         self.callback.on_train_batch_end(updates - 1, train_logs)
         self.view.serve(None, None)
         return self.callback.outcome is not None
+
+    def end_if_beaten(self, is_beaten):
+        """Ends the member as `beaten` when `is_beaten(next_step)` says reaching the target at its
+        next evaluation could no longer beat the best trial so far (`budget.stop_when_beaten`,
+        as the trainer's `StopWhenBeaten` decides for a trial alone); True if it ended."""
+        cb = self.callback
+        if cb.outcome is not None or not cb.measurements:
+            return False
+        step = cb.measurements[-1]["step"]
+        if is_beaten(min((step // cb.eval_every + 1) * cb.eval_every, cb.max_steps)):
+            cb.outcome = "beaten"
+            return True
+        return False
 
     def end(self):
         self.callback.on_train_end()
