@@ -11,7 +11,7 @@ Example:
 300
 """
 
-from tfbsz.analysis.critical_batch import CriticalBatchFit, fit_critical_batch
+from tfbsz.analysis.critical_batch import CriticalBatchFit, fit_critical_batch, fit_log_curves
 from tfbsz.analysis.goals import goal_sensitivity, workload_steps
 from tfbsz.analysis.metaparameters import (
     BestTrial,
@@ -21,11 +21,13 @@ from tfbsz.analysis.metaparameters import (
     scaling_heuristics,
 )
 from tfbsz.analysis.noise import NoiseScaleSummary, measured_noise_scale
-from tfbsz.analysis.regimes import Regimes, classify_regimes, perfect_scaling_line
+from tfbsz.analysis.regimes import Regimes, classify_regimes, perfect_scaling_line, regime_boundaries
+from tfbsz.analysis.scaling_intervals import ScalingIntervals, scaling_intervals
 from tfbsz.analysis.steps_to_result import (
     StepsEstimate,
     bootstrap_steps_to_result,
     first_step_reaching,
+    first_steps,
     steps_to_result,
 )
 from tfbsz.analysis.study_files import (
@@ -44,6 +46,7 @@ __all__ = [
     "CriticalBatchFit",
     "NoiseScaleSummary",
     "Regimes",
+    "ScalingIntervals",
     "StepsEstimate",
     "Target",
     "Trial",
@@ -57,12 +60,16 @@ __all__ = [
     "default_direction",
     "find_parameter",
     "first_step_reaching",
+    "first_steps",
     "fit_critical_batch",
+    "fit_log_curves",
     "goal_sensitivity",
     "load_workloads",
     "measured_noise_scale",
     "perfect_scaling_line",
+    "regime_boundaries",
     "scaling_heuristics",
+    "scaling_intervals",
     "steps_to_result",
     "workload_steps",
 ]

@@ -1,4 +1,4 @@
-"""Steps to result (Shallue et al. 2018) and its bootstrap confidence interval over trials.
+"""Steps to result (Shallue et al. 2018) and its search-luck interval (bootstrap over trials).
 
 *Steps to result* of a batch size is the smallest `step`, over all measurements of all its
 trials, whose metric strictly beats the threshold (`<` when minimising, `>` when maximising);
@@ -6,10 +6,12 @@ trials, whose metric strictly beats the threshold (`<` when minimising, `>` when
 goal-reaching step (Shallue et al.'s `measurement_utils.compute_steps_to_result`).
 
 Because it is a minimum over a metaparameter search, it carries the luck of that search.
-`bootstrap_steps_to_result` resamples the trials with replacement, recomputes the minimum and
-returns a percentile interval (the Tuning Playbook's Figure 3 bootstraps a study the same way).
-The point estimate is the smallest possible resampled value, so the interval always starts at or
-above it and reaches it whenever the best trial is drawn often enough (about 63% of resamples).
+`bootstrap_steps_to_result` measures that luck with the smoothed bootstrap of
+`tfbsz.analysis.search_luck` (trials resampled with replacement, each resampled log first step
+jittered by a kernel bandwidth, minimum taken) and returns a percentile interval: the *90%
+search-luck interval* of the steps to result. Its lower end lies below the point estimate whenever
+the trials that reached the goal have a spread: a luckier search of the same size could have been
+faster.
 
 Example:
 
@@ -26,10 +28,13 @@ import math
 
 import numpy as np
 
+from tfbsz.analysis.inputs import check_confidence, check_resamples
+from tfbsz.analysis.search_luck import bandwidths, percentile_interval, resample_log_minima
 from tfbsz.core.errors import ConfigError
 
 __all__ = [
     "first_step_reaching",
+    "first_steps",
     "steps_to_result",
     "StepsEstimate",
     "bootstrap_steps_to_result",
@@ -51,7 +56,12 @@ def first_step_reaching(trial, target):
     return int(trial.steps[hits].min())
 
 
-def _first_steps(trials, target):
+def first_steps(trials, target):
+    """Each trial's first goal-reaching step as a float array, `inf` for trials that missed.
+
+    Raises ConfigError when trials have measurements but none has the target's column.
+    """
+    trials = list(trials)
     measured = [t for t in trials if t.columns]
     if measured and not any(target.metric in t.columns for t in measured):
         columns = sorted({c for t in measured for c in t.columns})
@@ -73,7 +83,7 @@ def steps_to_result(trials, target):
     Returns:
         int or None.
     """
-    firsts = _first_steps(list(trials), target)
+    firsts = first_steps(trials, target)
     if firsts.size == 0 or not np.isfinite(firsts).any():
         return None
     return int(firsts.min())
@@ -81,7 +91,8 @@ def steps_to_result(trials, target):
 
 @dataclasses.dataclass(frozen=True)
 class StepsEstimate:
-    """Steps to result with a bootstrap interval; `high` is `inf` when resamples can miss the goal."""
+    """Steps to result with its search-luck interval (`low`, `high`); `high` is `inf` when
+    resamples can miss the goal."""
 
     steps: int
     low: float
@@ -89,10 +100,11 @@ class StepsEstimate:
     confidence: float
     n_trials: int
     n_reached: int
+    bandwidth: float = 0.0   # smoothing of the bootstrap, in log steps
 
 
-def bootstrap_steps_to_result(trials, target, confidence=0.9, n_resamples=2000, seed=0):
-    """Steps to result and a percentile bootstrap interval over trials.
+def bootstrap_steps_to_result(trials, target, confidence=0.9, n_resamples=2000, seed=0, bandwidth=None):
+    """Steps to result and its search-luck interval (smoothed bootstrap percentile interval).
 
     Args:
         trials: all trials of one batch size.
@@ -100,6 +112,8 @@ def bootstrap_steps_to_result(trials, target, confidence=0.9, n_resamples=2000, 
         confidence: interval coverage in (0, 1). Defaults to 0.9.
         n_resamples: bootstrap resamples (>= 100). Defaults to 2000.
         seed: seed of the NumPy generator, so the interval is reproducible. Defaults to 0.
+        bandwidth: smoothing in log steps; defaults to Silverman's rule on these trials
+            (`tfbsz.analysis.search_luck.bandwidths`).
 
     Returns:
         `StepsEstimate`, or None when no trial reached the target.
@@ -111,27 +125,22 @@ def bootstrap_steps_to_result(trials, target, confidence=0.9, n_resamples=2000, 
     >>> trials = [Trial(str(i), {}, "COMPLETE", {"step": np.array([s]), "loss": np.array([0.0])})
     ...           for i, s in enumerate([100, 120, 150, 400])]
     >>> est = bootstrap_steps_to_result(trials, Target("loss", 1.0), seed=1)
-    >>> est.steps, est.low <= est.steps <= est.high
+    >>> est.steps, est.low < est.steps < est.high
     (100, True)
     """
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"confidence: expected a number in (0, 1), got {confidence!r}")
-    if not isinstance(n_resamples, int) or n_resamples < 100:
-        raise ConfigError(f"n_resamples: expected an integer >= 100, got {n_resamples!r}")
-    firsts = _first_steps(list(trials), target)
+    confidence = check_confidence(confidence)
+    n_resamples = check_resamples(n_resamples)
+    firsts = first_steps(trials, target)
     if firsts.size == 0 or not np.isfinite(firsts).any():
         return None
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, firsts.size, size=(n_resamples, firsts.size))
-    minima = firsts[picks].min(axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    # "inverted_cdf" keeps interval ends on observed values (and handles inf without NaN).
-    low, high = np.quantile(minima, [alpha, 1.0 - alpha], method="inverted_cdf")
+    minima = resample_log_minima([firsts], n_resamples, seed, bandwidth)[:, 0]
+    low, high = percentile_interval(np.exp(minima), confidence)
     return StepsEstimate(
         steps=int(firsts.min()),
-        low=float(low),
-        high=float(high),
+        low=low,
+        high=high,
         confidence=confidence,
         n_trials=int(firsts.size),
         n_reached=int(np.isfinite(firsts).sum()),
+        bandwidth=float(bandwidths([firsts])[0] if bandwidth is None else bandwidth),
     )
