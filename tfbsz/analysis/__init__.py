@@ -20,9 +20,11 @@ from tfbsz.analysis.metaparameters import (
     find_parameter,
     scaling_heuristics,
 )
-from tfbsz.analysis.noise import NoiseScaleSummary, measured_noise_scale
+from tfbsz.analysis.noise import NoiseScaleSummary, measured_noise_scale, summarize_noise_scale
 from tfbsz.analysis.regimes import Regimes, classify_regimes, perfect_scaling_line, regime_boundaries
+from tfbsz.analysis.saturation import SearchSaturation, search_saturation
 from tfbsz.analysis.scaling_intervals import ScalingIntervals, scaling_intervals
+from tfbsz.analysis.search_edges import search_edges
 from tfbsz.analysis.steps_to_result import (
     StepsEstimate,
     bootstrap_steps_to_result,
@@ -47,6 +49,7 @@ __all__ = [
     "NoiseScaleSummary",
     "Regimes",
     "ScalingIntervals",
+    "SearchSaturation",
     "StepsEstimate",
     "Target",
     "Trial",
@@ -70,6 +73,9 @@ __all__ = [
     "regime_boundaries",
     "scaling_heuristics",
     "scaling_intervals",
+    "search_edges",
+    "search_saturation",
     "steps_to_result",
+    "summarize_noise_scale",
     "workload_steps",
 ]

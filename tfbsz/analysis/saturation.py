@@ -8,17 +8,19 @@ the workload. Two views per batch size:
   1, 2, ..., n trials of this search;
 * **a k-trial search** for every k = 1..n, exact over all ways of choosing k of the n trials
   (without replacement, so free of the order's luck): the probability that it reaches the goal
-  and its median steps to result.
+  and its *typical* steps to result, the geometric mean over those choices (None while some
+  choice of k trials misses the goal).
 
-The search counts as **saturated** when the median k-trial search at k = ceil(n / 2) already
-needs at most `1 / (1 - min_reduction)` times the steps of all n trials (default: the full
-search is less than 10% faster than half of it, the regime rules' `min_reduction`); fewer than 4
-trials cannot tell. A batch size where only 1 of n trials reached the goal gets a warning: its
-steps to result rest on one trial.
+The search counts as **saturated** when a typical search of half the trials (k = ceil(n / 2))
+needs at most `1 / (1 - min_reduction)` times the steps of all n trials: doubling the search
+bought less than 10% (the regime rules' `min_reduction`). A median would not do: with one trial
+far ahead of the others, half of all half-size searches contain it. Fewer than 4 trials cannot
+tell (None). A batch size where only 1 of n trials reached the goal gets a warning: its steps to
+result rest on one trial.
 
 >>> s = search_saturation(64, ["0", "1", "2", "3"], [400, 300, float("inf"), 310])
->>> s.best_so_far, s.median_best_of, s.saturated
-([400.0, 300.0, 300.0, 300.0], [310.0, 300.0, 300.0, 300.0], True)
+>>> s.best_so_far, [round(v) for v in s.typical_best_of[1:]], s.saturated
+([400.0, 300.0, 300.0, 300.0], [318, 302, 300], True)
 >>> search_saturation(64, ["0", "1"], [float("inf"), 250]).warning
 'batch size 64: 1 of 2 trials reached the target; its steps to result rest on one trial'
 """
@@ -40,7 +42,7 @@ class SearchSaturation:
     trials: int
     reached: int
     best_so_far: list         # after 1..n trials, in numeric trial-id order
-    median_best_of: list      # median steps to result of a k-trial search, k = 1..n
+    typical_best_of: list     # geometric-mean steps to result of a k-trial search, k = 1..n
     reach_probability: list   # probability that a k-trial search reaches the goal, k = 1..n
     saturated: bool           # None with fewer than 4 trials or when half a search rarely reaches
     warning: str              # None, or a one-line warning
@@ -75,25 +77,26 @@ def search_saturation(batch_size, trial_ids, first_steps, min_reduction=0.1):
 
     n, values = len(steps), sorted(steps)
     reached = sum(math.isfinite(s) for s in steps)
-    medians, probabilities = [], []
+    typical, probabilities = [], []
     for k in range(1, n + 1):
         total = _choose(n, k)
         probabilities.append(1.0 - _choose(n - reached, k) / total)
-        median = None
-        for j, value in enumerate(values, start=1):   # P(min of k <= j-th smallest)
-            if 1.0 - _choose(n - j, k) / total >= 0.5:
-                median = value if math.isfinite(value) else None
-                break
-        medians.append(median)
+        # P(the minimum of k is the j-th smallest) = C(n - j, k - 1) / C(n, k)
+        weights = [_choose(n - j, k - 1) / total for j in range(1, n + 1)]
+        if any(w > 0 and not math.isfinite(v) for w, v in zip(weights, values)):
+            typical.append(None)
+        else:
+            typical.append(math.exp(sum(w * math.log(v) for w, v in zip(weights, values) if w > 0)))
 
     saturated = None
-    half = medians[math.ceil(n / 2) - 1] if n else None
-    if n >= 4 and half is not None and medians[-1] is not None:
-        saturated = medians[-1] >= (1.0 - min_reduction) * half
+    half = typical[math.ceil(n / 2) - 1] if n else None
+    if n >= 4 and typical[-1] is not None:
+        saturated = half is not None and typical[-1] >= (1.0 - min_reduction) * half
     warning = None
     if reached == 1 and n > 1:
         warning = f"batch size {batch_size}: 1 of {n} trials reached the target; its steps to result rest on one trial"
     elif saturated is False:
-        warning = (f"batch size {batch_size}: the search had not saturated (half of its {n} trials would "
-                   f"typically need {half:.4g} steps, all of them {medians[-1]:.4g}); more trials would likely lower it")
-    return SearchSaturation(int(batch_size), n, reached, best, medians, probabilities, saturated, warning)
+        half_text = "could miss the target" if half is None else f"would typically need {half:.4g} steps"
+        warning = (f"batch size {batch_size}: the search had not saturated (half of its {n} trials {half_text}, "
+                   f"all of them {typical[-1]:.4g}); more trials would likely lower its steps to result")
+    return SearchSaturation(int(batch_size), n, reached, best, typical, probabilities, saturated, warning)
