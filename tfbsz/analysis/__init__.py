@@ -12,7 +12,7 @@ Example:
 """
 
 from tfbsz.analysis.critical_batch import CriticalBatchFit, fit_critical_batch, fit_log_curves
-from tfbsz.analysis.goals import goal_sensitivity, workload_steps
+from tfbsz.analysis.goals import default_goals, goal_sensitivity, workload_steps
 from tfbsz.analysis.metaparameters import (
     BestTrial,
     best_metaparameters,
@@ -61,6 +61,7 @@ __all__ = [
     "bootstrap_steps_to_result",
     "classify_regimes",
     "default_direction",
+    "default_goals",
     "find_parameter",
     "first_step_reaching",
     "first_steps",
