@@ -1,5 +1,7 @@
 """Argument checks shared by the public analysis functions, and the order of trial ids.
 
+`trial_order_key` (the order of trial ids, numeric first) is the one of `tfbsz.records.summary`.
+
 Every public function of `tfbsz.analysis` accepts Python and NumPy numbers alike
 (`np.int64(32)`, `np.float32(0.9)`, elements of `np.array([16, 32])`); booleans are not numbers.
 
@@ -14,6 +16,7 @@ import math
 import numbers
 
 from tfbsz.core.errors import ConfigError
+from tfbsz.records.summary import trial_order_key
 
 __all__ = ["is_number", "check_confidence", "check_resamples", "clean_curve", "trial_order_key"]
 
@@ -73,15 +76,3 @@ def _plain(number):
     return int(number) if isinstance(number, numbers.Integral) else float(number)
 
 
-def trial_order_key(trial_id):
-    """Sort key of a trial id: numeric ids by value ("9" before "10"), then other ids by text.
-
-    Shallue et al. break ties of steps to result by trial id; their ids (and tfbsz's) are numbers
-    written as text, so a text sort would put trial 10 before trial 9.
-    """
-    text = str(trial_id)
-    try:
-        value = float(text)
-    except ValueError:
-        return (1, 0.0, text)
-    return (0, value, text) if math.isfinite(value) else (1, 0.0, text)

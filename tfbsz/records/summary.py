@@ -19,7 +19,8 @@ import pathlib
 
 from tfbsz.records import results
 
-__all__ = ["first_step_beating", "first_step_reaching", "summarize_batch_size", "summarize_study", "write_summary", "SUMMARY_FIELDS"]
+__all__ = ["first_step_beating", "first_step_reaching", "summarize_batch_size", "summarize_study", "trial_order_key",
+           "write_summary", "SUMMARY_FIELDS"]
 
 SUMMARY_FIELDS = (
     "batch_size",
@@ -59,6 +60,23 @@ def first_step_reaching(trial, metric, threshold, direction):
     return first_step_beating(trial.measurements, metric, threshold, direction)
 
 
+def trial_order_key(trial_id):
+    """Sort key of a trial id: numeric ids by value ("9" before "10"), then other ids by text.
+
+    Ties of steps to result are broken by trial id (Shallue et al. sort by step, then trial);
+    ids are numbers written as text, so a text sort would put trial 10 before trial 9.
+
+    >>> sorted(["10", "9", "a", "02"], key=trial_order_key)
+    ['02', '9', '10', 'a']
+    """
+    text = str(trial_id)
+    try:
+        value = float(text)
+    except ValueError:
+        return (1, 0.0, text)
+    return (0, value, text) if math.isfinite(value) else (1, 0.0, text)
+
+
 def _outcome(trial, reached_step):
     outcome = trial.outcome
     if outcome in ("reached", "missed", "diverged"):
@@ -78,8 +96,11 @@ def summarize_batch_size(bs_study, target):
         step = first_step_reaching(trial, metric, threshold, direction)
         counts[_outcome(trial, step)] += 1
         wall += float(trial.extra.get("wall_time_s") or 0.0)
-        if step is not None and (best is None or (step, trial.trial_id) < (best[0], best[1].trial_id)):
+        if step is not None and (best is None or (step, trial_order_key(trial.trial_id)) < (best[0], trial_order_key(best[1].trial_id))):
             best = (step, trial)
+    from tfbsz.analysis.search_edges import search_edges  # noqa: PLC0415  (the analysis's rule)
+
+    edges = search_edges(best[1].parameters, bs_study.config.get("parameter_configs")) if best else {}
     return {
         "batch_size": bs_study.batch_size,
         "steps_to_result": best[0] if best else None,
@@ -88,6 +109,7 @@ def summarize_batch_size(bs_study, target):
         **counts,
         "wall_time_s": round(wall, 3),
         "best_parameters": dict(best[1].parameters) if best else {},
+        "at_search_edge": sorted(edges),
     }
 
 

@@ -58,7 +58,7 @@ def summarize(run):
     analysis = analyze(batch_sizes)
     for row in batch_sizes:
         row["regime"] = regime_of(row["batch_size"], analysis["regimes"])
-    noise = noise_scale(run["trials"])
+    noise = noise_scale(run["trials"], batch_sizes)
     for row in batch_sizes:
         row["noise_scale"] = noise["by_batch_size"].get(str(row["batch_size"])) if noise else None
     return {
@@ -72,42 +72,52 @@ def summarize(run):
     }
 
 
-def noise_scale(trials, column=NOISE_SCALE_COLUMN):
-    """The measured B_simple: median over trials of each trial's last finite `column` value.
+def noise_scale(trials, batch_sizes, column=NOISE_SCALE_COLUMN):
+    """The measured B_simple at the goal, by `tfbsz.analysis.summarize_noise_scale`'s rule.
 
-    Same rule as `tfbsz.analysis.measured_noise_scale` (docs/analysis.md): returns
-    `{"column", "b_simple", "trials", "by_batch_size": {str(batch size): median}}`, or None when
-    no trial logged a finite value.
+    Each batch size's best trial (row of `batch_sizes`) gives its `column` value at its steps to
+    result; B_simple is the median over batch sizes, infinite values kept (docs/analysis.md).
+    Returns `{"column", "b_simple", "trials", "infinite", "interval", "interval_coverage",
+    "by_batch_size": {str(batch size): value}}` with None for infinite values (JSON has no
+    infinity), or None when no best trial logged the column or `tfbsz.analysis` is missing.
 
-    >>> noise_scale([{"batch_size": 16, "measurements": [{"step": 1, NOISE_SCALE_COLUMN: 8.0}]},
-    ...              {"batch_size": 64, "measurements": [{"step": 1, NOISE_SCALE_COLUMN: 20.0},
-    ...                                                  {"step": 2, NOISE_SCALE_COLUMN: None}]}])["b_simple"]
-    14.0
+    >>> trials = [{"batch_size": 16, "trial_id": "0", "measurements": [{"step": 1, NOISE_SCALE_COLUMN: 8.0},
+    ...                                                                {"step": 2, NOISE_SCALE_COLUMN: 9.0}]},
+    ...           {"batch_size": 64, "trial_id": "0", "measurements": [{"step": 1, NOISE_SCALE_COLUMN: float("inf")}]}]
+    >>> rows = [{"batch_size": 16, "best_trial": "0", "steps_to_result": 1},
+    ...         {"batch_size": 64, "best_trial": "0", "steps_to_result": 1}]
+    >>> shown = noise_scale(trials, rows)
+    >>> shown["b_simple"], shown["infinite"], shown["by_batch_size"]
+    (None, 1, {'16': 8.0, '64': None})
     """
-    per_batch = {}
-    for trial in trials:
-        last = None
-        for row in trial["measurements"]:
-            value = row.get(column)
-            if _is_number(value):
-                last = float(value)
-        if last is not None:
-            per_batch.setdefault(int(trial["batch_size"]), []).append(last)
-    if not per_batch:
+    analysis = _import_analysis()
+    if analysis is None:
         return None
-    everything = [v for values in per_batch.values() for v in values]
+    from tfbsz.analysis.noise import value_at_goal  # noqa: PLC0415
+
+    by_id = {(int(t["batch_size"]), str(t["trial_id"])): t for t in trials}
+    values = {}
+    for row in batch_sizes:
+        trial = by_id.get((int(row["batch_size"]), str(row.get("best_trial"))))
+        if trial is None or row.get("steps_to_result") is None:
+            continue
+        steps = [m.get("step") for m in trial["measurements"]]
+        raw = [m.get(column) for m in trial["measurements"]]
+        values[int(row["batch_size"])] = value_at_goal(steps, [math.nan if v is None else v for v in raw],
+                                                       row["steps_to_result"])
+    summary = analysis.summarize_noise_scale(values, column=column)
+    if summary is None:
+        return None
+    low, high = summary.interval
     return {
         "column": column,
-        "b_simple": _median(everything),
-        "trials": len(everything),
-        "by_batch_size": {str(b): _median(v) for b, v in sorted(per_batch.items())},
+        "b_simple": _number(summary.b_simple),
+        "trials": summary.trials,
+        "infinite": summary.infinite,
+        "interval": [_number(low), _number(high)],
+        "interval_coverage": summary.interval_coverage,
+        "by_batch_size": {str(b): _number(v) for b, v in summary.by_batch_size.items()},
     }
-
-
-def _median(values):
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
 
 
 def learning_rate_key(trials):
@@ -131,6 +141,7 @@ def analyze(batch_sizes):
     b0, s0 = points[0]
     b_max = max(r["batch_size"] for r in batch_sizes)
     out["perfect_scaling"] = {
+        "reference": "smallest",
         "reference_batch_size": b0,
         "reference_steps": s0,
         "points": [[b, s0 * b0 / b] for b in (b0, b_max)],
@@ -140,11 +151,14 @@ def analyze(batch_sizes):
         out["fit_error"] = out["regime_error"] = "tfbsz.analysis is not available"
         return out
     out["fit"], out["fit_error"] = fit_points(analysis, points)
-    if out["fit"]:
+    if out["fit"]:  # perfect scaling is judged against the fitted small-batch limit E_min / B
+        e_min = out["fit"]["s_min"] * out["fit"]["b_crit"]
+        out["perfect_scaling"].update(reference="fit", points=[[b, e_min / b] for b in (b0, b_max)])
         lo, hi = min(b for b, _ in points) / 1.5, b_max * 1.5
         grid = [lo * (hi / lo) ** (i / 48.0) for i in range(49)]
         out["fitted_curve"] = [[b, out["fit"]["s_min"] * (1.0 + out["fit"]["b_crit"] / b)] for b in grid]
-    out["regimes"], out["regime_bands"], out["regime_error"] = classify(analysis, points)
+    missed = [r["batch_size"] for r in batch_sizes if r["steps_to_result"] is None and r["batch_size"] > 0]
+    out["regimes"], out["regime_bands"], out["regime_error"] = classify(analysis, points, missed)
     return out
 
 
@@ -169,16 +183,18 @@ def fit_points(analysis, points):
     return fit, None
 
 
-def classify(analysis, points):
+def classify(analysis, points, missed=()):
     """({batch size: regime label}, bands, None) from `tfbsz.analysis.classify_regimes`, or a reason.
 
-    Bands cover the chart's x axis; a boundary lies halfway (geometrically) between the last batch
-    size of one regime and the first of the next.
+    `missed` batch sizes (target not reached) bound the maximal useful batch size. Bands cover the
+    chart's x axis; a boundary lies halfway (geometrically) between the last batch size of one
+    regime and the first of the next.
     """
     if len(points) < 2:
         return {}, [], "regimes need at least 2 batch sizes that reached the target"
     try:
-        result = analysis.classify_regimes([b for b, _ in points], [s for _, s in points])
+        result = analysis.classify_regimes([b for b, _ in points] + list(missed),
+                                           [s for _, s in points] + [None] * len(missed))
     except Exception as err:  # noqa: BLE001
         return {}, [], f"regimes failed: {err}"
     labels = [REGIME_LABELS.get(r, str(r)) for r in result.regimes]
@@ -238,7 +254,7 @@ def _trial_row(trial, target):
 
 def _batch_size_row(batch_size, trials, summary_row, target, lr_key):
     reached = [t for t in trials if t["steps_to_target"] is not None]
-    best = min(reached, key=lambda t: (t["steps_to_target"], t["trial_id"]), default=None)
+    best = min(reached, key=lambda t: (t["steps_to_target"], summary.trial_order_key(t["trial_id"])), default=None)
     if best is not None:
         steps_to_result, best_trial, best_parameters = best["steps_to_target"], best["trial_id"], best["parameters"]
     elif target is None and summary_row:
@@ -258,6 +274,9 @@ def _batch_size_row(batch_size, trials, summary_row, target, lr_key):
         "reached": sum(t["outcome"] == "reached" for t in trials),
         "missed": sum(t["outcome"] == "missed" for t in trials),
         "diverged": sum(t["outcome"] == "diverged" for t in trials),
+        # names of searched parameters whose best value sits in the outer eighth (summary.json)
+        "at_search_edge": [str(n) for n in summary_row.get("at_search_edge") or []]
+        if best is None or str(summary_row.get("best_trial")) == str(best_trial) else [],
     }
 
 
