@@ -337,7 +337,7 @@ def _check(cfg):
     _check_target(cfg)
     _check_budget(cfg)
     if cfg["eval_every"] != "auto":  # "auto": tfbsz.study.eval_schedule
-        _integer(cfg, None, value=cfg["eval_every"], label="eval_every (or 'auto')")
+        _integer(cfg, "eval_every")
     _integer(cfg, "eval_examples", allow_none=True)
     _choice(cfg, "search.algorithm", SEARCH_ALGORITHMS)
     _integer(cfg, "search.trials")
