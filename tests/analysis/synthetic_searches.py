@@ -11,10 +11,13 @@ steps). `luck` (>= 1, or inf: the trial missed) is drawn per trial from one of L
   1 + 4 d^2 with the distance d (range = 2), and a trial more than 5x slower than the best misses;
 * `lognormal_misses`: exp(N(0, 0.25)) (a luck that can be below 1), and 20% of trials miss.
 
-The truths the intervals are meant to cover (estimands, docs/analysis.md section 3):
-`search_steps(B) = S(B) * m` with m the median of the minimum of `trials` lucks (the steps a
-search of that size finds, median over searches), and that curve's B_crit = b_crit and
-S_min = s_min * m; the regime boundaries of that curve under the rules of `classify_regimes`.
+The truths the intervals are meant to cover (estimands, docs/analysis.md section 3) are those of
+the *search curve*: at each batch size the steps to result that a search of this many trials
+measures, median over repeated searches (`search_curve`, by simulation: it includes the rounding
+to the evaluation grid); the B_crit and S_min of the McCandlish fit to that curve, and its regime
+boundaries under the rules of `classify_regimes`. Without rounding the search curve is
+S(B) * m, m = `search_factor` (the median of the smallest of `trials` lucks), so its B_crit is
+b_crit and its S_min is s_min * m.
 """
 
 import numpy as np
@@ -47,10 +50,29 @@ def search_factor(model, trials, draws=200_000, seed=12345):
     return float(np.median(luck(np.random.default_rng(seed), (draws, trials), model).min(axis=1)))
 
 
-def first_steps(rng, batch_sizes, s_min, b_crit, trials, model, evals_to_target=40):
-    """(K, trials) first goal-reaching steps of one simulated study (inf: missed)."""
+def first_steps(rng, batch_sizes, s_min, b_crit, trials, model, evals_to_target=40, overhead=0.0,
+                eval_every=None, budget=None):
+    """(K, trials) first goal-reaching steps of one simulated study (inf: missed).
+
+    By default each batch size evaluates every S(B) / `evals_to_target` steps; `eval_every` (an
+    int, or "auto" with `budget`) puts every batch size on that grid instead. `overhead` adds a
+    fixed number of steps to every trial (e.g. a warmup fixed in steps).
+    """
     batch_sizes = np.asarray(batch_sizes, float)
     best = s_min * (1.0 + b_crit / batch_sizes)
-    every = np.maximum(1.0, np.round(best / evals_to_target))[:, None]
-    steps = best[:, None] * luck(rng, (len(batch_sizes), trials), model)
-    return np.ceil(steps / every) * every
+    steps = best[:, None] * luck(rng, (len(batch_sizes), trials), model) + overhead
+    if eval_every is None:
+        every = np.maximum(1.0, np.round(best / evals_to_target))[:, None]
+        return np.ceil(steps / every) * every
+    from tfbsz.study.eval_schedule import evaluation_steps
+
+    grid = np.array(evaluation_steps(eval_every, budget) + [np.inf], float)
+    return grid[np.searchsorted(grid, np.where(np.isfinite(steps), steps, np.inf))]
+
+
+def search_curve(batch_sizes, s_min, b_crit, trials, model, searches=2000, seed=99, **grid):
+    """Per batch size, the median over `searches` simulated searches of the measured steps to result."""
+    rng = np.random.default_rng(seed)
+    minima = np.array([first_steps(rng, batch_sizes, s_min, b_crit, trials, model, **grid).min(axis=1)
+                       for _ in range(searches)])
+    return np.median(minima, axis=0)

@@ -2,7 +2,7 @@
 
 Each simulated study draws per-trial luck around S(B) = 1000 (1 + 128 / B) over batch sizes
 16..1024 with 8 trials each (tests/analysis/synthetic_searches.py); the intervals must hold the
-truth in at least 85% of studies. The full table over five luck models is in docs/analysis.md
+truth (the search curve's estimands) in at least 85% of studies. The full table over five luck models is in docs/analysis.md
 (`python scripts/interval_coverage.py`); this test runs the two models closest to real searches
 with fewer resamples, so that it takes seconds.
 """
@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from analysis.synthetic_searches import first_steps, search_factor
-from tfbsz.analysis import classify_regimes, scaling_intervals
+from analysis.synthetic_searches import first_steps, search_curve
+from tfbsz.analysis import classify_regimes, fit_critical_batch, scaling_intervals
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 S_MIN, B_CRIT, TRIALS = 1000.0, 128.0, 8
@@ -26,8 +26,8 @@ def _inside(interval, value):
 @pytest.mark.parametrize("model", ["halfnormal", "bowl_1d"])
 def test_ninety_percent_intervals_cover_at_least_85_percent(model):
     rng = np.random.default_rng(7)
-    factor = search_factor(model, TRIALS, draws=50_000)
-    truth_steps = [S_MIN * factor * (1 + B_CRIT / b) for b in BATCH_SIZES]
+    truth_steps = list(search_curve(BATCH_SIZES, S_MIN, B_CRIT, TRIALS, model, searches=1000))
+    curve = fit_critical_batch(BATCH_SIZES, truth_steps)
     truth = classify_regimes(BATCH_SIZES, truth_steps)
     hits = {"B_crit": [], "S_min": [], "steps": [], "last perfect": [], "max useful": []}
     for study in range(100):
@@ -35,8 +35,8 @@ def test_ninety_percent_intervals_cover_at_least_85_percent(model):
         if np.isfinite(firsts.min(axis=1)).sum() < 3:
             continue
         iv = scaling_intervals(BATCH_SIZES, list(firsts), n_resamples=200, seed=study)
-        hits["B_crit"].append(_inside(iv.b_crit, B_CRIT))
-        hits["S_min"].append(_inside(iv.s_min, S_MIN * factor))
+        hits["B_crit"].append(_inside(iv.b_crit, curve.b_crit))
+        hits["S_min"].append(_inside(iv.s_min, curve.s_min))
         hits["steps"].extend(_inside(iv.steps[b], s) for b, s in zip(BATCH_SIZES, truth_steps))
         hits["last perfect"].append(_inside(iv.last_perfect, truth.last_perfect_batch_size or 0))
         hits["max useful"].append(_inside(iv.max_useful, truth.max_useful_batch_size or math.inf))

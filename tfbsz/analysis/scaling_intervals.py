@@ -4,8 +4,10 @@ One stratified smoothed bootstrap over trials (`tfbsz.analysis.search_luck`) dri
 each resample redraws the trials of every batch size, takes each batch size's minimum (its steps
 to result), **refits the whole curve** S(B) = S_min (1 + B_crit / B) (`fit_log_curves`) and
 reapplies the regime rules against that resample's own fitted small-batch limit
-(`regime_boundaries`). The intervals are percentile intervals of those resampled quantities, so
-they answer "how different could the answer have been with another search of the same size?".
+(`regime_boundaries`). The intervals answer "how different could the answer have been with
+another search of the same size?": for steps, B_crit and S_min, the spread of the resampled
+values (log scale) centred on the point estimate (`centered_interval`); for the regime
+boundaries, which take few values, plain percentiles of the resampled boundaries.
 
 Names used in the report for each interval (all at `confidence`, 90% by default):
 
@@ -35,10 +37,10 @@ import math
 
 import numpy as np
 
-from tfbsz.analysis.critical_batch import fit_bounds, fit_log_curves
+from tfbsz.analysis.critical_batch import best_log_b_crit, fit_bounds, fit_log_curves
 from tfbsz.analysis.inputs import check_confidence, check_resamples, is_number
 from tfbsz.analysis.regimes import REFERENCES, regime_boundaries
-from tfbsz.analysis.search_luck import bandwidths, percentile_interval, resample_log_minima
+from tfbsz.analysis.search_luck import bandwidths, centered_interval, percentile_interval, resample_log_minima
 from tfbsz.core.errors import ConfigError
 
 __all__ = ["ScalingIntervals", "scaling_intervals", "STEPS_INTERVAL", "CURVE_INTERVAL"]
@@ -116,19 +118,24 @@ def scaling_intervals(batch_sizes, first_steps, confidence=0.9, n_resamples=2000
     last_perfect, max_useful = regime_boundaries(log_b, minima, log_e_min, tolerance, min_reduction)
 
     fitted = np.isfinite(log_b_crit)
+    point = np.log([f.min() for f in firsts])
     b_crit = s_min = None
-    if fitted.any():
+    if fitted.any() and np.isfinite(point).sum() >= 3:
         low_bound, high_bound = fit_bounds(log_b)
+        reached = np.isfinite(point)
+        c0 = best_log_b_crit(log_b[reached], point[reached])
+        s0 = float(np.mean(point[reached] - np.logaddexp(0.0, c0 - log_b[reached])))
         c_low, c_high = percentile_interval(log_b_crit[fitted], confidence)
-        b_crit = (0.0 if c_low <= low_bound + 1e-3 else math.exp(c_low),
-                  math.inf if c_high >= high_bound - 1e-3 else math.exp(c_high))
-        s_min = tuple(math.exp(v) for v in percentile_interval(log_s_min[fitted], confidence))
+        b_low, b_high = centered_interval(log_b_crit[fitted], c0, confidence)
+        b_crit = (0.0 if c_low <= low_bound + 1e-3 else b_low, math.inf if c_high >= high_bound - 1e-3 else b_high)
+        s_min = centered_interval(log_s_min[fitted], s0, confidence)
     k = len(sizes)
     return ScalingIntervals(
         confidence=confidence,
         n_resamples=n_resamples,
         batch_sizes=sizes,
-        steps={b: percentile_interval(np.exp(minima[:, j]), confidence) for j, b in enumerate(sizes)},
+        steps={b: centered_interval(minima[:, j], point[j], confidence) if np.isfinite(point[j]) else (math.inf, math.inf)
+               for j, b in enumerate(sizes)},
         b_crit=b_crit,
         s_min=s_min,
         last_perfect=_index_interval(last_perfect, lambda i: 0 if i < 0 else sizes[i], confidence),

@@ -10,6 +10,10 @@ smoothed bootstrap** over trials:
   `h` (its batch size's *bandwidth*), and a trial that missed the goal stays missed (infinite);
 * the resample's steps to result is the minimum.
 
+Intervals take their spread from these resampled minima and their centre from the point estimate
+(`centered_interval`): the minimum over trials is median-unbiased for the steps a search of that
+size finds, while resampled minima are not centred on it.
+
 Without the noise a resampled minimum can never fall below the observed one, so a plain
 bootstrap interval always starts at the point estimate (the best trial is in about 63% of
 resamples), and says nothing about how much luckier a search could have been. The noise is a
@@ -33,7 +37,7 @@ import math
 
 import numpy as np
 
-__all__ = ["bandwidths", "resample_log_minima", "percentile_interval"]
+__all__ = ["bandwidths", "resample_log_minima", "percentile_interval", "centered_interval"]
 
 
 def _silverman(log_steps):
@@ -95,3 +99,30 @@ def percentile_interval(samples, confidence):
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(samples, [alpha, 1.0 - alpha], method="inverted_cdf")
     return (float(low), float(high))
+
+
+def centered_interval(log_samples, log_estimate, confidence):
+    """(low, high), on the linear scale, of log samples re-centred so that their median is the estimate.
+
+    The minimum over a search's trials is a median-unbiased estimate of the steps a search of that
+    size finds (the best of 2n trials is equally likely to be in either half), but resampled minima
+    are not centred on it: duplicated trials push them up, the smoothing pulls them down. So the
+    bootstrap provides the spread and the point estimate the centre:
+    ``[estimate * exp(q_low - median), estimate * exp(q_high - median)]``. Infinite quantiles
+    (resamples that missed the goal) stay infinite.
+
+    >>> import numpy as np
+    >>> low, high = centered_interval(np.log([90., 100., 110., 120., 130.]), np.log(100.), 0.5)
+    >>> round(low, 1), round(high, 1)
+    (90.9, 109.1)
+    """
+    log_samples = np.asarray(log_samples, float)
+    log_samples = log_samples[~np.isnan(log_samples)]
+    if log_samples.size == 0:
+        return (math.nan, math.nan)
+    median = float(np.quantile(log_samples, 0.5, method="inverted_cdf"))
+    low, high = percentile_interval(log_samples, confidence)
+    if not math.isfinite(median):  # most resamples missed: no centre to move, plain percentiles
+        return (math.exp(low) if math.isfinite(low) else math.inf, math.inf)
+    return tuple(math.exp(log_estimate + v - median) if math.isfinite(v) else (math.inf if v > 0 else 0.0)
+                 for v in (low, high))

@@ -8,8 +8,8 @@ goal-reaching step (Shallue et al.'s `measurement_utils.compute_steps_to_result`
 Because it is a minimum over a metaparameter search, it carries the luck of that search.
 `bootstrap_steps_to_result` measures that luck with the smoothed bootstrap of
 `tfbsz.analysis.search_luck` (trials resampled with replacement, each resampled log first step
-jittered by a kernel bandwidth, minimum taken) and returns a percentile interval: the *90%
-search-luck interval* of the steps to result. Its lower end lies below the point estimate whenever
+jittered by a kernel bandwidth, minimum taken) and returns the spread of those minima centred on
+the point estimate (`search_luck.centered_interval`): the *90% search-luck interval*. Its lower end lies below the point estimate whenever
 the trials that reached the goal have a spread: a luckier search of the same size could have been
 faster.
 
@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from tfbsz.analysis.inputs import check_confidence, check_resamples
-from tfbsz.analysis.search_luck import bandwidths, percentile_interval, resample_log_minima
+from tfbsz.analysis.search_luck import bandwidths, centered_interval, resample_log_minima
 from tfbsz.core.errors import ConfigError
 
 __all__ = [
@@ -104,7 +104,7 @@ class StepsEstimate:
 
 
 def bootstrap_steps_to_result(trials, target, confidence=0.9, n_resamples=2000, seed=0, bandwidth=None):
-    """Steps to result and its search-luck interval (smoothed bootstrap percentile interval).
+    """Steps to result and its search-luck interval (smoothed bootstrap, centred on the estimate).
 
     Args:
         trials: all trials of one batch size.
@@ -134,7 +134,7 @@ def bootstrap_steps_to_result(trials, target, confidence=0.9, n_resamples=2000, 
     if firsts.size == 0 or not np.isfinite(firsts).any():
         return None
     minima = resample_log_minima([firsts], n_resamples, seed, bandwidth)[:, 0]
-    low, high = percentile_interval(np.exp(minima), confidence)
+    low, high = centered_interval(minima, math.log(firsts.min()), confidence)
     return StepsEstimate(
         steps=int(firsts.min()),
         low=low,
