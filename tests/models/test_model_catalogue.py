@@ -87,9 +87,9 @@ def test_transformer_option_values_are_checked(cfg, message):
 @pytest.mark.parametrize(
     "cfg, message",
     [
-        ({"name": "simple_cnn", "filters": [32]}, r"model\.filters: expected a list of 2 positive integers"),
+        ({"name": "simple_cnn", "filters": [32]}, r"model\.filters: expected a list of 2 integers >= 1"),
         ({"name": "simple_cnn", "dense_units": -1}, r"model\.dense_units: expected an integer >= 1, got -1"),
-        ({"name": "mlp", "hidden_units": [16, 0]}, r"model\.hidden_units: expected a list of positive"),
+        ({"name": "mlp", "hidden_units": [16, 0]}, r"model\.hidden_units\[1\]: expected an integer >= 1, got 0"),
         ({"name": "mlp", "activation": "relux"}, r"model\.activation: expected a Keras activation name"),
         ({"name": "resnet", "depth": 10}, r"model\.depth: expected 6n \+ 2 .*got 10"),
         ({"name": "resnet", "norm": "layer"}, r"model\.norm: expected one of batch, none, got 'layer'"),
