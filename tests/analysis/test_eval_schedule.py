@@ -37,9 +37,9 @@ def test_auto_evaluates_about_70_times_over_a_budget_and_never_sooner_than_budge
     assert next_evaluation(1000, 7) == 1007
 
 
-def test_config_accepts_auto():
+def test_config_accepts_auto_and_names_it_in_errors():
     assert from_dict({**BASE, "eval_every": "auto"})["eval_every"] == "auto"
-    with pytest.raises(ConfigError, match=r"eval_every: expected a positive integer, got 'often'"):
+    with pytest.raises(ConfigError, match=r"eval_every: expected an integer >= 1 or auto, got 'often'"):
         from_dict({**BASE, "eval_every": "often"})
 
 

@@ -32,7 +32,7 @@ def test_summary_json_cli_table_and_dashboard_flag_the_edge(tmp_path):
     summary = summarize_study(results.load_study(tmp_path))
     rows = {r["batch_size"]: r for r in summary["batch_sizes"]}
     assert rows[16]["at_search_edge"] == ["optimizer.learning_rate"]
-    assert rows[64]["best_trial"] == "9" and rows[64]["at_search_edge"] == []
+    assert rows[64]["best_trial"] == 9 and rows[64]["at_search_edge"] == []
     write_summary(tmp_path, summary)
     assert json.loads((tmp_path / "summary.json").read_text())["batch_sizes"][0]["at_search_edge"] == [
         "optimizer.learning_rate"]
@@ -43,8 +43,11 @@ def test_summary_json_cli_table_and_dashboard_flag_the_edge(tmp_path):
     assert "[edge: learning_rate]" in table[2] and "[edge" not in table[3]
     assert table[-1].startswith("[edge: ...] best trial in the outer eighth") and "widen the search range" in table[-1]
 
-    from tfbsz.tb_plugin import _files, _scaling
+    from tfbsz.tb_plugin import _scaling
 
-    shown = {r["batch_size"]: r for r in _scaling.summarize(_files.read_run(tmp_path))["batch_sizes"]}
+    study = results.load_study(tmp_path)
+    shown = {r["batch_size"]: r for r in _scaling.summarize(study, study.declared_target())["batch_sizes"]}
     assert shown[16]["at_search_edge"] == ["optimizer.learning_rate"] and shown[64]["at_search_edge"] == []
-    assert shown[64]["best_trial"] == "9"
+    assert shown[64]["best_trial"] == 9
+    without_target = {r["batch_size"]: r for r in _scaling.summarize(study, None)["batch_sizes"]}
+    assert without_target[16]["at_search_edge"] == ["optimizer.learning_rate"]  # from summary.json

@@ -15,8 +15,7 @@ Example (given a loaded `workload`)::
 
 import math
 
-import numpy as np
-
+from tfbsz.analysis.inputs import is_number
 from tfbsz.analysis.steps_to_result import steps_to_result
 from tfbsz.analysis.study_files import Target, default_direction
 from tfbsz.core.errors import ConfigError
@@ -47,7 +46,8 @@ def goal_sensitivity(workload, metric, thresholds, direction=None):
 
 def _best_value(study, target):
     """The best value of `target.metric` over all measurements of `study`'s trials (or None)."""
-    values = [v for t in study.trials for v in np.asarray(t.columns.get(target.metric, []), float) if math.isfinite(v)]
+    values = [v for t in study.trials if t.counts_toward_result
+              for v in t.column(target.metric) if is_number(v) and math.isfinite(v)]
     if not values:
         return None
     return min(values) if target.direction == "min" else max(values)
@@ -60,15 +60,14 @@ def default_goals(workload, target):
     that beat the threshold; with no margin (or no batch size reaching it), 10% of the threshold
     (or 0.1 when it is 0) is used instead.
 
-    >>> import numpy as np
     >>> from tfbsz.analysis import BatchSizeStudy, Target, Trial, Workload
-    >>> t = lambda v: Trial("0", {}, "COMPLETE", {"step": np.array([1.0, 2.0]), "err": np.array([0.5, v])})
-    >>> w = Workload("r", "d", "m", "o", [BatchSizeStudy(8, [t(0.02)], {}, ""), BatchSizeStudy(16, [t(0.05)], {}, "")])
+    >>> t = lambda v: Trial(0, {}, "COMPLETE", {"step": [1, 2], "err": [0.5, v]})
+    >>> w = Workload("r", "d", "m", "o", [BatchSizeStudy(8, [t(0.02)]), BatchSizeStudy(16, [t(0.05)])])
     >>> [round(g, 4) for g in default_goals(w, Target("err", 0.08))]
     [0.1, 0.09, 0.08, 0.07, 0.06]
     """
     sign = 1.0 if target.direction == "min" else -1.0
-    reached = [v for v in (_best_value(s, target) for s in workload.studies) if v is not None and target.beats([v])[0]]
+    reached = [v for v in (_best_value(s, target) for s in workload.studies) if v is not None and target.beats(v)]
     margin = min((sign * (target.threshold - v) for v in reached), default=0.0)
     if not margin > 0:
         margin = 0.1 * abs(target.threshold) or 0.1

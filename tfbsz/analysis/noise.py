@@ -37,7 +37,6 @@ import numpy as np
 
 from tfbsz.analysis.inputs import check_confidence
 from tfbsz.analysis.metaparameters import best_trial
-from tfbsz.analysis.steps_to_result import first_step_reaching
 
 __all__ = ["NOISE_SCALE_COLUMN", "NoiseScaleSummary", "value_at_goal", "summarize_noise_scale",
            "measured_noise_scale", "median_interval"]
@@ -61,7 +60,7 @@ class NoiseScaleSummary:
 
 
 def value_at_goal(steps, values, goal_step):
-    """The last non-NaN value at or before `goal_step` (inf kept), or None."""
+    """The last value at or before `goal_step` that is a number (inf kept; NaN, None, text skipped), or None."""
     found = None
     for step, value in zip(steps, values):
         try:
@@ -114,6 +113,6 @@ def measured_noise_scale(workload, target=None, confidence=0.9, column=NOISE_SCA
         if best is None:
             continue
         trial = next(t for t in study.trials if t.trial_id == best.trial_id)
-        if column in trial.columns and first_step_reaching(trial, target) is not None:
-            values[study.batch_size] = value_at_goal(trial.steps, trial.columns[column], best.steps)
+        if column in trial.column_names:
+            values[study.batch_size] = value_at_goal(trial.column("step"), trial.column(column), best.steps)
     return summarize_noise_scale(values, confidence, column)

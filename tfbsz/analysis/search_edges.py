@@ -61,11 +61,32 @@ def position_on_scale(value, config):
     return (v - a) / (b - a)
 
 
+def _configs(parameter_configs):
+    """{name: config} from a mapping, or from a list of configs naming themselves (`parameter` or `name`)."""
+    if isinstance(parameter_configs, dict):
+        return {str(k): v for k, v in parameter_configs.items()}
+    out = {}
+    for config in parameter_configs if isinstance(parameter_configs, list) else []:
+        name = config.get("parameter", config.get("name")) if isinstance(config, dict) else None
+        if isinstance(name, str):
+            out[name] = config
+    return out
+
+
 def search_edges(parameters, parameter_configs, fraction=EDGE_FRACTION):
-    """{name: "low" | "high"} for each searched parameter whose value sits in an outer `fraction`."""
+    """{name: "low" | "high"} for each searched parameter whose value sits in an outer `fraction`.
+
+    `parameter_configs` is a mapping name -> config, or a list of configs with a `parameter` (or
+    `name`) key;
+    anything else (or a malformed entry) flags nothing.
+
+    >>> search_edges({"lr": 0.001}, [{"parameter": "lr", "type": "DOUBLE", "min_value": 0.001, "max_value": 1}])
+    {'lr': 'low'}
+    """
     edges = {}
-    for name, config in sorted((parameter_configs or {}).items()):
-        position = position_on_scale((parameters or {}).get(name), config)
+    parameters = parameters if isinstance(parameters, dict) else {}
+    for name, config in sorted(_configs(parameter_configs).items()):
+        position = position_on_scale(parameters.get(name), config)
         if position is None:
             continue
         if position < fraction:

@@ -15,18 +15,19 @@ Example (given a loaded `workload` from `load_workloads`)::
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
 from tfbsz.analysis.critical_batch import fit_critical_batch
-from tfbsz.analysis.inputs import check_confidence, check_resamples
+from tfbsz.analysis.inputs import check_confidence, check_resamples, is_number
 from tfbsz.analysis.metaparameters import best_trial
 from tfbsz.analysis.noise import measured_noise_scale
 from tfbsz.analysis.regimes import classify_regimes
 from tfbsz.analysis.saturation import search_saturation
 from tfbsz.analysis.scaling_intervals import scaling_intervals
 from tfbsz.analysis.search_edges import WIDEN_HINT, search_edges
-from tfbsz.analysis.steps_to_result import first_steps
+from tfbsz.analysis.steps_to_result import first_steps, resampled_trials
 from tfbsz.core.errors import ConfigError
 
 __all__ = ["WorkloadAnalysis", "analyze_workload"]
@@ -54,10 +55,10 @@ class WorkloadAnalysis:
 
 
 def _first_evaluation_hit(study, best):
-    """Whether the best trial beat the target at its very first evaluation."""
+    """Whether the best trial beat the target at its very first evaluation (step 0 rows aside)."""
     trial = next(t for t in study.trials if t.trial_id == best.trial_id)
-    steps = trial.steps[np.isfinite(trial.steps)]
-    return bool(steps.size) and best.steps <= steps.min()
+    steps = [s for s in trial.column("step") if is_number(s) and math.isfinite(s) and s > 0]
+    return bool(steps) and best.steps <= min(steps)
 
 
 def analyze_workload(workload, target, confidence=0.9, n_resamples=2000, seed=0,
@@ -82,8 +83,9 @@ def analyze_workload(workload, target, confidence=0.9, n_resamples=2000, seed=0,
         steps = first_steps(study.trials, target)
         firsts.append(steps)
         best = best_trial(study, target)
-        edges = search_edges(best.parameters, study.study.get("parameter_configs")) if best else {}
-        saturation.append(search_saturation(study.batch_size, [t.trial_id for t in study.trials], steps, min_reduction))
+        edges = search_edges(best.parameters, study.config.get("parameter_configs")) if best else {}
+        trial_ids = [t.trial_id for t in resampled_trials(study.trials)]
+        saturation.append(search_saturation(study.batch_size, trial_ids, steps, min_reduction))
         reached = int(np.isfinite(steps).sum())
         rows.append({
             "batch_size": study.batch_size,

@@ -20,6 +20,7 @@ Example:
 
 import contextlib
 import copy
+import pathlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -300,6 +301,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
         extra=extra,
     )
     if save_model_path is not None:
+        pathlib.Path(save_model_path).parent.mkdir(parents=True, exist_ok=True)
         model.save(str(save_model_path))
         result.extra["model"] = str(save_model_path)
     del model
