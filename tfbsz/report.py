@@ -119,8 +119,9 @@ def _resolve_target(workload, args):
         threshold = own.threshold
     else:
         threshold = _number(args.target, "--target")
-    direction = args.direction or (own.direction if own and own.metric == metric else default_direction(metric))
-    columns = {c for s in workload.studies for t in s.trials for c in t.columns}
+    direction = args.direction or (own.direction if own and own.metric == metric
+                                   else default_direction(metric, key="--direction"))
+    columns = {c for s in workload.studies for t in s.trials for c in t.column_names}
     if metric not in columns:
         raise TfbszError(
             f"--metric: column {metric!r} not found in the measurements of {workload.name} "

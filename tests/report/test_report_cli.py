@@ -105,6 +105,7 @@ def test_bad_input_is_one_line_and_exit_code_2(trees):
     ([], "the following arguments are required: RUN_DIR"),
     (["empty"], "no studies found under"),
     (["tfbsz_run", "--goals", "0.1,x"], "--goals: expected a number, got 'x'"),
+    (["tfbsz_run", "--metric", "val/wibble", "--target", "1"], "--direction: cannot tell from the name 'val/wibble'"),
 ])
 def test_bad_input_messages(trees, capsys, args, message):
     (trees / "empty").mkdir()
