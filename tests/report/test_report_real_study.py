@@ -78,7 +78,7 @@ def test_report_cli_on_a_real_smoke_study(tmp_path):
     markdown = (out / "summary.md").read_text()
     assert f"B_simple = {overall:.3g}: median over 2 batch sizes' best trials" in markdown
     assert "no B_crit was fitted to compare with" in markdown
-    assert "| noise scale |" in markdown
+    assert "| noise scale at goal |" in markdown
 
 
 def _add_noise_column(root, value_of_batch_size):
