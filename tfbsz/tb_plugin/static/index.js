@@ -167,7 +167,7 @@ function renderResults(results) {
   section.append(el('div', {class: 'tfbsz-charts'},
     el('figure', {}, stepsChart(ok),
       el('figcaption', {}, 'Points: steps to result of the best trial per batch size. Dashed: perfect scaling ' +
-        '(steps halve when the batch doubles) from the smallest batch size. Dotted: fit S(B) = S_min (1 + B_crit / B). ' +
+        '(steps halve when the batch doubles): the fitted small-batch limit E_min / B (without a fit, through the smallest batch size). Dotted: fit S(B) = S_min (1 + B_crit / B). ' +
         (ok.some((r) => r.study.noise_scale) ? 'Dash-dotted: measured gradient noise scale B_simple. ' : '') +
         (shadedStudy(ok) ? `Shading: regimes of ${shadedStudy(ok).name}.` : ''))),
     el('figure', {}, learningRateChart(ok),
