@@ -283,6 +283,26 @@ def _labels(analyses):
     ]
 
 
+def _panels(count):
+    """A figure with `count` panels, up to 3 per row: (fig, axes array)."""
+    import matplotlib.pyplot as plt
+
+    ncols = min(count, 3)
+    nrows = math.ceil(count / ncols)
+    return plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.8 * nrows), squeeze=False)
+
+
+def _save(fig, axes, used, path):
+    """Hides the panels after the first `used`, saves `fig` to `path` and closes it."""
+    import matplotlib.pyplot as plt
+
+    for ax in list(axes.flat)[used:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _log2_axes(ax):
     from matplotlib import ticker
 
@@ -350,9 +370,7 @@ def _plot_steps(path, analyses):
     labels = _labels(analyses)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     panels = [None] + (list(range(len(analyses))) if len(analyses) > 1 else [])
-    ncols = min(len(panels), 3)
-    nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.8 * nrows), squeeze=False)
+    fig, axes = _panels(len(panels))
     for k, panel in enumerate(panels):
         ax = axes.flat[k]
         chosen = range(len(analyses)) if panel is None else [panel]
@@ -382,11 +400,7 @@ def _plot_steps(path, analyses):
             handles.append(Line2D([], [], ls="-.", color="gray", lw=1.3))
             names.append("B_simple (measured noise scale)")
         ax.legend(handles, names, fontsize=7, loc="upper right", framealpha=0.85)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, axes, len(panels), path)
 
 
 def _plot_metaparameters(path, analyses):
@@ -421,18 +435,14 @@ def _plot_metaparameters(path, analyses):
         handles += [Line2D([], [], ls="--", color="gray"), Line2D([], [], ls=":", color="gray", lw=1.4)]
         names += ["linear heuristic (from smallest batch)", "square-root heuristic"]
         ax.legend(handles, names, fontsize=7, loc="upper left", framealpha=0.85)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, axes, len(keys), path)
     return True
 
 
 def _plot_goal_sensitivity(path, analyses, by_goal, labels):
     import matplotlib.pyplot as plt
 
-    ncols = min(len(analyses), 3)
-    nrows = math.ceil(len(analyses) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.8 * nrows), squeeze=False)
+    fig, axes = _panels(len(analyses))
     cmap = plt.get_cmap("viridis")
     for ax, a, goals, label in zip(axes.flat, analyses, by_goal, labels):
         sign = "<" if a.target.direction == "min" else ">"
@@ -449,11 +459,7 @@ def _plot_goal_sensitivity(path, analyses, by_goal, labels):
         ax.set_title(f"{label}\ngoal sensitivity: {a.target.metric}", fontsize=10)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
-    for ax in list(axes.flat)[len(analyses):]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, axes, len(analyses), path)
 
 
 def _write_goal_csv(path, analyses, by_goal):
@@ -475,9 +481,7 @@ def _plot_saturation(path, analyses, labels):
     """Per workload: typical steps of a k-trial search (solid) and best so far in search order (dotted)."""
     import matplotlib.pyplot as plt
 
-    ncols = min(len(analyses), 3)
-    nrows = math.ceil(len(analyses) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.8 * nrows), squeeze=False)
+    fig, axes = _panels(len(analyses))
     cmap = plt.get_cmap("plasma")
     for ax, a, label in zip(axes.flat, analyses, labels):
         for k, sat in enumerate(a.saturation):
@@ -497,11 +501,7 @@ def _plot_saturation(path, analyses, labels):
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
-    for ax in list(axes.flat)[len(analyses):]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, axes, len(analyses), path)
 
 
 def _write_saturation_json(path, analyses):
