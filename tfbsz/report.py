@@ -187,6 +187,9 @@ def _scaling_lines(a):
         )
         boot = (f"{pct}% {CURVE_INTERVAL} {_interval(iv.s_min)}; " if iv and iv.s_min else "")
         lines.append(f"* S_min = {_fmt(a.fit.s_min, 3)} steps: {boot}profile-likelihood {_interval(a.fit.s_min_interval)}.")
+        lines.append(f"* Fit residuals: standard deviation {_fmt(a.fit.residual_std, 2)} in log steps (about "
+                     f"{_fmt(100 * a.fit.residual_std, 2)}% per point) over {len(a.fit.batch_sizes)} batch sizes; "
+                     f"far above the points' search-luck spread, the curve is not of McCandlish et al.'s shape.")
     noise = a.noise_scale
     if noise:
         ratio = (f"; B_simple / B_crit = {_fmt(noise.b_simple / a.fit.b_crit, 3)}" if a.fit
