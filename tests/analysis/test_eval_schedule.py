@@ -68,3 +68,12 @@ def test_steps_to_target_follows_the_auto_grid_and_flags_a_first_evaluation_hit(
     assert steps == evaluation_steps("auto", 1000)[:len(steps)]
     easy = fit(0.9, 400)
     assert easy.outcome == "reached" and easy.steps_to_target == 2 and easy.reached_at_first_evaluation
+
+
+def test_evaluation_after_any_step_agrees_with_the_grid():
+    from tfbsz.study.eval_schedule import evaluation_after
+
+    for eval_every, budget in (("auto", 400), ("auto", 10_000), (7, 100)):
+        grid = evaluation_steps(eval_every, budget)
+        for step in range(0, grid[-1]):
+            assert evaluation_after(step, eval_every, budget) == next(g for g in grid if g > step)

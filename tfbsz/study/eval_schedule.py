@@ -17,7 +17,8 @@ sooner than 1/200 of the budget after the last. Over a whole budget that is abou
 
 import math
 
-__all__ = ["AUTO", "AUTO_RESOLUTION", "AUTO_MIN_GAP_FRACTION", "next_evaluation", "evaluation_steps"]
+__all__ = ["AUTO", "AUTO_RESOLUTION", "AUTO_MIN_GAP_FRACTION", "next_evaluation", "evaluation_after",
+           "evaluation_steps"]
 
 AUTO = "auto"
 AUTO_RESOLUTION = 0.05
@@ -30,6 +31,23 @@ def next_evaluation(step, eval_every, max_steps=None):
         return step + eval_every
     min_gap = max(1, math.ceil(max_steps * AUTO_MIN_GAP_FRACTION)) if max_steps else 1
     return step + max(min_gap, int(AUTO_RESOLUTION * step))
+
+
+def evaluation_after(step, eval_every, max_steps=None):
+    """The first evaluation step strictly after `step`, which need not be on the grid.
+
+    For a fixed `eval_every` this is ``(step // eval_every + 1) * eval_every``; a trainer that runs
+    stretches of updates between evaluations (a cohort) can call it with its current step.
+
+    >>> evaluation_after(130, 50), evaluation_after(130, "auto", 400), evaluation_after(0, "auto", 400)
+    (150, 133, 2)
+    """
+    if eval_every != AUTO:
+        return (step // eval_every + 1) * eval_every
+    current = next_evaluation(0, eval_every, max_steps)
+    while current <= step:
+        current = next_evaluation(current, eval_every, max_steps)
+    return current
 
 
 def evaluation_steps(eval_every, max_steps):
