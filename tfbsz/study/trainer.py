@@ -20,7 +20,6 @@ Example:
 
 import contextlib
 import copy
-import math
 import pathlib
 import re
 import time
@@ -313,24 +312,12 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
 
 
 def _noise_scale_callback(cfg, dataset, plan, model, stt, seed):
-    from tfbsz.training.noise_scale import GradientNoiseScale
+    from tfbsz.training.noise_scale import GradientNoiseScale, default_batch_pair
 
     ns = cfg["noise_scale"]
-    small = ns["small_batch"] or max(1, plan.micro_batch // 8)
-    big = ns["big_batch"] or plan.micro_batch
+    small, big = default_batch_pair(plan.micro_batch, len(dataset.x_train), ns["small_batch"], ns["big_batch"])
     callback = GradientNoiseScale(
         dataset.x_train, dataset.y_train, every=ns["every"], small_batch=small, big_batch=big, loss_fn=model.loss
     )
-    stt.extra_measurements = lambda _model: _latest_noise_scale(callback)
+    stt.extra_measurements = lambda _model: callback.latest_measurement()
     return callback
-
-
-def _latest_noise_scale(callback):
-    history = getattr(callback, "history", None) or []
-    if not history:
-        return {}
-    last = history[-1]
-    value = last.get("gradient_noise_scale") if isinstance(last, dict) else last
-    if value is None or not math.isfinite(float(value)):
-        return {}
-    return {"train/gradient_noise_scale": float(value)}
