@@ -20,12 +20,15 @@ weights), with the same warm-up, rounds and rotation.
 Modes:
 * `cpu` (default): TensorFlow or JAX backend, a small decoder-only Transformer
   (d=128, 2 blocks, about 0.65M parameters) or `--model mlp`.
-  `--only` also accepts variants of tfbsz's optimizers: `_unfused` (the
-  TensorFlow XLA function switched off), `_separate` / `_grouped` (norms
-  reduced one by one, or stacked by shape, whatever the device),
-  `_stacksum` (separate reductions feeding one stack), `_allgrouped` (stacked by
-  shape whatever the size: tfbsz before `trust_ratio.MAX_GROUPED_ELEMENTS`),
-  e.g. `tfbsz_lamb_grouped`.
+  `--only` also accepts variants of tfbsz's optimizers, e.g. `tfbsz_lamb_grouped`:
+  `_unfused` (the TensorFlow XLA function switched off); and other ways to take
+  the norms, each with one trust ratio per variable (tfbsz's default finishes
+  the norms and ratios of all variables with the same row count together,
+  `LayerwiseOptimizer._trust_ratios`): `_separate` (one full reduction per
+  tensor: tfbsz's previous way on CPUs), `_grouped` (same-shape tensors of at
+  most 2^20 elements stacked: the previous way on GPUs), `_allgrouped` (stacked
+  whatever the size), `_stacksum` (separate reductions feeding one stack),
+  `_rows` (each norm in two stages, rows then row sums, alone).
 * `gpu`: JAX backend, a decoder-only Transformer of about 25M parameters
   (d=512, 7 blocks, vocabulary 4096, sequence 256) under `mixed_bfloat16`.
   The script does not import TensorFlow when `KERAS_BACKEND=jax`.
@@ -101,6 +104,15 @@ def _all_grouped_norms(tensors):
     return l2_norms(tensors, grouped=True, max_grouped_elements=float("inf"))
 
 
+def _row_norms(tensors):
+    """Each norm alone in two stages (rows, then the row sums): no stacking, no copy, but no
+    vectorised trust ratios either (tfbsz's default finishes norms of a bucket together)."""
+    from keras import ops
+    from tfbsz.optimizers.trust_ratio import row_sums_of_squares
+
+    return [ops.sqrt(ops.sum(row_sums_of_squares(t))) for t in tensors]
+
+
 def _stacked_sums(tensors):
     """One reduction per norm, all feeding one `stack` (left to XLA's horizontal fusion)."""
     from keras import ops
@@ -134,6 +146,8 @@ EXTRA = {
     "tfbsz_lars_allgrouped": lambda: _with_norms(_lars(), _all_grouped_norms),
     "tfbsz_lamb_allgrouped": lambda: _with_norms(_lamb(), _all_grouped_norms),
     "tfbsz_lamb_stacksum": lambda: _with_norms(_lamb(), _stacked_sums),
+    "tfbsz_lars_rows": lambda: _with_norms(_lars(), _row_norms),
+    "tfbsz_lamb_rows": lambda: _with_norms(_lamb(), _row_norms),
 }
 
 
@@ -189,7 +203,8 @@ class TensorFlowTimer:
 class JaxTimer:
     """`n` updates inside one jitted loop: the time is the device's, not Python's
     dispatch of ~350 arrays per call (which would hide the update on a GPU).
-    `kernels` counts those of one update compiled alone."""
+    `kernels` counts those of one update compiled alone, `bytes_accessed` what it
+    reads and writes (XLA's cost analysis)."""
 
     def __init__(self, optimizer, variables, grads, jit_compile):
         import jax
@@ -215,8 +230,9 @@ class JaxTimer:
             return jax.lax.fori_loop(0, n, body, start)[:2]
 
         self._steps = jax.jit(steps, donate_argnums=(0, 1))
-        hlo = jax.jit(step).lower(self.state, self.params, self.grads).compile().as_text()
-        self.kernels = count_kernels(hlo)
+        compiled = jax.jit(step).lower(self.state, self.params, self.grads).compile()
+        self.kernels = count_kernels(compiled.as_text())
+        self.bytes_accessed = bytes_accessed(compiled)
 
     def run(self, n):
         start = time.perf_counter()
@@ -225,13 +241,31 @@ class JaxTimer:
         return time.perf_counter() - start
 
 
-def count_kernels(hlo_text):
+def bytes_accessed(compiled):
+    """XLA's cost analysis of a compiled JAX program: bytes read and written (None if not offered)."""
+    try:
+        analysis = compiled.cost_analysis()
+    except Exception:  # not every backend offers it
+        return None
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else {}
+    value = (analysis or {}).get("bytes accessed")
+    return None if value is None else float(value)
+
+
+def count_kernels(hlo_text, scope=None):
     """Fusions and library calls in the entry computation of compiled HLO: about
-    the number of kernels one update launches on a GPU."""
+    the number of kernels one update launches on a GPU. With `scope`, only those
+    whose `op_name` lies in that name scope (an optimizer's, e.g. "adam")."""
     entry = hlo_text[hlo_text.index("ENTRY"):]
     entry = entry[:entry.index("\n}")]
-    return sum(1 for line in entry.splitlines()
-               if " fusion(" in line or " custom-call(" in line or " reduce(" in line)
+    marker = f"/{scope}/" if scope else ""
+
+    def counted(line):
+        kernel = " fusion(" in line or " custom-call(" in line or " reduce(" in line
+        return kernel and marker in line.partition('op_name="')[2].partition('"')[0]
+
+    return sum(1 for line in entry.splitlines() if counted(line))
 
 
 class TrainStepTimer:

@@ -1,9 +1,12 @@
 """How LARS and LAMB take their norms and run their update.
 
-* `trust_ratio.l2_norms` stacks same-shape tensors into one reduction on GPUs and
-  TPUs and reduces each tensor alone on CPUs (both measured in bench/optimizers.py).
-  The CPU suite runs the separate way by default, so the grouped way is checked
-  here against float64 NumPy and against the papers' reference, every variant.
+* The optimizers' default (`LayerwiseOptimizer._trust_ratios`): each norm is a row
+  reduction of its tensor, and the norms and trust ratios of all variables with the
+  same row count and decay flag are finished together as vectors
+  (`trust_ratio.l2_norm_vector`). Checked against float64 NumPy, against the papers'
+  reference with many buckets (short rows), and against one scalar ratio per variable.
+* `trust_ratio.l2_norms` (one scalar norm per tensor: reduced alone, or stacked by
+  shape) is what the benchmark variants run (`_separate`, `_grouped`); checked here too.
 * `fused_update.FusedUpdate` runs a step on TensorFlow as one XLA function that
   also assigns the results (no per-variable assignments in the caller's graph),
   and gives the same numbers as op-by-op execution.
@@ -20,7 +23,7 @@ from optimizers.reference import (
     make_problem,
     reference_trajectory,
 )
-from tfbsz.optimizers import LAMB, LARS, trust_ratio
+from tfbsz.optimizers import LAMB, LARS, layerwise, trust_ratio
 from tfbsz.optimizers.fused_update import FusedUpdate
 
 CASES = [("lamb", name) for name in LAMB_VARIANTS] + [("lars", name) for name in LARS_VARIANTS]
@@ -76,14 +79,94 @@ def test_this_cpu_machine_is_not_an_accelerator():
     assert trust_ratio.on_accelerator() is False
 
 
+def _float64_norm(t):
+    return np.sqrt(np.sum(np.square(np.asarray(t, np.float64))))
+
+
+@pytest.mark.parametrize("shape,rows", [((768, 3072), 768), ((512, 8, 64), 512), ((300, 1), 1),
+                                        ((5,), 1), ((), 1), ((3, 3, 16, 160), 144),
+                                        ((10, 4, 32), 10), ((0, 200), 1)])
+def test_row_count(shape, rows):
+    assert trust_ratio.row_count(shape) == rows
+
+
+def test_row_sums_and_norm_vector_match_float64():
+    rng = np.random.default_rng(5)
+    tensors = [rng.normal(size=(6, 200)).astype("float32"), np.zeros((6, 150), "float32"),
+               (1e3 * rng.normal(size=(2, 3, 256))).astype("float32")]
+    sums = keras.ops.convert_to_numpy(trust_ratio.row_sums_of_squares(tensors[2]))
+    np.testing.assert_allclose(sums, np.sum(np.square(tensors[2].astype(np.float64)), axis=2)
+                               .reshape(-1), rtol=1e-6)
+    norms = keras.ops.convert_to_numpy(trust_ratio.l2_norm_vector(tensors))
+    assert norms.shape == (3,) and norms[1] == 0.0
+    np.testing.assert_allclose(norms, [_float64_norm(t) for t in tensors], rtol=1e-6)
+
+
+def _with_norms(cls, norms_of):
+    """The optimizer taking one scalar norm per tensor with `norms_of` (a benchmark variant)."""
+
+    class Variant(cls):
+        def __init__(self, **options):
+            super().__init__(**options)
+            self._norms_of = norms_of
+
+    return Variant
+
+
 @pytest.mark.parametrize("algorithm,variant", CASES, ids=[f"{a}-{n}" for a, n in CASES])
-def test_grouped_norms_match_float64_reference(algorithm, variant, monkeypatch):
-    # As on a GPU: norms of same-shape tensors (every variable's weights and update,
-    # and the two (3,) variables of the problem) come from stacked reductions.
-    monkeypatch.setattr(trust_ratio, "on_accelerator", lambda: True)
+def test_many_buckets_match_float64_reference(algorithm, variant, monkeypatch):
+    # Rows of 2 elements: the problem's variables get 1 to 6 rows, so its norms are
+    # finished in several buckets (by row count and decay flag) instead of one.
+    monkeypatch.setattr(trust_ratio, "MIN_ROW_ELEMENTS", 2)
     options = (LAMB_VARIANTS if algorithm == "lamb" else LARS_VARIANTS)[variant]
     _, history = tfbsz_trajectory(LAMB if algorithm == "lamb" else LARS, options)
     assert max_relative_error(history, reference_trajectory(algorithm, options)) <= 1e-6
+
+
+BENCH_NORMS = {
+    "grouped": lambda tensors: trust_ratio.l2_norms(tensors, grouped=True),
+    "separate": lambda tensors: trust_ratio.l2_norms(tensors, grouped=False),
+}
+
+
+@pytest.mark.parametrize("way", sorted(BENCH_NORMS))
+@pytest.mark.parametrize("algorithm,variant", [("lamb", "weight_decay_regex"),
+                                               ("lars", "epsilon_eta_regex")])
+def test_benchmark_norm_variants_match_float64_reference(algorithm, variant, way):
+    options = (LAMB_VARIANTS if algorithm == "lamb" else LARS_VARIANTS)[variant]
+    cls = _with_norms(LAMB if algorithm == "lamb" else LARS, BENCH_NORMS[way])
+    _, history = tfbsz_trajectory(cls, options)
+    assert max_relative_error(history, reference_trajectory(algorithm, options)) <= 1e-6
+
+
+LARGE_SHAPES = [(300, 200), (200, 300), (300, 200), (3, 3, 16, 160), (200,), (256, 64)]
+
+
+def _large_problem_steps(optimizer, steps=3):
+    rng = np.random.default_rng(6)
+    variables = [keras.Variable(rng.normal(size=s).astype("float32"), name=f"v{i}")
+                 for i, s in enumerate(LARGE_SHAPES)]
+    for step in range(steps):
+        grads = [(10.0 ** (step - 2) * rng.normal(size=s)).astype("float32") for s in LARGE_SHAPES]
+        optimizer.apply(grads, variables)
+    return [v.numpy() for v in variables]
+
+
+@pytest.mark.parametrize("cls,options", [(LAMB, {"weight_decay": 0.01}),
+                                         (LARS, {"weight_decay": 1e-3})], ids=["lamb", "lars"])
+def test_bucketed_ratios_equal_one_ratio_per_variable(cls, options, monkeypatch):
+    calls = []
+    vector = trust_ratio.l2_norm_vector
+    monkeypatch.setattr(layerwise, "l2_norm_vector",
+                        lambda tensors: calls.append(len(tensors)) or vector(tensors))
+    _large_problem_steps(cls(learning_rate=0.1, **options), steps=1)
+    # Buckets by row count: 300 (two variables), 200, 144, 256; the (200,) bias is not adapted.
+    assert sorted(calls) == [2, 2, 2, 4]
+    fresh = _large_problem_steps(cls(learning_rate=0.1, **options))
+    one_by_one = _large_problem_steps(
+        _with_norms(cls, BENCH_NORMS["separate"])(learning_rate=0.1, **options))
+    for a, b in zip(fresh, one_by_one):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 def _compiled_steps(optimizer, steps=5):

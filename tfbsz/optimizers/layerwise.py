@@ -23,10 +23,11 @@ This class does the rest, once for both:
   `w -= lr * wd * w`;
 * a learning-rate schedule is called with the number of optimizer *updates*
   (`optimizer.iterations`), also under `gradient_accumulation_steps`;
-* all variables of a step are updated by one pure function: on GPUs and TPUs
-  the norms of same-shape variables are taken in one reduction
-  (`trust_ratio.l2_norms`), and on TensorFlow the function, assignments
-  included, is one XLA computation (`fused_update.FusedUpdate`).
+* all variables of a step are updated by one pure function: each norm is a
+  row reduction of its tensor (no copy) and the norms and trust ratios of
+  all variables with the same row count are finished together, as vectors
+  (`trust_ratio.l2_norm_vector`, `_trust_ratios`); on TensorFlow the function,
+  assignments included, is one XLA computation (`fused_update.FusedUpdate`).
 
 Keras hooks overridden, the fewest that this needs (each pinned by
 `tests/optimizers/test_keras_hooks.py`, which fails if Keras changes it):
@@ -66,7 +67,7 @@ from tfbsz.core import checks
 from tfbsz.core.errors import ConfigError
 from tfbsz.optimizers.exclusions import ExclusionRule, VariableTreatment, variable_path
 from tfbsz.optimizers.fused_update import FusedUpdate
-from tfbsz.optimizers.trust_ratio import guarded_ratio, l2_norms
+from tfbsz.optimizers.trust_ratio import guarded_ratio, l2_norm_vector, row_count
 
 __all__ = ["Direction", "NormInputs", "Norms", "VariableFlags", "LayerwiseOptimizer"]
 
@@ -79,7 +80,8 @@ class NormInputs(NamedTuple):
 
 
 class Norms(NamedTuple):
-    """The L2 norms (float32 scalars) of a `NormInputs`."""
+    """The L2 norms of a `NormInputs`: float32 scalars, or vectors holding those of several
+    variables (`_trust_ratio` is element-wise)."""
 
     weight: object
     other: object
@@ -151,7 +153,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         self._treatments = []
         self._flags = []
         self._kernels = FusedUpdate()
-        self._norms_of = l2_norms  # how the batched update takes its norms (benchmarks swap it)
+        self._norms_of = None  # benchmarks: another way to take the norms (`_trust_ratios`)
 
     # --- what a subclass defines --------------------------------------------------------
     def _slots(self, index):
@@ -171,7 +173,8 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         return step
 
     def _trust_ratio(self, norms, step, decay):
-        """The trust ratio from a variable's `Norms`: ||a|| / ||b||, 1 when either is 0."""
+        """The trust ratio from `Norms` (element-wise, so vectors give one ratio per variable):
+        ||a|| / ||b||, 1 when either is 0. `decay` (static): these variables get weight decay."""
         return guarded_ratio(norms.weight, norms.other)
 
     def _apply(self, weight, direction, scale, step):
@@ -247,8 +250,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     def _batched_update(self, flags):
         """The pure update of all variables (one `VariableFlags` each): every direction,
-        every norm the trust ratios need in one call of `self._norms_of`
-        (`trust_ratio.l2_norms`: grouped by shape on accelerators), then each step."""
+        every trust ratio (`_trust_ratios`), then each step."""
 
         def update(grads, values, slot_values, step):
             step = self._with_gradients(step, grads)
@@ -263,14 +265,12 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
                 )
                 for g, w, slots, f in zip(grads, weights, slot_values, flags)
             ]
-            adapted = [i for i, f in enumerate(flags) if f.layer_adaptation]
-            flat = iter(self._norms_of([t for i in adapted for t in directions[i].norm_inputs]))
-            norms = {i: Norms(weight=next(flat), other=next(flat)) for i in adapted}
+            ratios = self._trust_ratios(directions, flags, step)
             results = []
             for i, (value, weight, slots) in enumerate(zip(values, weights, slot_values)):
                 scale = step.learning_rate
-                if i in norms:
-                    scale = scale * self._trust_ratio(norms[i], step, flags[i].weight_decay)
+                if i in ratios:
+                    scale = scale * ratios[i]
                 new_weight, new_slots = self._apply(weight, directions[i], scale, step)
                 results.append(
                     (
@@ -281,6 +281,41 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
             return results
 
         return update
+
+    def _trust_ratios(self, directions, flags, step):
+        """{variable index: trust ratio} for the variables with layer adaptation.
+
+        Variables whose norm inputs have the same `trust_ratio.row_count` and the
+        same decay flag form a bucket: one `l2_norm_vector` takes all their norms
+        (each tensor's rows reduced where it is computed, then one reduction for the
+        bucket) and one vectorised `_trust_ratio` all their ratios, so the step has
+        no per-variable scalar kernels. A benchmark may set `self._norms_of` (a list
+        of tensors to a list of scalar norms) to take the norms another way; the
+        ratios are then taken one by one.
+        """
+        adapted = [i for i, f in enumerate(flags) if f.layer_adaptation]
+        if self._norms_of is not None:
+            flat = iter(self._norms_of([t for i in adapted for t in directions[i].norm_inputs]))
+            return {
+                i: self._trust_ratio(Norms(weight=next(flat), other=next(flat)), step,
+                                     flags[i].weight_decay)
+                for i in adapted
+            }
+        buckets = {}
+        for i in adapted:
+            key = (row_count(directions[i].norm_inputs.weight.shape), flags[i].weight_decay)
+            buckets.setdefault(key, []).append(i)
+        ratios = {}
+        for (_, decay), indices in buckets.items():
+            count = len(indices)
+            norms = l2_norm_vector(
+                [directions[i].norm_inputs.weight for i in indices]
+                + [directions[i].norm_inputs.other for i in indices]
+            )
+            bucket = self._trust_ratio(Norms(weight=norms[:count], other=norms[count:]), step, decay)
+            for position, i in enumerate(indices):
+                ratios[i] = bucket[position]
+        return ratios
 
     # --- Keras hooks (private; pinned by tests/optimizers/test_keras_hooks.py) --------------
     def _backend_update_step(self, grads, trainable_variables, learning_rate):

@@ -10,6 +10,13 @@ otherwise never move) or when the gradient/update norm is 0.
 The guard selects with `where` from a denominator that is never 0, so `0/0` is
 never evaluated and no NaN reaches the variable or, under JAX, a gradient.
 
+What a norm costs on a GPU is kernels and memory passes, not arithmetic. The
+optimizers take every norm in two stages (`l2_norm_vector`): a row reduction of
+the tensor where it is computed (`row_sums_of_squares`; rows of at least
+`MIN_ROW_ELEMENTS`, so XLA needs no two-kernel tree reduction and can fuse it
+with the element-wise pass that produces the tensor), then one reduction of the
+stacked row sums for many tensors at once. No tensor is copied.
+
 Example:
 
 >>> import numpy as np
@@ -32,13 +39,81 @@ import math
 import keras
 from keras import ops
 
-__all__ = ["MAX_GROUPED_ELEMENTS", "l2_norm", "l2_norms", "global_l2_norm", "guarded_ratio", "on_accelerator"]
+__all__ = [
+    "MAX_GROUPED_ELEMENTS",
+    "MIN_ROW_ELEMENTS",
+    "l2_norm",
+    "l2_norms",
+    "l2_norm_vector",
+    "row_count",
+    "row_sums_of_squares",
+    "global_l2_norm",
+    "guarded_ratio",
+    "on_accelerator",
+]
 
 
 def l2_norm(x):
     """The L2 norm of all entries of `x`, computed in float32."""
     x = ops.cast(x, "float32")
     return ops.sqrt(ops.sum(ops.square(x)))
+
+
+# Fewest elements a row of `row_sums_of_squares` holds (trailing axes are merged until a row has
+# this many, or there are none left): short rows would make the second stage as large as the first.
+MIN_ROW_ELEMENTS = 128
+
+
+def row_count(shape):
+    """How many partial sums `row_sums_of_squares` gives for a tensor of `shape`.
+
+    The trailing axes whose product first reaches `MIN_ROW_ELEMENTS` form a
+    row; the leading axes left count the rows (1 when every axis is merged).
+
+    >>> row_count((768, 3072)), row_count((512, 8, 64)), row_count((300, 1)), row_count((5,))
+    (768, 512, 1, 1)
+    """
+    shape = tuple(shape)
+    if math.prod(shape) == 0:
+        return 1
+    split = len(shape)
+    row = 1
+    while split > 0 and row < MIN_ROW_ELEMENTS:
+        split -= 1
+        row *= shape[split]
+    return math.prod(shape[:split])
+
+
+def row_sums_of_squares(x):
+    """The sums of squares of the rows of `x` (see `row_count`), float32, as a vector.
+
+    The first stage of `l2_norm_vector`: a row reduction that XLA can fuse into
+    the element-wise pass producing `x`, with no copy of `x`.
+
+    >>> import numpy as np
+    >>> keras.ops.convert_to_numpy(row_sums_of_squares(np.ones((2, 3, 64), "float32"))).tolist()
+    [192.0, 192.0]
+    """
+    x = ops.cast(x, "float32")
+    rows = row_count(x.shape)
+    return ops.sum(ops.reshape(ops.square(x), (rows, -1)), axis=1)
+
+
+def l2_norm_vector(tensors):
+    """The L2 norms of `tensors` (all with the same `row_count`) as one float32 vector.
+
+    Two stages, no copy of any tensor: each tensor's rows are reduced in place
+    (`row_sums_of_squares`), then all the row sums are stacked (a few thousand
+    numbers) and summed in one reduction. On a GPU this costs one row reduction
+    per tensor, which XLA can fuse with the pass that computes the tensor, and
+    one kernel for all of them, instead of a two-kernel tree reduction per norm.
+
+    >>> import numpy as np
+    >>> [round(float(n), 4) for n in l2_norm_vector([np.ones((2, 200)), np.zeros((2, 300))])]
+    [20.0, 0.0]
+    """
+    partials = ops.stack([row_sums_of_squares(t) for t in tensors])
+    return ops.sqrt(ops.sum(partials, axis=1))
 
 
 # Largest tensor (in elements) that `l2_norms` stacks with its same-shape peers. Stacking
@@ -48,25 +123,17 @@ MAX_GROUPED_ELEMENTS = 2**20
 
 
 def l2_norms(tensors, grouped=None, max_grouped_elements=MAX_GROUPED_ELEMENTS):
-    """The L2 norm of each of `tensors` (float32 scalars), taken the way the device likes.
+    """The L2 norm of each of `tensors` (float32 scalars), one reduction per tensor or per shape.
 
-    LARS and LAMB take two norms per variable, and what they cost is the number
-    of reductions, not the arithmetic. On a GPU or TPU (`grouped=None` asks
-    `on_accelerator()`; True/False force it) tensors of the same
-    shape are stacked and reduced together, so a model with `n` identical
-    blocks launches one reduction kernel per distinct shape instead of one per
-    tensor: on the 26M-parameter benchmark Transformer (117 variables, H200)
-    LAMB's update compiles to 139 kernels instead of 272, and its whole
-    training step costs 1.01x Adam's (median of nine runs) instead of
-    1.05-1.10x. On a CPU stacking gained nothing (TensorFlow, 2 cores, LAMB
-    update over three runs: 1.02-1.15x Adam's stacked, 1.05-1.09x separate), so
-    there each tensor gets its own reduction (docs/optimizers.md#performance).
-    Stacking copies the tensors (XLA materialises the stack), so only tensors of
-    at most `max_grouped_elements` elements are stacked: above that the copy
-    costs more memory traffic than the launch it saves (86M-parameter
-    Transformer: all-stacked norms make LAMB's update read and write 6.5 GB, one
-    reduction per tensor 5.1 GB, Adam 3.4 GB; XLA's CPU cost analysis). Every way
-    gives the same values up to the order of float32 summation.
+    tfbsz's optimizers used this before `l2_norm_vector` (which needs neither
+    copies nor per-variable scalar work); the benchmarks keep it as variants
+    (`bench/optimizers.py`: `_separate`, `_grouped`, `_allgrouped`). On a GPU or
+    TPU (`grouped=None` asks `on_accelerator()`; True/False force it) tensors
+    of the same shape and at most `max_grouped_elements` elements are stacked
+    and reduced together (one reduction kernel per shape, at the cost of a copy
+    of the stacked tensors); otherwise, and on a CPU, each tensor is reduced
+    alone. Every way gives the same values up to the order of float32
+    summation (docs/optimizers.md#performance).
 
     >>> import numpy as np
     >>> tensors = [np.ones(4), np.zeros(4), np.ones((2, 2))]
