@@ -11,14 +11,14 @@ Keras never dispatches callbacks asynchronously, so this runs in a JAX subproces
 from helpers import run_python
 
 CHECKS = r"""
-import threading
-import keras, numpy as np
+import sys, threading
+import keras
 assert keras.backend.backend() == "jax"
+sys.path.insert(0, "tests/core")
+from test_steps_to_target import data, model
 from tfbsz.study.callbacks import StepsToTarget
 
-rng = np.random.default_rng(0)
-x = rng.normal(size=(160, 4)).astype("float32")
-y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("int32")
+x, y = data(160)
 
 class ForcesSync(keras.callbacks.Callback):  # a per-batch hook: Keras syncs and calls every hook in line
     def on_train_batch_end(self, batch, logs=None):
@@ -30,20 +30,14 @@ class Recorded(StepsToTarget):  # notes the threads its on_train_batch_end ran o
         super().on_train_batch_end(batch, logs)
 
 def run(sync, lr=0.5, accumulation=None, data=(x, y), epochs=40, **kwargs):
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    extra = {"gradient_accumulation_steps": accumulation} if accumulation else {}
-    model.compile(optimizer=keras.optimizers.SGD(lr, **extra),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy", from_logits=True),
-                           keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    m = model(lr, accumulation)
     stt = Recorded(data, throughput=lambda examples_per_s: {"train/examples_per_s": examples_per_s}, **kwargs)
     stt.threads = set()
-    model.fit(*data, batch_size=16, epochs=epochs, shuffle=False, verbose=0,
-              callbacks=[stt, ForcesSync()] if sync else [stt])
+    m.fit(*data, batch_size=16, epochs=epochs, shuffle=False, verbose=0,
+          callbacks=[stt, ForcesSync()] if sync else [stt])
     in_line = stt.threads == {threading.get_ident()}
     assert in_line == sync, (sync, len(stt.threads))
-    return stt, int(model.optimizer.iterations)
+    return stt, int(m.optimizer.iterations)
 
 def same(a, b, name):
     assert (a.outcome, a.steps_to_target, a.best_value) == (b.outcome, b.steps_to_target, b.best_value), name
