@@ -316,6 +316,12 @@ class Variant:
         return float(loss)
 
 
+def _first_of(items):
+    if not items:
+        return "none"
+    return f"{len(items)} ({items[0]}{', ...' if len(items) > 1 else ''})"
+
+
 def matmul_tflops(jax, size, repeats=30):
     import jax.numpy as jnp
 
@@ -383,7 +389,7 @@ class Shape:
                 f"compile {info['compile_s']:.1f} s; temp {info.get('temp_bytes', 0) / 2**30:.2f} GiB; "
                 f"initial loss {info['loss_at_init']:.5f}; custom calls {info['hlo_custom_calls']}; "
                 f"compiled transposes/copies {info['hlo_copies']['transpose']}/{info['hlo_copies']['copy']}; "
-                f"relayouted reductions {info['hlo_relayouted_reductions'] or 'none'}")
+                f"relayouted reductions {_first_of(info['hlo_relayouted_reductions'])}")
 
     def time(self, run, args, peak):
         """Rounds of `args.steps` steps of every variant, the order rotated each round."""
