@@ -8,7 +8,9 @@ training step of:
 * `tfbsz_auto_broadcast_positions`: tfbsz `auto` with the position embedding as it was before
   the layout fix (the table's first rows broadcast over the batch, so its gradient is a sum over
   the batch, for which XLA's GPU compiler laid out the residual stream `[seq, d_model, batch]`;
-  `tfbsz.models.transformer.PositionEmbedding`), rebuilt here for the before/after comparison;
+  `tfbsz.models.transformer.PositionEmbedding`), rebuilt here for the before/after comparison, and
+  `tfbsz_auto_broadcast_positions_pinned`, the same with the embedding's output pinned to the
+  row-major layout (`jax.experimental.layout.with_layout_constraint`), the other possible remedy;
 * the plain Keras `MultiHeadAttention` language model of the same shape (bench/reference_lm.py)
   with Keras's flash attention on (`keras.config.enable_flash_attention()`) and off
   (`keras.config.disable_flash_attention()`),
@@ -55,8 +57,8 @@ GPU (one H200):
 The layout fix's confirmation (about 3 minutes: tfbsz `auto`, the Keras model, the pre-fix position
 embedding and the separate QKV projection at 86M, the first two at 135M, and the `model.fit` rows):
 
-    KERAS_BACKEND=jax python3 bench/transformer_mfu.py --out /tmp/mfu2 \
-        --variants tfbsz_auto,keras_mha_flash,tfbsz_auto_broadcast_positions,tfbsz_flash_qkv_separate
+    KERAS_BACKEND=jax python3 bench/transformer_mfu.py --out /tmp/mfu2 --variants \\
+        tfbsz_auto,keras_mha_flash,tfbsz_auto_broadcast_positions,tfbsz_auto_broadcast_positions_pinned,tfbsz_flash_qkv_separate
 
 CPU check with tiny shapes (one to three minutes on 2 cores):
 
@@ -95,12 +97,14 @@ VARIANTS = {
     "tfbsz_flash_qkv_separate": ("tfbsz", {"attention": "flash", "qkv": "separate"}),
     "tfbsz_flash_remat": ("tfbsz", {"attention": "flash", "remat": True}),
     "tfbsz_auto_broadcast_positions": ("tfbsz", {"attention": "auto"}),
+    "tfbsz_auto_broadcast_positions_pinned": ("tfbsz", {"attention": "auto"}),
     "keras_mha_flash": ("keras", {"flash_attention": True}),
     "keras_mha_xla": ("keras", {"flash_attention": False}),
 }
 # Compiled in this order, most wanted first; none is started past --budget-s (the rest are skipped).
 PLAN = [
     ("86m", "tfbsz_auto"), ("86m", "keras_mha_flash"), ("86m", "tfbsz_auto_broadcast_positions"),
+    ("86m", "tfbsz_auto_broadcast_positions_pinned"),
     ("86m", "tfbsz_xla"), ("86m", "keras_mha_xla"),
     ("86m", "tfbsz_flash"), ("86m", "tfbsz_flash_qkv_split"), ("86m", "tfbsz_flash_qkv_separate"),
     ("135m", "tfbsz_auto"), ("135m", "keras_mha_flash"), ("86m", "tfbsz_flash_remat"),
@@ -108,7 +112,7 @@ PLAN = [
 ]
 BASELINE = "keras_mha_flash"
 PROFILED = ("tfbsz_auto", "keras_mha_flash")
-BEFORE_LAYOUT_FIX = ("tfbsz_auto_broadcast_positions",)
+BEFORE_LAYOUT_FIX = {"tfbsz_auto_broadcast_positions": False, "tfbsz_auto_broadcast_positions_pinned": True}
 
 
 def parse_args(argv):
@@ -196,15 +200,22 @@ def build_model(keras, family, options, shape):
 
 
 @contextlib.contextmanager
-def positions_before_layout_fix():
-    """`PositionEmbedding.call` as it was before the layout fix, while building and compiling a variant."""
+def positions_before_layout_fix(pin_layout=False):
+    """`PositionEmbedding.call` as it was before the layout fix, while building and compiling a variant;
+    with `pin_layout`, its output (and so its gradient) pinned to the row-major layout
+    (`jax.experimental.layout.with_layout_constraint`), the other remedy for the relayout."""
     from keras import ops
     from tfbsz.models import transformer
 
     def broadcast_positions(self, inputs):
         _, length, dim = ops.shape(inputs)
         positions = ops.slice(ops.convert_to_tensor(self.position_embeddings), (0, 0), (length, dim))
-        return ops.cast(ops.cast(inputs, positions.dtype) + positions, self.compute_dtype)
+        summed = ops.cast(ops.cast(inputs, positions.dtype) + positions, self.compute_dtype)
+        if pin_layout:
+            from jax.experimental.layout import Layout, with_layout_constraint
+
+            summed = with_layout_constraint(summed, Layout(tuple(range(len(summed.shape)))))
+        return summed
 
     fixed = transformer.PositionEmbedding.call
     transformer.PositionEmbedding.call = broadcast_positions
@@ -369,7 +380,8 @@ class Shape:
     def add(self, run, args, name, jax, keras, np):
         family, options = VARIANTS[name]
         keras.utils.set_random_seed(0)
-        with positions_before_layout_fix() if name in BEFORE_LAYOUT_FIX else contextlib.nullcontext():
+        with (positions_before_layout_fix(BEFORE_LAYOUT_FIX[name]) if name in BEFORE_LAYOUT_FIX
+              else contextlib.nullcontext()):
             model = build_model(keras, family, options, self.dims)
             if family in self.firsts:  # every variant of a family starts from the same weights
                 copy_weights(np, self.firsts[family], model)
@@ -403,7 +415,7 @@ class Shape:
         record = self.record
         peak_note = f"{peak / 1e12:.0f} TFLOP/s" if peak else "unknown (no MFU)"
         run.say(f"== {self.name}: {args.rounds} rounds x {args.steps} steps; peak {peak_note}")
-        run.say(f"   {'variant':<32s} {'ms/step':>9s} {'(min-max)':>16s} {'tokens/s':>11s} {'MFU':>7s} "
+        run.say(f"   {'variant':<38s} {'ms/step':>9s} {'(min-max)':>16s} {'tokens/s':>11s} {'MFU':>7s} "
                 f"{'vs ' + BASELINE:>22s} {'loss init / last':>20s}")
         for v in variants:
             info = record["variants"][v.name]
@@ -415,7 +427,7 @@ class Shape:
                 info["ratio_to_" + BASELINE] = statistics.median(
                     a / b for a, b in zip(times[v.name], times[BASELINE]))
             ratio = info.get("ratio_to_" + BASELINE)
-            run.say(f"   {v.name:<32s} {ms:9.2f} {min(times[v.name]):7.2f}-{max(times[v.name]):7.2f} "
+            run.say(f"   {v.name:<38s} {ms:9.2f} {min(times[v.name]):7.2f}-{max(times[v.name]):7.2f} "
                     f"{info['tokens_per_s']:11,.0f} {100 * info['mfu'] if info['mfu'] else float('nan'):6.1f}% "
                     f"{ratio if ratio else float('nan'):22.3f} {info['loss_at_init']:9.5f} / {v.losses[-1]:8.5f}")
         for family, reference in (("tfbsz", "tfbsz_xla"), ("keras", "keras_mha_xla")):
