@@ -230,7 +230,7 @@ class Study:
     def _run_batch_size(self, index, batch_size, dataset, strategy, fixed, space, trials):
         import keras_tuner as kt
 
-        from tfbsz.study import tuning
+        from tfbsz.study import distributed, tuning
         from tfbsz.core.config import steps_budget
 
         num_train = len(dataset.x_train) if dataset is not None else self._num_train_from_disk()
@@ -255,10 +255,7 @@ class Study:
             hyperparameters=hypermodel.hyperparameters(),
             reverse_log=tuning.reverse_log_names(space),
         )
-        if "KERASTUNER_ORACLE_IP" in os.environ:
-            base_port = int(os.environ.get("TFBSZ_ORACLE_BASE_PORT") or os.environ["KERASTUNER_ORACLE_PORT"])
-            os.environ.setdefault("TFBSZ_ORACLE_BASE_PORT", str(base_port))
-            os.environ["KERASTUNER_ORACLE_PORT"] = str(base_port + index)
+        distributed.prepare_batch_size(self.root, index)  # port P + index of distributed tuning
         tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(directory), project_name="keras_tuner")
         try:
             tuner.search()
