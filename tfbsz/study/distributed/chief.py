@@ -35,7 +35,7 @@ from keras_tuner.src.engine import trial as trial_module
 
 from tfbsz.core.errors import TfbszError
 from tfbsz.records import results
-from tfbsz.study.distributed import DONE_MARKER, heartbeat, options, security
+from tfbsz.study.distributed import DONE_MARKER, heartbeat, options, security, tokens
 
 __all__ = ["DONE_MARKER", "GuardedOracleServicer", "holding", "serve_oracle"]
 
@@ -251,7 +251,7 @@ def serve_oracle(oracle, project_dir, failure_dir, study_root=None, poll_seconds
         failure_dir: where `<trial_id>.failure.json` of re-queued trials go.
         study_root: the study's output folder (for the default token file).
     """
-    token = security.resolve_token("chief", study_root)
+    token = tokens.resolve_token("chief", study_root)
     address = security.bind_address(os.environ["KERASTUNER_ORACLE_PORT"])
     credentials = security.server_credentials()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), interceptors=[security.TokenCheck(token)],

@@ -167,7 +167,10 @@ def configure(args, batch_sizes=1):
     os.environ["KERASTUNER_ORACLE_PORT"] = str(port)
     os.environ["TFBSZ_ORACLE_BASE_PORT"] = str(port)
     if args.token_file:
+        from tfbsz.study.distributed.tokens import read_token_file
+
         os.environ["TFBSZ_ORACLE_TOKEN_FILE"] = _readable_file(args.token_file, "--token-file")
+        read_token_file(os.environ["TFBSZ_ORACLE_TOKEN_FILE"], "--token-file")  # its mode and content, now
     if args.role == "chief":
         os.environ["KERASTUNER_TUNER_ID"] = "chief"
         if args.bind is not None:

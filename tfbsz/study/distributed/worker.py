@@ -22,7 +22,7 @@ from keras_tuner.src.engine import trial as trial_module
 
 from tfbsz.core.errors import TfbszError
 from tfbsz.study import trial_ids
-from tfbsz.study.distributed import heartbeat, options, security
+from tfbsz.study.distributed import heartbeat, options, security, tokens
 from tfbsz.study.distributed.chief import DONE_MARKER
 from tfbsz.study.tuning.tuner import SearchAborted
 
@@ -70,7 +70,7 @@ class WorkerOracleClient(oracle_client.OracleClient):
             self._channel = grpc.secure_channel(address, credentials)
         self.stub = protos.get_service_grpc().OracleStub(self._channel)
         self.tuner_id = worker_id
-        self._metadata = ((security.TOKEN_KEY, token), (security.WORKER_KEY, worker_id))
+        self._metadata = ((tokens.TOKEN_KEY, token), (security.WORKER_KEY, worker_id))
         self.multi_worker = False
         self.should_report = True
 
@@ -169,7 +169,7 @@ def run_worker(tuner, study_root=None):
     project_dir = pathlib.Path(tuner.project_dir)
     timeout = options.env_seconds("TFBSZ_CHIEF_TIMEOUT", 300)
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
-    token = security.resolve_token("worker", study_root, wait_seconds=timeout)
+    token = tokens.resolve_token("worker", study_root, wait_seconds=timeout)
     local = getattr(tuner.oracle, "_oracle", tuner.oracle)
     client = WorkerOracleClient(local, address, tuner.tuner_id, token, security.client_credentials(), timeout)
     tuner.oracle = client
