@@ -15,6 +15,15 @@ KerasTuner's `OracleServicer` applies whatever a client sends. `GuardedOracleSer
 The chief also re-queues the trial of a worker whose heartbeat stopped, and finishes when no
 trial runs or waits and either `search.trials` trials exist or the oracle has answered STOPPED
 (a space with fewer distinct points than `search.trials`, e.g. a short `values:` list).
+
+Example (the oracle's lock, held re-entrantly as KerasTuner's own methods take it):
+
+>>> import keras_tuner as kt
+>>> from tfbsz.study.distributed.chief import holding
+>>> oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("score", "min"), max_trials=1)
+>>> with holding(oracle):
+...     oracle.get_space().space   # a @synchronized method: no deadlock
+[]
 """
 
 import contextlib

@@ -2,6 +2,15 @@
 
 The chief re-queues the trial of a worker whose file is older than `TFBSZ_WORKER_TIMEOUT`
 seconds (see `chief.py`). Workers and chief share the output folder, which holds the files.
+
+Example:
+
+>>> import tempfile, time
+>>> from tfbsz.study.distributed.heartbeat import Heartbeat, heartbeat_dir
+>>> beat = Heartbeat(heartbeat_dir(tempfile.mkdtemp()) / "worker-a")
+>>> beat.start(); time.sleep(0.1); beat.stop()
+>>> beat.path.exists()
+True
 """
 
 import pathlib

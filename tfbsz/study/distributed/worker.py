@@ -7,6 +7,20 @@ worker, ends the worker with one line (`ChiefError`). Before running a trial the
 what the chief sent (`check_trial`): a plain trial id, and only names of its own `search.space`
 with values inside their ranges, so a chief (or whoever poses as one) cannot make it change any
 other setting of its config.
+
+Example:
+
+>>> import keras_tuner as kt
+>>> from keras_tuner.src.engine import trial as trial_module
+>>> from tfbsz.study.distributed.worker import check_trial
+>>> ours = kt.HyperParameters()
+>>> _ = ours.Float("optimizer.learning_rate", 0.01, 1.0)
+>>> sent = kt.HyperParameters()
+>>> _ = sent.Fixed("init.from", "/srv/model.keras")
+>>> check_trial(trial_module.Trial(sent, trial_id="0"), ours)
+Traceback (most recent call last):
+...
+tfbsz.core.errors.TfbszError: --oracle: the chief sent 'init.from' for trial 0, which is not in this worker's search.space (optimizer.learning_rate); refusing it (do chief and workers run the same config?)
 """
 
 import math
