@@ -83,3 +83,35 @@ def one_line_error(text):
     errors = [line for line in text.splitlines() if line.startswith("tfbsz: error:")]
     assert len(errors) == 1, text[-3000:]
     return errors[0]
+
+
+def expect_success(chief, workers, timeout=480):
+    """Waits for the chief, then the workers; each must exit 0."""
+    chief.wait(timeout=timeout)
+    assert chief.returncode == 0, log_text(chief)[-3000:]
+    for worker in workers:
+        worker.wait(timeout=60)
+        assert worker.returncode == 0, log_text(worker)[-3000:]
+
+
+def expect_one_line_failure(proc, timeout=240):
+    """Waits for `proc` (then cleans up); it must exit 2 with one `tfbsz: error:` line, returned."""
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        stop_all([proc])
+    assert proc.returncode == 2, log_text(proc)[-3000:]
+    return one_line_error(log_text(proc))
+
+
+def start_study(out, port, logs, extra=(), workers=1, **env):
+    """Starts a chief, waits for its study marker and token, then starts `workers` workers
+    (`w0`, `w1`, ...). Returns `(chief, [workers])`; on a failure nothing is left running."""
+    chief = start("chief", out, port, logs, "chief", extra, **env)
+    try:
+        wait_for(lambda: (out / "tfbsz_study.json").exists() and (out / ".tfbsz_oracle_token").exists(),
+                 chief, 180, "the chief's study marker and token")
+    except BaseException:
+        stop_all([chief])
+        raise
+    return chief, [start("worker", out, port, logs, f"w{i}", extra, **env) for i in range(workers)]

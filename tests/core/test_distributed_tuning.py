@@ -13,7 +13,8 @@ import signal
 
 import pytest
 
-from distributed_helpers import free_port, log_text, one_line_error, running_trial, start, stop_all, wait_for
+from distributed_helpers import (expect_one_line_failure, expect_success, free_port, log_text, running_trial,
+                                 start, start_study, stop_all, wait_for)
 
 pytestmark = pytest.mark.slow
 
@@ -41,30 +42,18 @@ def check_complete(out, trials=2):
         assert kt_statuses(out, bs) == ["COMPLETED"] * trials
 
 
-def wait_for_study(out, chief):
-    wait_for(lambda: (out / "tfbsz_study.json").exists() and (out / ".tfbsz_oracle_token").exists(),
-             chief, 180, "the chief's study marker and token")
-
-
 @pytest.mark.parametrize("kill_worker", [False, True], ids=["all-alive", "worker-SIGKILL"])
 def test_chief_and_two_workers_finish_the_study(tmp_path, kill_worker):
     out = tmp_path / "study"
     port = free_port()
     env = {"TFBSZ_WORKER_TIMEOUT": "8", "TFBSZ_CHIEF_TIMEOUT": "120"}
-    chief = start("chief", out, port, tmp_path, "chief", SLOW, **env)
-    procs = [chief]
+    chief, workers = start_study(out, port, tmp_path, SLOW, workers=2, **env)
+    procs = [chief, *workers]
     try:
-        wait_for_study(out, chief)
-        workers = [start("worker", out, port, tmp_path, f"w{i}", SLOW, **env) for i in range(2)]
-        procs += workers
         if kill_worker:
             wait_for(lambda: running_trial(workers[0]), workers[0], 240, "worker 0 starts a trial")
             os.killpg(workers[0].pid, signal.SIGKILL)
-        chief.wait(timeout=480)
-        assert chief.returncode == 0, log_text(chief)[-3000:]
-        for w in workers[int(kill_worker):]:
-            w.wait(timeout=60)
-            assert w.returncode == 0, log_text(w)[-3000:]
+        expect_success(chief, workers[int(kill_worker):])
     finally:
         stop_all(procs)
     check_complete(out)
@@ -82,29 +71,19 @@ def test_worker_gives_up_on_a_dead_chief(tmp_path):
     port = free_port()  # nobody listens there
     worker = start("worker", out, port, tmp_path, "lonely", TFBSZ_CHIEF_TIMEOUT="5",
                    TFBSZ_ORACLE_TOKEN="a-token-long-enough-for-tfbsz")
-    try:
-        worker.wait(timeout=180)
-    finally:
-        stop_all([worker])
-    assert worker.returncode == 2, log_text(worker)[-3000:]
-    assert "did not answer" in one_line_error(log_text(worker))
+    assert "did not answer" in expect_one_line_failure(worker, timeout=180)
 
 
 def test_chief_killed_mid_trial_ends_the_worker_in_one_line_and_the_study_resumes(tmp_path):
     out = tmp_path / "study"
     port = free_port()
     env = {"TFBSZ_WORKER_TIMEOUT": "8", "TFBSZ_CHIEF_TIMEOUT": "5"}
-    chief = start("chief", out, port, tmp_path, "chief", SLOW, **env)
-    procs = [chief]
+    chief, (worker,) = start_study(out, port, tmp_path, SLOW, **env)
+    procs = [chief, worker]
     try:
-        wait_for_study(out, chief)
-        worker = start("worker", out, port, tmp_path, "w0", SLOW, **env)
-        procs.append(worker)
         wait_for(lambda: running_trial(worker), worker, 240, "the worker starts a trial")
         os.killpg(chief.pid, signal.SIGKILL)
-        worker.wait(timeout=240)
-        assert worker.returncode == 2, log_text(worker)[-3000:]
-        assert "did not answer" in one_line_error(log_text(worker))
+        assert "did not answer" in expect_one_line_failure(worker)
         # The trial the worker was running finished on disk after the chief died.
         finished = {p: p.stat().st_mtime_ns for p in out.glob(f"{BASE}/*/*/metadata.json")}
         assert finished, log_text(worker)[-3000:]
@@ -112,10 +91,7 @@ def test_chief_killed_mid_trial_ends_the_worker_in_one_line_and_the_study_resume
         chief = start("chief", out, port, tmp_path, "chief2", [*SLOW, "--resume"], **env)
         worker = start("worker", out, port, tmp_path, "w1", SLOW, **env)
         procs += [chief, worker]
-        chief.wait(timeout=480)
-        assert chief.returncode == 0, log_text(chief)[-3000:]
-        worker.wait(timeout=60)
-        assert worker.returncode == 0, log_text(worker)[-3000:]
+        expect_success(chief, [worker])
     finally:
         stop_all(procs)
     check_complete(out)
@@ -131,16 +107,10 @@ def test_a_space_with_fewer_points_than_trials_finishes(tmp_path):
     tiny = ["--set", "search.space={optimizer.learning_rate: {values: [0.05, 0.1]}}", "--trials", "4",
             "--set", "budget.max_steps=30"]
     env = {"TFBSZ_WORKER_TIMEOUT": "30", "TFBSZ_CHIEF_TIMEOUT": "60"}
-    chief = start("chief", out, port, tmp_path, "chief", tiny, **env)
-    procs = [chief]
+    chief, (worker,) = start_study(out, port, tmp_path, tiny, **env)
+    procs = [chief, worker]
     try:
-        wait_for_study(out, chief)
-        worker = start("worker", out, port, tmp_path, "w0", tiny, **env)
-        procs.append(worker)
-        chief.wait(timeout=300)
-        assert chief.returncode == 0, log_text(chief)[-3000:]
-        worker.wait(timeout=60)
-        assert worker.returncode == 0, log_text(worker)[-3000:]
+        expect_success(chief, [worker], timeout=300)
     finally:
         stop_all(procs)
     check_complete(out, trials=2)
