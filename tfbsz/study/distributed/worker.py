@@ -180,6 +180,7 @@ def check_trial(trial, space):
 
 def run_worker(tuner, study_root=None):
     """The worker's search loop: runs trials until the chief marks this batch size done."""
+    options.check_worker_id(tuner.tuner_id, flag="KERASTUNER_TUNER_ID")  # it names the heartbeat file
     project_dir = pathlib.Path(tuner.project_dir)
     timeout = options.env_seconds("TFBSZ_CHIEF_TIMEOUT", 300)
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
