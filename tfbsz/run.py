@@ -25,6 +25,7 @@ __all__ = ["main", "build_parser", "format_table"]
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+MAX_ERROR_CHARS = 2000
 
 
 def build_parser():
@@ -71,12 +72,18 @@ def format_table(summary):
             for k, v in row["best_parameters"].items()
         )
         steps = "-" if row["steps_to_result"] is None else str(row["steps_to_result"])
+        edges = row.get("at_search_edge") or []
+        params = (params or "-") + (f"  [edge: {', '.join(n.split('.')[-1] for n in edges)}]" if edges else "")
         lines.append((str(row["batch_size"]), steps, str(row["reached"]), str(row["missed"]), str(row["diverged"]),
-                      f"{row['wall_time_s']:.0f} s", params or "-"))
+                      f"{row['wall_time_s']:.0f} s", params))
     widths = [max(len(h), *(len(r[i]) for r in lines)) if lines else len(h) for i, h in enumerate(header)]
     fmt = lambda cells: "  ".join(c.rjust(w) if i < 6 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     out = [fmt(header), fmt(["-" * w for w in widths])]
     out += [fmt(r) for r in lines]
+    if any(row.get("at_search_edge") for row in summary["batch_sizes"]):
+        from tfbsz.analysis.search_edges import WIDEN_HINT
+
+        out.append(f"[edge: ...] best trial in the outer eighth of a searched range: {WIDEN_HINT}")
     return "\n".join(line.rstrip() for line in out)
 
 
@@ -118,21 +125,19 @@ def _import_backend_quietly(debug):
 
 
 def _run(args):
-    from tfbsz.core.config import load_config
+    from tfbsz.core.config import from_dict, load_config, set_path
     from tfbsz.core.errors import ConfigError
 
-    overrides = list(args.set)
-    cfg = load_config(args.config, overrides)
-    if args.output:
-        cfg["output"] = args.output
-    if args.batch_sizes:
-        cfg["batch_sizes"] = _parse_batch_sizes(args.batch_sizes)
-    if args.trials is not None:
-        if args.trials < 1:
-            raise ConfigError(f"--trials: expected a positive integer, got {args.trials}")
-        cfg["search"]["trials"] = args.trials
-    if args.progress:
-        cfg["logging"]["progress"] = args.progress
+    cfg = load_config(args.config, list(args.set))
+    if args.trials is not None and args.trials < 1:
+        raise ConfigError(f"--trials: expected an integer >= 1, got {args.trials}")
+    flags = {"output": args.output, "search.trials": args.trials, "logging.progress": args.progress,
+             "batch_sizes": _parse_batch_sizes(args.batch_sizes) if args.batch_sizes else None}
+    given = {path: value for path, value in flags.items() if value is not None}
+    for path, value in given.items():
+        set_path(cfg, path, value)
+    if given:
+        cfg = from_dict(cfg)  # the flags' values are checked (and batch sizes sorted) like the file's
     from tfbsz.study.distributed.options import configure as configure_distributed
 
     configure_distributed(args, batch_sizes=len(cfg["batch_sizes"] or ()))
@@ -141,16 +146,17 @@ def _run(args):
     from tfbsz.study.progress import make_progress
     from tfbsz.study import Study
 
-    progress = make_progress(cfg["logging"]["progress"], metric=cfg["target"]["metric"])
+    progress = make_progress(cfg.logging.progress, metric=cfg.target.metric)
     study = Study(cfg, resume=args.resume, progress=progress, role=args.role)
     summary = study.run()
     if args.role == "worker":
         print(f"worker done: {study.root}")
         return 0
-    target = cfg["target"]
+    from tfbsz.core.targets import Target
+
+    target = Target.from_dict(cfg.target)
     print()
-    print(f"steps to reach {target['metric']} {'<' if target['direction'] == 'min' else '>'} "
-          f"{target['threshold']} ({cfg['data']['name']}, {cfg['model']['name']}, {cfg['optimizer']['name']}):")
+    print(f"steps to reach {target} ({cfg.data.name}, {cfg.model.name}, {cfg.optimizer.name}):")
     print(format_table(summary))
     print(f"\nresults: {study.root}  (summary.csv, summary.json; per-trial files in Shallue et al.'s layout)")
     return 0
@@ -173,7 +179,10 @@ def main(argv=None):
     except TfbszError as e:
         if args.debug:
             raise
-        print(f"tfbsz: error: {' '.join(str(e).split())}", file=sys.stderr)
+        message = " ".join(str(e).split())
+        if len(message) > MAX_ERROR_CHARS:  # a backstop: messages describe input values briefly
+            message = message[: MAX_ERROR_CHARS - 3] + "..."
+        print(f"tfbsz: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("\ntfbsz: interrupted; finished trials are saved. Continue with --resume.", file=sys.stderr)

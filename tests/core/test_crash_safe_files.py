@@ -174,7 +174,7 @@ def test_an_unreadable_trial_json_is_rebuilt_from_the_trials_metadata(tmp_path):
     oracle = make_oracle(tmp_path / "cut", space="choice")
     values_of(oracle, 1)
     trial = oracle.create_trial("tuner0")
-    results.write_trial(results_dir / trial.trial_id, {"lr": trial.hyperparameters.values["lr"]}, "COMPLETE", 5, [])
+    results.write_trial(results.trial_dir(results_dir, trial.trial_id), {"lr": trial.hyperparameters.values["lr"]}, "COMPLETE", 5, [])
     (tmp_path / "cut" / "kt" / f"trial_{trial.trial_id}" / "trial.json").write_text('{"trial_id": "01", "hyp')
     again = make_oracle(tmp_path / "cut", space="choice")
     again.results_dir = results_dir
@@ -217,7 +217,7 @@ def test_a_trial_finished_on_disk_but_not_recorded_is_kept_and_logged_once(tmp_p
     out = tmp_path / "study"
     Study(tiny_config(out)).run()
     bs_dir = out / "digits" / "mlp" / "momentum" / "32"
-    project = bs_dir / "keras_tuner"
+    project = results.tuner_dir(bs_dir)
     finished = {p: p.stat().st_mtime_ns for p in bs_dir.glob("*/metadata.json")}
     runs_before = event_files(out)
     assert len(finished) == 2 and len(runs_before) == 5  # study config + (hparams, scalars) per trial
@@ -247,11 +247,12 @@ def test_a_study_resumes_from_a_truncated_oracle_json(tmp_path):
     cfg = tiny_config(out)
     cfg["search"]["trials"] = 1
     Study(cfg).run()
-    project = out / "digits" / "mlp" / "momentum" / "32" / "keras_tuner"
+    bs_dir = out / "digits" / "mlp" / "momentum" / "32"
+    project = results.tuner_dir(bs_dir)
     text = (project / "oracle.json").read_text()
     (project / "oracle.json").write_text(text[: len(text) // 2])
     cfg["search"]["trials"] = 2
     summary = Study(cfg, resume=True).run()  # KerasTuner alone: JSONDecodeError
     assert summary["batch_sizes"][0]["trials"] == 2
-    assert sorted(p.parent.name for p in project.parent.glob("*/metadata.json")) == ["0", "1"]
+    assert sorted(p.parent.name for p in bs_dir.glob("*/metadata.json")) == ["0", "1"]
     shutil.rmtree(out)

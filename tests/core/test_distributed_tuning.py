@@ -16,6 +16,8 @@ import pytest
 from distributed_helpers import (expect_one_line_failure, expect_success, free_port, log_text, running_trial,
                                  start, start_study, stop_all, wait_for)
 
+from tfbsz.records import results
+
 pytestmark = pytest.mark.slow
 
 
@@ -31,7 +33,11 @@ def trial_dirs(out, bs):
 
 def kt_statuses(out, bs):
     return [json.loads(p.read_text())["status"]
-            for p in sorted((out / BASE / str(bs)).glob("keras_tuner/trial_*/trial.json"))]
+            for p in sorted(results.tuner_dir(out / BASE / str(bs)).glob("trial_*/trial.json"))]
+
+
+def failure_files(out):
+    return [p for bs in (16, 64) for p in results.failure_paths(out / BASE / str(bs))]
 
 
 def check_complete(out, trials=2):
@@ -57,7 +63,7 @@ def test_chief_and_two_workers_finish_the_study(tmp_path, kill_worker):
     finally:
         stop_all(procs)
     check_complete(out)
-    failures = sorted(out.glob(f"{BASE}/*/*.failure.json"))
+    failures = failure_files(out)
     if kill_worker:
         assert failures, "the dead worker's trial was not recorded as re-queued"
         assert "w0" in json.loads(failures[0].read_text())["worker"]
@@ -115,7 +121,7 @@ def test_a_space_with_fewer_points_than_trials_finishes(tmp_path):
         stop_all(procs)
     check_complete(out, trials=2)
     for bs in (16, 64):
-        assert (out / BASE / str(bs) / "keras_tuner" / "DONE").read_text().strip() == "exhausted"
+        assert (results.tuner_dir(out / BASE / str(bs)) / "DONE").read_text().strip() == "exhausted"
         values = sorted(json.loads((out / BASE / str(bs) / t / "metadata.json").read_text())
                         ["parameters"]["optimizer.learning_rate"] for t in ("0", "1"))
         assert values == [0.05, 0.1]

@@ -23,6 +23,7 @@ import time
 import pytest
 
 from helpers import ROOT, run_cli, subprocess_env
+from tfbsz.records import results
 
 pytestmark = pytest.mark.slow
 
@@ -159,10 +160,10 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_results(t
     for key in expected:
         assert got[key] == expected[key], f"trial {key} differs; {context}"
     for bs in (16, 64):
-        project = out / BASE / str(bs) / "keras_tuner"
+        project = results.tuner_dir(out / BASE / str(bs))
         statuses = [json.loads(p.read_text())["status"] for p in sorted(project.glob("trial_*/trial.json"))]
         assert statuses == ["COMPLETED"] * (TRIALS // 2), context
-    assert not list(out.glob(f"{BASE}/*/*.failure.json")), context
+    assert not [p for bs in (16, 64) for p in results.failure_paths(out / BASE / str(bs))], context
     summary = json.loads((out / "summary.json").read_text())
     reference_summary = json.loads((reference / "summary.json").read_text())
     for row, ref in zip(summary["batch_sizes"], reference_summary["batch_sizes"]):

@@ -31,7 +31,7 @@ def test_a_trial_folder_that_is_a_link_out_of_the_batch_size_is_refused(tmp_path
     (root / "3").symlink_to(outside)
     with pytest.raises(TfbszError, match="outside"):
         trial_dir(root, "3")
-    assert trial_dir(root, "04") == root / "04"
+    assert trial_dir(root, "04") == root / "4"  # the layout names folders by number
 
 
 def test_error_messages_stay_short_for_huge_ids(tmp_path):

@@ -31,13 +31,13 @@ import time
 import keras
 import numpy as np
 
+from tfbsz.core import checks
+from tfbsz.core.targets import Target
+from tfbsz.study.eval_schedule import AUTO, next_evaluation
+
 __all__ = ["StepsToTarget", "measurement_from_logs"]
 
 _ACCURACY_NAMES = ("accuracy", "sparse_categorical_accuracy", "acc", "compile_metrics")
-
-
-def _finite(value):
-    return value is not None and math.isfinite(value)
 
 
 def measurement_from_logs(logs, prefix):
@@ -78,8 +78,13 @@ class StepsToTarget(keras.callbacks.Callback):
         target_metric: the measurement column to compare, e.g. `"val/classification_error"`,
             `"val/cross_entropy_error"` or `"val/accuracy"` (see `measurement_from_logs`).
         threshold: the target value; a measurement reaches it when strictly better.
-        direction: `"min"` or `"max"`. Defaults to `"max"` for accuracy-like names, else `"min"`.
-        eval_every: evaluate every this many optimizer updates. Defaults to `100`.
+        direction: `"min"` or `"max"`. Defaults to the direction the metric's name implies
+            (`tfbsz.core.targets.default_direction`: accuracy-like names `"max"`, error and loss
+            `"min"`).
+        eval_every: evaluate every this many optimizer updates, or `"auto"`: a grid whose spacing
+            is 5% of the step count (at least 1/200 of `max_steps`), so rounding to the next
+            evaluation costs the same share at every batch size (`tfbsz.study.eval_schedule`).
+            Defaults to `100`.
         max_steps: the budget in optimizer updates; training stops there. Defaults to None
             (no budget: `fit`'s own length decides).
         batch_size: the global batch size, to record examples seen. Defaults to None.
@@ -89,12 +94,18 @@ class StepsToTarget(keras.callbacks.Callback):
         on_measurement: optional callable receiving each measurement dict as it is made.
         extra_measurements: optional callable `(model) -> dict` merged into each measurement
             (e.g. a gradient-noise-scale estimate).
+        throughput: optional callable `(examples_per_s) -> dict` merged into each measurement, given
+            the training throughput since the previous measurement (evaluation time excluded; the
+            first window includes compilation), e.g. `tfbsz.models.efficiency.measurement_throughput`'s
+            tokens/s and MFU. Needs `batch_size`.
 
     Attributes:
         outcome: `"reached"`, `"missed"`, `"diverged"`, or None while training.
         steps_to_target: the update count of the first evaluation that beat the target.
         measurements: the list of measurement dicts, in step order.
         best_value: the best value of `target_metric` seen.
+        reached_at_first_evaluation: True when the target was beaten at the first evaluation:
+            steps to result is then only an upper bound (evaluate earlier).
     """
 
     def __init__(
@@ -110,29 +121,24 @@ class StepsToTarget(keras.callbacks.Callback):
         eval_batch_size=256,
         on_measurement=None,
         extra_measurements=None,
+        throughput=None,
     ):
         super().__init__()
         if not isinstance(target_metric, str) or "/" not in target_metric:
             raise ValueError(
-                "`target_metric` must name a measurement column such as 'val/classification_error'. "
-                f"Received: target_metric={target_metric!r}"
+                "target_metric: expected a measurement column such as 'val/classification_error', "
+                f"got {checks.describe(target_metric)}"
             )
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
-            raise ValueError(f"`threshold` must be a finite number. Received: threshold={threshold!r}")
-        if direction is None:
-            direction = "max" if "accuracy" in target_metric else "min"
-        if direction not in ("min", "max"):
-            raise ValueError(f"`direction` must be 'min' or 'max'. Received: direction={direction!r}")
-        for name, value in (("eval_every", eval_every), ("accumulation_steps", accumulation_steps),
-                            ("eval_batch_size", eval_batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
-            raise ValueError(f"`max_steps` must be a positive integer or None. Received: max_steps={max_steps!r}")
+        target = Target(target_metric, threshold, direction)
+        eval_every = eval_every if eval_every == AUTO else checks.integer(eval_every, "eval_every")
+        accumulation_steps = checks.integer(accumulation_steps, "accumulation_steps")
+        eval_batch_size = checks.integer(eval_batch_size, "eval_batch_size")
+        max_steps = checks.integer(max_steps, "max_steps", allow_none=True)
         self.eval_data = eval_data
-        self.target_metric = target_metric
-        self.threshold = float(threshold)
-        self.direction = direction
+        self.target = target
+        self.target_metric = target.metric
+        self.threshold = target.threshold
+        self.direction = target.direction
         self.eval_every = eval_every
         self.max_steps = max_steps
         self.batch_size = batch_size
@@ -140,6 +146,7 @@ class StepsToTarget(keras.callbacks.Callback):
         self.eval_batch_size = eval_batch_size
         self.on_measurement = on_measurement
         self.extra_measurements = extra_measurements
+        self.throughput = throughput
         self.reset()
 
     def reset(self):
@@ -151,24 +158,20 @@ class StepsToTarget(keras.callbacks.Callback):
         self._micro_steps = 0
         self._epoch_base = 0
         self._count_base = 0  # batches of this epoch before the last reset of the metrics
-        self._next_eval = self.eval_every
+        self._next_eval = next_evaluation(0, self.eval_every, self.max_steps)
+        self.reached_at_first_evaluation = False
         self._window_sums = {}
         self._window_start = {}
         self._last_cum = {}
         self._start_time = None
+        self._window_clock = None  # when the current training window began (after the last evaluation)
+        self._window_updates = 0
 
     # ------------------------------------------------------------------ comparisons
 
     def beats(self, value):
         """Whether `value` strictly beats the threshold in this callback's direction."""
-        if not _finite(value):
-            return False
-        return value < self.threshold if self.direction == "min" else value > self.threshold
-
-    def _better(self, a, b):
-        if b is None:
-            return True
-        return a < b if self.direction == "min" else a > b
+        return self.target.beats(value)
 
     @property
     def updates(self):
@@ -180,6 +183,8 @@ class StepsToTarget(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self._start_time is None:
             self._start_time = time.perf_counter()
+        if self._window_clock is None:
+            self._window_clock = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_base = self._micro_steps
@@ -195,7 +200,7 @@ class StepsToTarget(keras.callbacks.Callback):
         if updates >= self._next_eval or at_budget:
             self._measure(updates)
             while self._next_eval <= updates:
-                self._next_eval += self.eval_every
+                self._next_eval = next_evaluation(self._next_eval, self.eval_every, self.max_steps)
             if self.outcome is None and at_budget:
                 self.outcome = "missed"
             if self.outcome is not None:
@@ -252,6 +257,8 @@ class StepsToTarget(keras.callbacks.Callback):
         return logs
 
     def _measure(self, updates):
+        window_s = time.perf_counter() - (self._window_clock or time.perf_counter())
+        window_examples = (updates - self._window_updates) * (self.batch_size or 0)
         row = {
             "step": int(updates),
             "examples_seen": int(updates * self.batch_size) if self.batch_size else None,
@@ -260,6 +267,8 @@ class StepsToTarget(keras.callbacks.Callback):
         }
         train = measurement_from_logs(self._window_means(), "train")
         row.update(train)
+        if self.throughput is not None and window_examples > 0 and window_s > 0:
+            row.update(self.throughput(window_examples / window_s))
         train_loss = train.get("train/loss", train.get("train/cross_entropy_error"))
         diverged = train_loss is not None and not math.isfinite(train_loss)
         if not diverged:
@@ -279,13 +288,16 @@ class StepsToTarget(keras.callbacks.Callback):
                     f"{sorted(k for k in row if '/' in k)}; compile the model with the metric it needs"
                 )
             value = row[self.target_metric]
-            if self._better(value, self.best_value):
+            if self.target.better(value, self.best_value):
                 self.best_value = value
             if self.beats(value) and self.steps_to_target is None:
                 self.steps_to_target = int(updates)
                 self.outcome = "reached"
+                self.reached_at_first_evaluation = len(self.measurements) == 1
         if self.on_measurement is not None:
             self.on_measurement(row)
+        self._window_clock = time.perf_counter()
+        self._window_updates = updates
 
 
 def _current_learning_rate(model):

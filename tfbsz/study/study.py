@@ -27,7 +27,7 @@ import datetime
 import os
 import pathlib
 
-from tfbsz.records import results
+from tfbsz.records import legacy_layout, results
 from tfbsz.core.config import OPEN_SECTIONS, check_component_options, from_dict, load_config
 from tfbsz.core.errors import ConfigError
 from tfbsz.records.summary import summarize_batch_size, write_summary
@@ -238,6 +238,7 @@ class Study:
         directory = self._batch_size_dir(batch_size)
         if self.role != "worker":
             directory = self._write_batch_size_study(batch_size, max_steps, space)
+        legacy_layout.upgrade_batch_size(directory)  # a study written before 0.2, being resumed
         done = sum(1 for p in directory.glob("*/metadata.json")) if directory.exists() else 0
         self.progress.batch_size_begin(batch_size, min(done, trials))
         cfg = dict(self.cfg)
@@ -256,7 +257,8 @@ class Study:
             reverse_log=tuning.reverse_log_names(space),
         )
         distributed.prepare_batch_size(self.root, index)  # port P + index of distributed tuning
-        tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(directory), project_name="keras_tuner")
+        project = results.tuner_dir(directory)
+        tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(project.parent), project_name=project.name)
         try:
             tuner.search()
         except tuning.SearchAborted as e:
@@ -301,7 +303,7 @@ class Study:
         bs = results.load_batch_size(self._batch_size_dir(batch_size))
         if bs is None:
             return {"batch_size": batch_size, "steps_to_result": None, "best_trial": None, "trials": 0,
-                    "reached": 0, "missed": 0, "diverged": 0, "wall_time_s": 0.0, "best_parameters": {}}
+                    "reached": 0, "missed": 0, "diverged": 0, "incomplete": 0, "wall_time_s": 0.0, "best_parameters": {}}
         return summarize_batch_size(bs, self.cfg["target"])
 
     def _write_summary(self, rows):

@@ -20,7 +20,7 @@ Example:
 
 import contextlib
 import copy
-import math
+import pathlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -31,6 +31,7 @@ import numpy as np
 from tfbsz.study import callbacks as callbacks_lib
 from tfbsz.core.config import set_path, steps_budget
 from tfbsz.core.errors import ConfigError
+from tfbsz.models.efficiency import measurement_throughput
 
 __all__ = ["TrialResult", "TrialPlan", "apply_parameters", "plan_trial", "build_compiled_model", "train_input", "run_trial"]
 
@@ -263,6 +264,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
         accumulation_steps=plan.accumulation_steps,
         eval_batch_size=max(256, plan.micro_batch),
         on_measurement=on_measurement,
+        throughput=measurement_throughput(cfg["model"], dataset, cfg["precision"], devices=replicas),
     )
     callbacks = [stt, *extra_callbacks]
     from tfbsz.training import schedules
@@ -301,6 +303,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
         extra=extra,
     )
     if save_model_path is not None:
+        pathlib.Path(save_model_path).parent.mkdir(parents=True, exist_ok=True)
         model.save(str(save_model_path))
         result.extra["model"] = str(save_model_path)
     del model
@@ -309,24 +312,12 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
 
 
 def _noise_scale_callback(cfg, dataset, plan, model, stt, seed):
-    from tfbsz.training.noise_scale import GradientNoiseScale
+    from tfbsz.training.noise_scale import GradientNoiseScale, default_batch_pair
 
     ns = cfg["noise_scale"]
-    small = ns["small_batch"] or max(1, plan.micro_batch // 8)
-    big = ns["big_batch"] or plan.micro_batch
+    small, big = default_batch_pair(plan.micro_batch, len(dataset.x_train), ns["small_batch"], ns["big_batch"])
     callback = GradientNoiseScale(
         dataset.x_train, dataset.y_train, every=ns["every"], small_batch=small, big_batch=big, loss_fn=model.loss
     )
-    stt.extra_measurements = lambda _model: _latest_noise_scale(callback)
+    stt.extra_measurements = lambda _model: callback.latest_measurement()
     return callback
-
-
-def _latest_noise_scale(callback):
-    history = getattr(callback, "history", None) or []
-    if not history:
-        return {}
-    last = history[-1]
-    value = last.get("gradient_noise_scale") if isinstance(last, dict) else last
-    if value is None or not math.isfinite(float(value)):
-        return {}
-    return {"train/gradient_noise_scale": float(value)}

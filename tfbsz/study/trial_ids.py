@@ -5,15 +5,16 @@ reached over the network. A worker joins the id onto its batch size's folder, de
 folder of that name and writes `<id>.failure.json` beside it, so an id such as `/srv/data` or
 `../..` would make it delete or write anywhere. Only plain names are accepted: 1 to 64 letters,
 digits, `_` or `-` (KerasTuner's ids are zero-padded numbers), and the folder they name, with
-symbolic links resolved, must lie directly inside the batch size's folder.
+symbolic links resolved, must lie directly inside the batch size's folder. (The layout then
+names the folder by the id's number, `results.trial_dir`, which takes decimal ids only.)
 
 Example:
 
 >>> import tempfile
 >>> from tfbsz.study.trial_ids import trial_dir
 >>> root = tempfile.mkdtemp()
->>> trial_dir(root, "07").name
-'07'
+>>> trial_dir(root, "07").name   # the layout names trial folders by number
+'7'
 >>> trial_dir(root, "/srv/data")
 Traceback (most recent call last):
 ...
@@ -24,6 +25,7 @@ import pathlib
 import re
 
 from tfbsz.core.errors import TfbszError
+from tfbsz.records import results
 
 __all__ = ["TRIAL_ID_PATTERN", "check_trial_id", "trial_dir"]
 
@@ -56,7 +58,10 @@ def trial_dir(trial_root, trial_id):
     """
     name = check_trial_id(trial_id)
     root = pathlib.Path(trial_root)
-    path = root / name
+    try:
+        path = results.trial_dir(root, name)  # the layout's name for it ("007" -> "7")
+    except ValueError as e:
+        raise TfbszError(str(e)) from None
     resolved_root = root.resolve()
     resolved = path.resolve()
     if resolved.parent != resolved_root:

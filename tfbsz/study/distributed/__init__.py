@@ -16,7 +16,7 @@ workers ask it for trials. tfbsz closes its gaps, one module each:
 * `heartbeat`: the workers' heartbeat files.
 
 Each batch size is one KerasTuner project, served on port `P + i` for the i-th batch size; the
-chief marks a finished batch size with `keras_tuner/DONE`, and workers move on only then, so a
+chief marks a finished batch size with `DONE` in its KerasTuner project (`results.tuner_dir`), and workers move on only then, so a
 trial re-queued late still finds a worker. See docs/distributed.md.
 
 Example:
@@ -65,11 +65,11 @@ def prepare_batch_size(study_root, index):
     os.environ["KERASTUNER_ORACLE_PORT"] = str(base + index)
 
 
-def serve_oracle(oracle, project_dir, failure_dir, poll_seconds=0.5):
+def serve_oracle(oracle, project_dir, batch_size_folder, poll_seconds=0.5):
     """The chief's loop for one batch size (see `chief.serve_oracle`)."""
     from tfbsz.study.distributed import chief
 
-    chief.serve_oracle(oracle, project_dir, failure_dir, study_root=_study["root"], poll_seconds=poll_seconds)
+    chief.serve_oracle(oracle, project_dir, batch_size_folder, study_root=_study["root"], poll_seconds=poll_seconds)
 
 
 def run_worker(tuner):

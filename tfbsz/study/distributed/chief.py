@@ -204,7 +204,7 @@ def _bind(server, address, credentials):
     return port
 
 
-def _requeue_dead_workers(oracle, project_dir, failure_dir):
+def _requeue_dead_workers(oracle, project_dir, batch_size_folder):
     beats = heartbeat.heartbeat_dir(project_dir)
     timeout = options.env_seconds("TFBSZ_WORKER_TIMEOUT", 60)
     now = time.time()
@@ -225,7 +225,7 @@ def _requeue_dead_workers(oracle, project_dir, failure_dir):
         oracle.tuner_ids.discard(tuner_id)
         trial.status = trial_module.TrialStatus.RUNNING
         oracle._retry_queue.append(trial.trial_id)
-        results.write_json(pathlib.Path(failure_dir) / f"{trial.trial_id}.failure.json", {
+        results.write_json(results.failure_path(batch_size_folder, trial.trial_id), {
             "trial_id": trial.trial_id,
             "worker": tuner_id,
             "reason": f"no heartbeat from worker {tuner_id} for more than {timeout:.0f} s",
@@ -251,13 +251,14 @@ def _finished(oracle, servicer):
     return all(t.status in _DONE for t in oracle.trials.values())
 
 
-def serve_oracle(oracle, project_dir, failure_dir, study_root=None, poll_seconds=0.5):
+def serve_oracle(oracle, project_dir, batch_size_folder, study_root=None, poll_seconds=0.5):
     """Serves `oracle` to workers until every trial is finished; re-queues dead workers' trials.
 
     Args:
         oracle: the batch size's KerasTuner oracle.
         project_dir: its KerasTuner project folder (heartbeats, the DONE marker).
-        failure_dir: where `<trial_id>.failure.json` of re-queued trials go.
+        batch_size_folder: the batch size's folder (re-queued trials get
+            `results.failure_path(batch_size_folder, trial_id)`).
         study_root: the study's output folder (for the default token file).
     """
     token = tokens.resolve_token("chief", study_root)
@@ -279,7 +280,7 @@ def serve_oracle(oracle, project_dir, failure_dir, study_root=None, poll_seconds
         while True:
             time.sleep(poll_seconds)
             with holding(oracle):
-                _requeue_dead_workers(oracle, project_dir, failure_dir)
+                _requeue_dead_workers(oracle, project_dir, batch_size_folder)
                 if _finished(oracle, servicer):
                     oracle.save()
                     break

@@ -52,7 +52,7 @@ class StudyHyperModel(kt.HyperModel):
         cfg: the checked study config.
         dataset: the loaded `tfbsz.data.Dataset`.
         batch_size: the global batch size of these trials.
-        trial_root: the batch size's folder; trial `id` writes `<trial_root>/<id>/`.
+        trial_root: the batch size's folder; trial `id` writes `results.trial_dir(trial_root, id)`.
         strategy: the `tfbsz.strategies` strategy to train under (None: default device).
         fixed_parameters: values applied to every trial before the searched ones (used by the
             scaling-rule mode).
@@ -129,8 +129,7 @@ class StudyHyperModel(kt.HyperModel):
             self.listener.trial_begin(self.batch_size, trial_id, parameters, max_steps)
         save_path = None
         if self.cfg.get("save_models", "none") != "none":
-            trial_dir.mkdir(parents=True, exist_ok=True)
-            save_path = trial_dir / "model.keras"
+            save_path = trial_dir / "model.keras"  # the trainer makes the folder when it saves
         try:
             result = trainer.run_trial(
                 self.cfg, parameters, self.batch_size, seed, self.dataset, strategy=self.strategy,
@@ -140,7 +139,8 @@ class StudyHyperModel(kt.HyperModel):
         except TfbszError:
             raise
         except Exception as e:  # e.g. out of memory: record it next to the trial, let the search go on
-            results.write_json(self.trial_root / f"{trial_id}.failure.json", {
+            shutil.rmtree(trial_dir, ignore_errors=True)  # a batch size holds finished trials only
+            results.write_json(results.failure_path(self.trial_root, trial_id), {
                 "trial_id": trial_id,
                 "parameters": parameters,
                 "reason": f"{type(e).__name__}: {' '.join(str(e).split())[:2000]}",
