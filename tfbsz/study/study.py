@@ -31,12 +31,9 @@ from tfbsz.records import legacy_layout, results
 from tfbsz.core.config import OPEN_SECTIONS, check_component_options, from_dict, load_config
 from tfbsz.core.errors import ConfigError
 from tfbsz.records.summary import summarize_batch_size, write_summary
+from tfbsz.study.resume_checks import WORKLOAD_KEYS, check_output
 
 __all__ = ["Study", "check_components", "WORKLOAD_KEYS"]
-
-# Config sections that define what a study measures: a resumed study must not change them.
-WORKLOAD_KEYS = ("data", "model", "optimizer", "schedule", "target", "budget", "eval_every", "precision",
-                 "regularization", "sparsity", "init", "seed")
 
 
 def check_components(cfg):
@@ -71,10 +68,6 @@ def _check_writable(root):
         probe.unlink(missing_ok=True)
     except OSError as e:
         raise ConfigError(f"output: cannot write to {root}: {e.strerror or e}") from None
-
-
-def _workload(cfg):
-    return {k: cfg[k] for k in WORKLOAD_KEYS}
 
 
 class Study:
@@ -114,22 +107,8 @@ class Study:
     # ------------------------------------------------------------------ set-up
 
     def _prepare_output(self):
-        marker = self.root / results.STUDY_MARKER
-        if marker.exists() and not self.resume and self.role != "worker":
-            raise ConfigError(
-                f"output: {self.root} already holds a study; pass --resume to continue it, "
-                "or choose another --output"
-            )
+        check_output(self.root, self.cfg, resume=self.resume, role=self.role)
         _check_writable(self.root)
-        if marker.exists():
-            stored = results.read_json(marker).get("config", {})
-            old, new = {k: stored.get(k) for k in WORKLOAD_KEYS}, _workload(self.cfg)
-            changed = [k for k in WORKLOAD_KEYS if results._clean(old[k]) != results._clean(new[k])]
-            if changed:
-                raise ConfigError(
-                    f"{changed[0]}: differs from the study being resumed in {self.root}; a resumed study "
-                    "must measure the same workload (use another --output for a new study)"
-                )
 
     def _names(self):
         cfg = self.cfg
@@ -251,7 +230,7 @@ class Study:
     def _run_batch_size(self, index, batch_size, dataset, strategy, fixed, space, trials):
         import keras_tuner as kt
 
-        from tfbsz.study import tuning
+        from tfbsz.study import distributed, tuning
         from tfbsz.core.config import steps_budget
 
         num_train = len(dataset.x_train) if dataset is not None else self._num_train_from_disk()
@@ -277,10 +256,7 @@ class Study:
             hyperparameters=hypermodel.hyperparameters(),
             reverse_log=tuning.reverse_log_names(space),
         )
-        if "KERASTUNER_ORACLE_IP" in os.environ:
-            base_port = int(os.environ.get("TFBSZ_ORACLE_BASE_PORT") or os.environ["KERASTUNER_ORACLE_PORT"])
-            os.environ.setdefault("TFBSZ_ORACLE_BASE_PORT", str(base_port))
-            os.environ["KERASTUNER_ORACLE_PORT"] = str(base_port + index)
+        distributed.prepare_batch_size(self.root, index)  # port P + index of distributed tuning
         project = results.tuner_dir(directory)
         tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(project.parent), project_name=project.name)
         try:

@@ -28,6 +28,7 @@ import zlib
 import keras_tuner as kt
 
 from tfbsz.records import results
+from tfbsz.study import recorded_trials, trial_ids
 from tfbsz.core.errors import TfbszError
 from tfbsz.study.tuning.objective import OBJECTIVE_NAME, objective_value
 from tfbsz.study.tuning.space import build_hyperparameters
@@ -113,7 +114,13 @@ class StudyHyperModel(kt.HyperModel):
 
         parameters = self.parameters_of(hp)
         trial_id = str(trial_id)
-        trial_dir = results.trial_dir(self.trial_root, trial_id)
+        trial_dir = trial_ids.trial_dir(self.trial_root, trial_id)  # ids come from the (remote) oracle
+        recorded = self.recorded_parameters(parameters)
+        kept = recorded_trials.finished_result(trial_dir, recorded)
+        if kept is not None:  # finished before an interruption, not yet recorded by the oracle
+            if self.listener is not None:
+                self.listener.message(f"[bs {self.batch_size} trial {trial_id}] kept: finished before the interruption")
+            return self._report(trial_dir, recorded, kept)
         if trial_dir.exists():  # an interrupted attempt: its partial files are stale
             shutil.rmtree(trial_dir)
         seed = trial_seed(self.cfg["seed"], self.batch_size, trial_id)
@@ -151,12 +158,15 @@ class StudyHyperModel(kt.HyperModel):
             "wall_time_s": round(result.wall_time_s, 3),
             "target": dict(self.cfg["target"]),
         })
-        recorded = self.recorded_parameters(parameters)
         results.write_trial(trial_dir, recorded, _STATUS[result.outcome], result.steps, result.measurements, extra)
-        if self.on_trial_written is not None:
-            self.on_trial_written(trial_dir, recorded, result)
         if self.listener is not None:
             self.listener.trial_end(self.batch_size, trial_id, result)
+        return self._report(trial_dir, recorded, result)
+
+    def _report(self, trial_dir, recorded, result):
+        """Logs a trial written to disk (TensorBoard) and returns its metrics for the oracle."""
+        if self.on_trial_written is not None:
+            self.on_trial_written(trial_dir, recorded, result)
         score = objective_value(result.outcome, result.steps_to_target, result.max_steps, result.best_value,
                                 self.cfg["target"]["threshold"])
         return {

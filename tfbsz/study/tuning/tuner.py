@@ -18,6 +18,7 @@ import os
 import keras_tuner as kt
 
 from tfbsz.core.errors import TfbszError
+from tfbsz.study.tuner_files import DurableTuner
 
 __all__ = ["StepsToTargetTuner", "SearchAborted"]
 
@@ -30,7 +31,7 @@ class SearchAborted(kt.errors.FatalError):
         self.error = error
 
 
-class StepsToTargetTuner(kt.Tuner):
+class StepsToTargetTuner(DurableTuner):  # DurableTuner: KerasTuner's files, crash-safe
     """Tunes one batch size of a study. See the module docstring.
 
     Args:
