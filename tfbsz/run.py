@@ -35,6 +35,8 @@ def build_parser():
                         help="override a config key, e.g. --set optimizer.learning_rate=0.1 (repeatable)")
     parser.add_argument("--batch-sizes", metavar="B1,B2,...", help="override batch_sizes, e.g. 16,32,64")
     parser.add_argument("--trials", type=int, metavar="N", help="override search.trials (trials per batch size)")
+    parser.add_argument("--parallel-trials", metavar="N|auto",
+                        help="override search.parallel_trials (trials trained at once, JAX backend)")
     parser.add_argument("--output", metavar="DIR", help="override output (the study folder)")
     parser.add_argument("--resume", action="store_true", help="continue the study already in the output folder")
     parser.add_argument("--progress", choices=("auto", "rich", "plain", "none"),
@@ -91,8 +93,14 @@ def _configure_distributed(args):
 
 
 def format_table(summary):
-    """The final table as plain text: batch size, steps to result, trial counts, parameters, time."""
-    header = ("batch size", "steps to result", "reached", "missed", "diverged", "wall time", "best metaparameters")
+    """The final table as plain text: batch size, steps to result, trial counts, parameters, time.
+
+    A `beaten` column (`budget.stop_when_beaten`) appears when some trial was beaten.
+    """
+    counts = ["reached", "missed", "diverged"]
+    if any(row.get("beaten") for row in summary["batch_sizes"]):
+        counts.append("beaten")
+    header = ("batch size", "steps to result", *counts, "wall time", "best metaparameters")
     lines = []
     for row in summary["batch_sizes"]:
         params = ", ".join(
@@ -100,10 +108,11 @@ def format_table(summary):
             for k, v in row["best_parameters"].items()
         )
         steps = "-" if row["steps_to_result"] is None else str(row["steps_to_result"])
-        lines.append((str(row["batch_size"]), steps, str(row["reached"]), str(row["missed"]), str(row["diverged"]),
+        lines.append((str(row["batch_size"]), steps, *(str(row.get(c, 0)) for c in counts),
                       f"{row['wall_time_s']:.0f} s", params or "-"))
     widths = [max(len(h), *(len(r[i]) for r in lines)) if lines else len(h) for i, h in enumerate(header)]
-    fmt = lambda cells: "  ".join(c.rjust(w) if i < 6 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    last = len(header) - 1
+    fmt = lambda cells: "  ".join(c.rjust(w) if i < last else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     out = [fmt(header), fmt(["-" * w for w in widths])]
     out += [fmt(r) for r in lines]
     return "\n".join(line.rstrip() for line in out)
@@ -151,6 +160,8 @@ def _run(args):
     from tfbsz.core.errors import ConfigError
 
     overrides = list(args.set)
+    if args.parallel_trials is not None:
+        overrides.append(f"search.parallel_trials={args.parallel_trials}")
     cfg = load_config(args.config, overrides)
     if args.output:
         cfg["output"] = args.output

@@ -83,13 +83,14 @@ DEFAULTS = {
     "strategy": {"name": "auto"},
     "max_device_batch": None,
     "target": {"metric": None, "threshold": None, "direction": None},
-    "budget": {"max_steps": None, "epochs": None, "examples": None},
+    "budget": {"max_steps": None, "epochs": None, "examples": None, "stop_when_beaten": False},
     "eval_every": 50,
     "eval_examples": None,
     "batch_sizes": None,
     "search": {
         "algorithm": "halton",
         "trials": 4,
+        "parallel_trials": "auto",
         "metaparameters": "tune",
         "base_batch_size": None,
         "space": {},
@@ -340,6 +341,9 @@ def _check(cfg):
     _integer(cfg, "eval_examples", allow_none=True)
     _choice(cfg, "search.algorithm", SEARCH_ALGORITHMS)
     _integer(cfg, "search.trials")
+    parallel = cfg["search"]["parallel_trials"]
+    if parallel != "auto" and (isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1):
+        raise ConfigError(f"search.parallel_trials: expected auto or a positive integer, got {_describe(parallel)}")
     _choice(cfg, "search.metaparameters", METAPARAMETER_MODES)
     _integer(cfg, "search.base_batch_size", allow_none=True)
     _check_space(cfg)
@@ -388,6 +392,8 @@ def _check_budget(cfg):
             "budget: set exactly one of max_steps, epochs, examples"
             + (f"; got {', '.join('budget.' + g for g in given)}" if given else "; none is set")
         )
+    if not isinstance(budget["stop_when_beaten"], bool):
+        raise ConfigError(f"budget.stop_when_beaten: expected true or false, got {_describe(budget['stop_when_beaten'])}")
     key = given[0]
     if key == "epochs":
         _number(cfg, "budget.epochs", low=0, low_open=True)

@@ -48,13 +48,17 @@ __all__ = [
     "Study",
     "batch_size_dir",
     "find_study_roots",
+    "json_safe",
     "load_batch_size",
     "load_study",
     "read_measurements",
     "write_json",
     "read_json",
     "write_measurements",
+    "write_batch_size_study",
+    "write_study_marker",
     "write_trial",
+    "write_trial_failure",
 ]
 
 STUDY_MARKER = "tfbsz_study.json"
@@ -74,17 +78,18 @@ MEASUREMENT_COLUMNS = (
 )
 
 
-def _clean(value):
-    """JSON-safe value: NaN and infinities become None (browsers reject `Infinity`)."""
+def json_safe(value):
+    """`value` as it reads back from JSON: NaN and infinities become None (browsers reject
+    `Infinity`), tuples lists, NumPy scalars numbers, keys strings."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         try:
-            return _clean(value.item())
+            return json_safe(value.item())
         except (TypeError, ValueError):
             pass
     return value
@@ -102,7 +107,7 @@ def write_json(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(_clean(data), f, indent=2, sort_keys=False)
+        json.dump(json_safe(data), f, indent=2, sort_keys=False)
         f.write("\n")
     os.chmod(tmp, _umask_mode())  # mkstemp creates 0600; others (TensorBoard, workers) must read
     os.replace(tmp, path)
@@ -174,6 +179,38 @@ def write_trial(trial_dir, parameters, status, steps, measurements, extra=None):
     write_json(trial_dir / "metadata.json", metadata)
 
 
+def write_study_marker(root, meta):
+    """Writes `<root>/tfbsz_study.json` from `meta`, keeping the `created` time of an earlier marker."""
+    import datetime
+
+    marker = pathlib.Path(root) / STUDY_MARKER
+    created = read_json(marker).get("created") if marker.exists() else None
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    meta = dict(meta)
+    config = meta.pop("config", None)
+    meta["created"] = created or now
+    write_json(marker, {**meta, "config": config} if config is not None else meta)
+
+
+def write_batch_size_study(directory, batch_size, dataset, model, optimizer, parameter_configs, train_steps, extra):
+    """Writes a batch size's `study.json` (Shallue et al.'s fields, then tfbsz's own under "tfbsz")."""
+    write_json(pathlib.Path(directory) / "study.json", {
+        "batch_size": batch_size,
+        "dataset": dataset,
+        "model": model,
+        "optimizer": optimizer,
+        "early_stopping": True,
+        "parameter_configs": parameter_configs,
+        "train_steps": train_steps,
+        "tfbsz": extra,
+    })
+
+
+def write_trial_failure(batch_dir, trial_id, record):
+    """Writes why a trial failed to `<batch_dir>/<trial_id>.failure.json`."""
+    write_json(pathlib.Path(batch_dir) / f"{trial_id}.failure.json", {"trial_id": trial_id, **record})
+
+
 @dataclass
 class Trial:
     """One training run of a batch size: its metaparameters, status and measurements."""
@@ -188,7 +225,7 @@ class Trial:
 
     @property
     def outcome(self):
-        """`reached`, `missed` or `diverged` (tfbsz trials), else derived from the status."""
+        """`reached`, `missed`, `diverged` or `beaten` (tfbsz trials), else derived from the status."""
         if "outcome" in self.extra:
             return self.extra["outcome"]
         return "diverged" if self.status == STATUS_INFEASIBLE else None

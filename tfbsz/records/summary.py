@@ -29,9 +29,15 @@ SUMMARY_FIELDS = (
     "reached",
     "missed",
     "diverged",
+    "beaten",
     "wall_time_s",
     "best_parameters",
 )
+
+
+# How a tfbsz trial ended; "beaten": stopped once it could no longer beat the best trial
+# (`budget.stop_when_beaten`), counted apart from "missed".
+OUTCOMES = ("reached", "missed", "diverged", "beaten")
 
 
 def _finite(value):
@@ -61,7 +67,7 @@ def first_step_reaching(trial, metric, threshold, direction):
 
 def _outcome(trial, reached_step):
     outcome = trial.outcome
-    if outcome in ("reached", "missed", "diverged"):
+    if outcome in OUTCOMES:
         return outcome
     if trial.status == results.STATUS_INFEASIBLE:
         return "diverged"
@@ -71,7 +77,7 @@ def _outcome(trial, reached_step):
 def summarize_batch_size(bs_study, target):
     """One summary row (dict) for a `results.BatchSizeStudy` and a target dict."""
     metric, threshold, direction = target["metric"], float(target["threshold"]), target["direction"]
-    counts = {"reached": 0, "missed": 0, "diverged": 0}
+    counts = dict.fromkeys(OUTCOMES, 0)
     best = None  # (steps, trial)
     wall = 0.0
     for trial in bs_study.trials:

@@ -13,9 +13,12 @@ workers ask it for trials. Two gaps of that mode are closed here:
 * **A dead chief** makes KerasTuner's client wait up to an hour per call. tfbsz workers give up
   after `TFBSZ_CHIEF_TIMEOUT` seconds (default 300) with a one-line error.
 
-Each batch size is one KerasTuner project, served on port `P + i` for the i-th batch size; the
-chief marks a finished batch size with `keras_tuner/DONE`, and workers move on only then, so a
-trial re-queued late still finds a worker.
+Each batch size is one KerasTuner project, served on port `P + i` for the i-th batch size
+(`use_batch_size_port`); the chief marks a finished batch size with `keras_tuner/DONE`, and
+workers move on only then, so a trial re-queued late still finds a worker.
+
+A worker that trains a cohort (several trials at once) asks the chief for each member under its
+own tuner id, `<worker id>#<k>` (`cohort_member_id`); the worker's one heartbeat covers them all.
 """
 
 import os
@@ -27,15 +30,18 @@ from tfbsz.core.errors import TfbszError
 
 __all__ = [
     "HEARTBEAT_SECONDS",
+    "cohort_member_id",
     "install_worker_timeouts",
     "is_chief",
     "is_worker",
     "serve_oracle",
     "run_worker",
+    "use_batch_size_port",
 ]
 
 HEARTBEAT_SECONDS = 2.0
 DONE_MARKER = "DONE"
+_MEMBER_SEPARATOR = "#"
 
 
 def is_chief():
@@ -56,9 +62,30 @@ def _chief_timeout():
 
 def install_worker_timeouts():
     """Makes KerasTuner's gRPC client give up after `TFBSZ_CHIEF_TIMEOUT` seconds, not an hour."""
-    from keras_tuner.src.distribute import oracle_client
+    from tfbsz.study.tuning import kt_internals
 
-    oracle_client.TIMEOUT = _chief_timeout()
+    kt_internals.set_client_timeout(_chief_timeout())
+
+
+def use_batch_size_port(index):
+    """Points KerasTuner at the port of the `index`-th batch size (base port + index).
+
+    Does nothing outside distributed tuning. The base port is the one given with `--oracle`.
+    """
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return
+    base_port = int(os.environ.get("TFBSZ_ORACLE_BASE_PORT") or os.environ["KERASTUNER_ORACLE_PORT"])
+    os.environ.setdefault("TFBSZ_ORACLE_BASE_PORT", str(base_port))
+    os.environ["KERASTUNER_ORACLE_PORT"] = str(base_port + index)
+
+
+def cohort_member_id(tuner_id, k):
+    """The tuner id under which cohort member `k` of tuner `tuner_id` asks the oracle for its trial."""
+    return f"{tuner_id}{_MEMBER_SEPARATOR}{k}"
+
+
+def _worker_of(member_id):
+    return member_id.split(_MEMBER_SEPARATOR, 1)[0]
 
 
 # --------------------------------------------------------------------------- chief
@@ -71,12 +98,12 @@ def _heartbeat_dir(project_dir):
 
 
 def _requeue_dead_workers(oracle, project_dir, failure_dir):
-    from keras_tuner.src.engine import trial as trial_module
+    from tfbsz.study.tuning import kt_internals
 
     beats = _heartbeat_dir(project_dir)
     now = time.time()
     for tuner_id, trial in list(oracle.ongoing_trials.items()):
-        beat = beats / tuner_id
+        beat = beats / _worker_of(tuner_id)
         age = now - beat.stat().st_mtime if beat.exists() else None
         if age is not None and age <= _worker_timeout():
             continue
@@ -88,14 +115,10 @@ def _requeue_dead_workers(oracle, project_dir, failure_dir):
                 continue
             if now - started <= _worker_timeout():
                 continue
-        del oracle.ongoing_trials[tuner_id]
-        oracle.tuner_ids.discard(tuner_id)
-        trial.status = trial_module.TrialStatus.RUNNING
-        oracle._retry_queue.append(trial.trial_id)
+        kt_internals.requeue(oracle, tuner_id)
         from tfbsz.records import results
 
-        results.write_json(pathlib.Path(failure_dir) / f"{trial.trial_id}.failure.json", {
-            "trial_id": trial.trial_id,
+        results.write_trial_failure(failure_dir, trial.trial_id, {
             "worker": tuner_id,
             "reason": f"no heartbeat from worker {tuner_id} for more than {_worker_timeout():.0f} s",
             "last_heartbeat_age_s": None if age is None else round(age, 1),
@@ -105,13 +128,13 @@ def _requeue_dead_workers(oracle, project_dir, failure_dir):
 
 
 def _finished(oracle):
-    from keras_tuner.src.engine import trial as trial_module
+    from tfbsz.study.tuning import kt_internals
 
-    if oracle.ongoing_trials or oracle._retry_queue:
+    if oracle.ongoing_trials or kt_internals.has_retries(oracle):
         return False
     if oracle.max_trials is None or len(oracle.trials) < oracle.max_trials:
         return False
-    done = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
+    done = (kt_internals.TrialStatus.COMPLETED, kt_internals.TrialStatus.FAILED)
     return all(t.status in done for t in oracle.trials.values())
 
 
@@ -119,19 +142,19 @@ def serve_oracle(oracle, project_dir, failure_dir, poll_seconds=0.5):
     """Serves `oracle` to workers until every trial is finished; re-queues dead workers' trials."""
     import grpc
     from concurrent import futures
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+
+    from tfbsz.study.tuning import kt_internals
 
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    protos.get_service_grpc().add_OracleServicer_to_server(oracle_chief.OracleServicer(oracle), server)
+    kt_internals.add_oracle_servicer(server, oracle)
     if server.add_insecure_port(address) == 0:
         raise TfbszError(f"--oracle: the chief cannot listen on {address} (port in use?)")
     server.start()
     try:
         while True:
             time.sleep(poll_seconds)
-            with oracle_lock(oracle):
+            with kt_internals.oracle_lock(oracle):
                 _requeue_dead_workers(oracle, project_dir, failure_dir)
                 if _finished(oracle):
                     oracle.save()
@@ -140,13 +163,6 @@ def serve_oracle(oracle, project_dir, failure_dir, poll_seconds=0.5):
         time.sleep(max(2 * HEARTBEAT_SECONDS, 1.0))  # let waiting workers see STOPPED
     finally:
         server.stop(grace=1.0)
-
-
-def oracle_lock(oracle):
-    """The oracle's KerasTuner lock (the one its `@synchronized` methods hold)."""
-    from keras_tuner.src.engine import oracle as oracle_module
-
-    return oracle_module.LOCKS[oracle]
 
 
 # --------------------------------------------------------------------------- worker
@@ -171,9 +187,11 @@ class _Heartbeat(threading.Thread):
 
 
 def run_worker(tuner):
-    """The worker's search loop: run trials until the chief marks this batch size done."""
+    """The worker's search loop: take and run trials (a cohort at a time) until the chief marks
+    this batch size done."""
     import grpc
-    from keras_tuner.src.engine import trial as trial_module
+
+    from tfbsz.study.tuning.kt_internals import TrialStatus
 
     project_dir = pathlib.Path(tuner.project_dir)
     heartbeat = _Heartbeat(_heartbeat_dir(project_dir) / tuner.tuner_id)
@@ -185,7 +203,7 @@ def run_worker(tuner):
             if (project_dir / DONE_MARKER).exists():
                 break
             try:
-                trial = tuner.oracle.create_trial(tuner.tuner_id)
+                trials, status = tuner.take_trials()
             except grpc.RpcError as e:
                 if (project_dir / DONE_MARKER).exists():
                     break
@@ -193,15 +211,10 @@ def run_worker(tuner):
                     f"--oracle: the chief at {address} did not answer for {_chief_timeout():.0f} s "
                     f"({e.code().name}); giving up"
                 ) from None
-            if trial.status == trial_module.TrialStatus.STOPPED:
-                time.sleep(HEARTBEAT_SECONDS / 2)
-                continue
-            if trial.status == trial_module.TrialStatus.IDLE:
-                time.sleep(0.2)
-                continue
-            tuner.on_trial_begin(trial)
-            tuner._try_run_and_update_trial(trial)
-            tuner.on_trial_end(trial)
+            if trials:
+                tuner.run_trials(trials)
+            else:
+                time.sleep(HEARTBEAT_SECONDS / 2 if status == TrialStatus.STOPPED else 0.2)
         tuner.on_search_end()
     finally:
         heartbeat.stop()

@@ -1,23 +1,28 @@
 """`StepsToTargetTuner`: a KerasTuner Tuner whose objective is steps to the target.
 
-It asks its oracle for metaparameters, lets the `StudyHyperModel` run the whole trial (which
-trains until the target or the budget, never failing on a miss or a divergence), and reports the
-score back. A tfbsz error (bad config) stops the search at once instead of being retried.
-KerasTuner's own checkpointing of every trial's weights is skipped: a study keeps measurements,
-not models.
+It asks its oracle for metaparameters, lets the `StudyHyperModel` train the trials (each until the
+target or the budget, never failing on a miss or a divergence) and reports every trial's score
+back the moment that trial ends. With `parallel_trials` N > 1 it takes N trials at a time, each
+under its own tuner id (`distributed.cohort_member_id`), so the hypermodel can train them as one
+cohort; a study killed mid-cohort keeps the trials that ended, and KerasTuner hands the others
+out again on resume. A tfbsz error (bad config) stops the search at once instead of being
+retried. KerasTuner's own checkpointing of every trial's weights is skipped: a study keeps
+measurements, not models.
 
-It works unchanged under KerasTuner's distributed mode: with `KERASTUNER_TUNER_ID`,
+It works under KerasTuner's distributed mode: with `KERASTUNER_TUNER_ID`,
 `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT` set, the chief serves the oracle and the
-workers run trials.
+workers take and run trials (cohorts too).
 """
 
 import contextlib
 import io
 import os
+import traceback
 
 import keras_tuner as kt
 
 from tfbsz.core.errors import TfbszError
+from tfbsz.study.tuning.kt_internals import TrialStatus
 
 __all__ = ["StepsToTargetTuner", "SearchAborted"]
 
@@ -38,12 +43,16 @@ class StepsToTargetTuner(kt.Tuner):
         oracle: a KerasTuner oracle (tfbsz uses `QuasiRandomOracle`).
         directory: the folder holding the KerasTuner project.
         project_name: the project's folder name.
+        parallel_trials: how many trials to take from the oracle at a time (a cohort).
     """
 
-    def __init__(self, hypermodel, oracle, directory, project_name):
+    def __init__(self, hypermodel, oracle, directory, project_name, parallel_trials=1):
+        if isinstance(parallel_trials, bool) or not isinstance(parallel_trials, int) or parallel_trials < 1:
+            raise ValueError(f"`parallel_trials` must be a positive integer. Received: parallel_trials={parallel_trials!r}")
         with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner prints "Reloading Tuner ..."
             super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory,
                              project_name=project_name, overwrite=False)
+        self.parallel_trials = parallel_trials
         # Save the tuner state at once so that a study killed during its first trial reloads
         # this project (KerasTuner reloads only when the tuner file exists).
         if not os.path.exists(self._get_tuner_fname()):
@@ -53,6 +62,44 @@ class StepsToTargetTuner(kt.Tuner):
         # The space is declared up front (passed to the oracle); building the model just to
         # discover it, as KerasTuner does by default, would cost a model build per search.
         self.oracle.update_space(self.hypermodel.hyperparameters())
+
+    def take_trials(self):
+        """Up to `parallel_trials` new trials from the oracle, and the status that ended the asking.
+
+        The status is RUNNING when all were given, else the oracle's answer to the last request
+        (STOPPED: no trial left now; IDLE: the oracle is busy).
+        """
+        from tfbsz.study import distributed
+
+        trials = []
+        for k in range(self.parallel_trials):
+            tuner_id = self.tuner_id if self.parallel_trials == 1 else distributed.cohort_member_id(self.tuner_id, k)
+            trial = self.oracle.create_trial(tuner_id)
+            if trial.status != TrialStatus.RUNNING:
+                return trials, trial.status
+            trials.append(trial)
+        return trials, TrialStatus.RUNNING
+
+    def run_trials(self, trials):
+        """Trains `trials` and ends each in the oracle as soon as it finishes or fails."""
+        by_id = {trial.trial_id: trial for trial in trials}
+        for trial in trials:
+            self.on_trial_begin(trial)
+
+        def report(trial_id, metrics, error):
+            trial = by_id[trial_id]
+            if error is None:
+                self.oracle.update_trial(trial_id, metrics, step=0)
+                trial.status = TrialStatus.COMPLETED
+            else:
+                trial.status = TrialStatus.FAILED
+                trial.message = "".join(traceback.format_exception(error))
+            self.on_trial_end(trial)
+
+        try:
+            self.hypermodel.fit_trials([(trial.trial_id, trial.hyperparameters) for trial in trials], report)
+        except TfbszError as e:
+            raise SearchAborted(e) from e
 
     def run_trial(self, trial, *args, **kwargs):
         try:
@@ -72,4 +119,12 @@ class StepsToTargetTuner(kt.Tuner):
             elif distributed.is_worker():
                 distributed.run_worker(self)
             else:
-                super().search(*args, **kwargs)
+                self.oracle.verbose = kwargs["verbose"]
+                self.on_search_begin()
+                while True:
+                    trials, status = self.take_trials()
+                    if trials:
+                        self.run_trials(trials)
+                    elif status != TrialStatus.IDLE:
+                        break
+                self.on_search_end()
