@@ -379,13 +379,15 @@ class StopWhenBeaten(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-@dataclass(frozen=True)
+@dataclass
 class CohortMember:
-    """One trial of a cohort: its metaparameters `{config path: value}`, seed and trial id."""
+    """One trial of a cohort: its metaparameters `{config path: value}`, seed, trial id and, if
+    the trained model is kept, where (`.keras`)."""
 
     parameters: dict
     seed: int
     trial_id: str
+    save_model_path: str | None = None
 
 
 def run_in_turn(cfg, members, batch_size, dataset, strategy=None, listener=None):
@@ -401,17 +403,15 @@ def run_in_turn(cfg, members, batch_size, dataset, strategy=None, listener=None)
         dataset: a `tfbsz.data.Dataset`.
         strategy: a `tfbsz.strategies` strategy; None means the default device.
         listener: optional object with `measurement(trial_id, row)` and `trial_end(trial_id, result)`,
-            and, optionally, `model_path(trial_id)` (where to save the trained model, or None) and
-            `is_beaten(trial_id, next_step)` (see `run_trial`).
+            and optionally `is_beaten(trial_id, next_step)` (see `run_trial`).
     """
     results = []
+    is_beaten = getattr(listener, "is_beaten", None)
     for member in members:
-        model_path = getattr(listener, "model_path", None)
-        is_beaten = getattr(listener, "is_beaten", None)
         result = run_trial(
             cfg, member.parameters, batch_size, member.seed, dataset, strategy=strategy,
             on_measurement=functools.partial(listener.measurement, member.trial_id) if listener is not None else None,
-            save_model_path=model_path(member.trial_id) if model_path is not None else None,
+            save_model_path=member.save_model_path,
             is_beaten=functools.partial(is_beaten, member.trial_id) if is_beaten is not None else None,
         )
         if listener is not None:

@@ -122,7 +122,8 @@ class StudyHyperModel(kt.HyperModel):
             parameters = self.parameters_of(hp)
             self.recorder.begin(str(trial_id), parameters, max_steps)
             seed = trial_seed(self.cfg["seed"], self.batch_size, str(trial_id))
-            members.append(trainer.CohortMember(parameters, seed, str(trial_id)))
+            members.append(trainer.CohortMember(parameters, seed, str(trial_id),
+                                                save_model_path=self.recorder.model_path(str(trial_id))))
         self._report = report
         try:
             cohort_runs.train(self.cfg, members, self.batch_size, self.dataset, self.strategy, self.recorder,
