@@ -1,0 +1,146 @@
+"""The study pipeline's side of cohorts, on any backend: the tuner takes several trials from the
+oracle at once and reports each as it ends; a study interrupted mid-cohort keeps the trials that
+ended and runs the others once more; the new config keys; the one-line notices."""
+
+import io
+import json
+
+import keras_tuner as kt
+import pytest
+
+import tfbsz
+from tfbsz.core.config import from_dict
+from tfbsz.core.errors import ConfigError
+from tfbsz.study import tuning
+from tfbsz.study.progress import PlainProgress
+from tfbsz.study.tuning.kt_internals import TrialStatus
+
+CONFIG = {
+    "data": {"name": "digits"},
+    "model": {"name": "mlp", "hidden_units": [16]},
+    "optimizer": {"name": "momentum", "learning_rate": 0.1, "momentum": 0.9},
+    "target": {"metric": "val/classification_error", "threshold": 0.0},  # never reached: whole budget
+    "budget": {"max_steps": 20},
+    "eval_every": 10,
+    "batch_sizes": [32],
+    "search": {"trials": 4, "space": {"optimizer.learning_rate": {"min": 0.01, "max": 0.3, "scale": "log"}}},
+    "logging": {"tensorboard": False},
+}
+
+
+class Interrupt(PlainProgress):
+    """A display during which the user presses Ctrl-C at the first measurement of one trial."""
+
+    def __init__(self, at_trial):
+        super().__init__(stream=io.StringIO(), metric=CONFIG["target"]["metric"])
+        self.at_trial = at_trial
+
+    def measurement(self, row, trial_id=None):
+        super().measurement(row, trial_id)
+        if trial_id == self.at_trial:
+            raise KeyboardInterrupt
+
+
+def search(tmp_path, progress, parallel_trials):
+    from tfbsz import data
+
+    cfg = from_dict(CONFIG)
+    dataset = data.load(cfg["data"], seed=0)
+    hypermodel = tuning.StudyHyperModel(cfg, dataset, 32, tmp_path / "32", progress=progress)
+    oracle = tuning.QuasiRandomOracle(objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"), max_trials=4,
+                                      hyperparameters=hypermodel.hyperparameters(), seed=0)
+    tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(tmp_path / "32"), project_name="keras_tuner",
+                                      parallel_trials=parallel_trials)
+    tuner.search()
+    return tuner
+
+
+def kt_statuses(tmp_path):
+    return {p.parent.name: json.loads(p.read_text())["status"]
+            for p in sorted((tmp_path / "32" / "keras_tuner").glob("trial_*/trial.json"))}
+
+
+def test_cohorts_of_three_from_the_oracle_and_resume_after_ctrl_c(tmp_path):
+    started = io.StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        search(tmp_path, Interrupt(at_trial="1"), parallel_trials=3)
+    # trial 0 of the first cohort ended and is recorded; 1 was running, 2 waiting
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in (tmp_path / "32").glob("*/metadata.json")}
+    assert list(finished) == ["0"]
+    assert kt_statuses(tmp_path) == {"trial_0": "COMPLETED", "trial_1": "RUNNING", "trial_2": "RUNNING"}
+    tuner = search(tmp_path, PlainProgress(stream=started, metric=CONFIG["target"]["metric"]), parallel_trials=3)
+    assert kt_statuses(tmp_path) == {f"trial_{i}": "COMPLETED" for i in range(4)}
+    assert (tmp_path / "32" / "0" / "metadata.json").stat().st_mtime_ns == finished["0"]  # not run again
+    begun = [line.split("]")[0] for line in started.getvalue().splitlines() if "] start" in line]
+    assert sorted(begun) == ["[bs 32 trial 1", "[bs 32 trial 2", "[bs 32 trial 3"]  # each once
+    trials = {t.trial_id for t in tuner.oracle.trials.values()}
+    assert trials == {"0", "1", "2", "3"}
+    assert len({json.dumps(t.hyperparameters.values) for t in tuner.oracle.trials.values()}) == 4
+
+
+def test_measurements_of_a_cohort_show_under_their_own_trial():
+    out = io.StringIO()
+    progress = PlainProgress(stream=out, metric="val/accuracy")
+    progress.study_begin([16], trials=2)
+    progress.trial_begin(16, "0", {}, max_steps=100)
+    progress.trial_begin(16, "1", {}, max_steps=100)
+    progress.measurement({"step": 10, "val/accuracy": 0.5}, trial_id="0")
+    progress.measurement({"step": 10, "val/accuracy": 0.25}, trial_id="1")
+    lines = out.getvalue().splitlines()
+    assert lines[-2] == "[bs 16 trial 0] step 10/100  val/accuracy=0.5000"
+    assert lines[-1] == "[bs 16 trial 1] step 10/100  val/accuracy=0.2500"
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("search.parallel_trials", 0, "search.parallel_trials: expected auto or a positive integer, got 0"),
+    ("search.parallel_trials", "many", "search.parallel_trials: expected auto or a positive integer, got 'many'"),
+    ("budget.stop_when_beaten", "yes", "budget.stop_when_beaten: expected true or false, got 'yes'"),
+])
+def test_new_keys_are_checked(key, value, message):
+    section, name = key.split(".")
+    cfg = {**CONFIG, section: {**CONFIG[section], name: value}}
+    with pytest.raises(ConfigError) as error:
+        from_dict(cfg)
+    assert str(error.value).startswith(message)
+
+
+def test_defaults():
+    cfg = from_dict(CONFIG)
+    assert cfg["search"]["parallel_trials"] == "auto" and cfg["budget"]["stop_when_beaten"] is False
+
+
+def test_empty_space_says_one_trial_per_batch_size(tmp_path):
+    out = io.StringIO()
+    cfg = {**CONFIG, "search": {"trials": 3}, "batch_sizes": [64]}
+    summary = tfbsz.Study(cfg, output=tmp_path / "s", progress=PlainProgress(stream=out)).run()
+    notices = [line for line in out.getvalue().splitlines() if line.startswith("search.space")]
+    assert notices == ["search.space is empty: every trial would train the same metaparameters, so each "
+                       "batch size runs 1 trial (search.trials: 3 ignored)"]
+    assert [row["trials"] for row in summary["batch_sizes"]] == [1]
+    assert "1 trials each" in out.getvalue()
+
+
+def test_tuner_rejects_a_bad_parallel_trials(tmp_path):
+    with pytest.raises(ValueError, match="parallel_trials"):
+        tuning.StepsToTargetTuner(None, None, str(tmp_path), "p", parallel_trials=0)
+
+
+def test_failed_trial_in_a_group_records_a_failure_file_and_the_search_goes_on(tmp_path):
+    # A held-out set the model cannot take: every trial raises at its first evaluation, a runtime
+    # failure of the trial (a ConfigError would stop the search instead).
+    from tfbsz import data
+
+    cfg = from_dict({**CONFIG, "search": {"trials": 2, "space": CONFIG["search"]["space"]}})
+    dataset = data.load(cfg["data"], seed=0)
+    dataset.x_eval = dataset.x_eval[:, :3]
+    hypermodel = tuning.StudyHyperModel(cfg, dataset, 32, tmp_path / "32")
+    oracle = tuning.QuasiRandomOracle(objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"), max_trials=2,
+                                      hyperparameters=hypermodel.hyperparameters(), seed=0)
+    tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(tmp_path / "32"), project_name="keras_tuner",
+                                      parallel_trials=2)
+    tuner.search()
+    failures = sorted(p.name for p in (tmp_path / "32").glob("*.failure.json"))
+    assert failures == ["0.failure.json", "1.failure.json"]
+    assert all(t.status == TrialStatus.FAILED for t in tuner.oracle.trials.values())
+    record = json.loads((tmp_path / "32" / "0.failure.json").read_text())
+    assert record["trial_id"] == "0" and record["reason"] and "Traceback" in record["traceback"]
