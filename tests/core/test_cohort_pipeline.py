@@ -2,6 +2,7 @@
 oracle at once and reports each as it ends; a study interrupted mid-cohort keeps the trials that
 ended and runs the others once more; the new config keys; the one-line notices."""
 
+import dataclasses
 import io
 import json
 
@@ -131,8 +132,8 @@ def test_failed_trial_in_a_group_records_a_failure_file_and_the_search_goes_on(t
     from tfbsz import data
 
     cfg = from_dict({**CONFIG, "search": {"trials": 2, "space": CONFIG["search"]["space"]}})
-    dataset = data.load(cfg["data"], seed=0)
-    dataset.x_eval = dataset.x_eval[:, :3]
+    loaded = data.load(cfg["data"], seed=0)  # cached per process: change a copy
+    dataset = dataclasses.replace(loaded, x_eval=loaded.x_eval[:, :3])
     hypermodel = tuning.StudyHyperModel(cfg, dataset, 32, tmp_path / "32")
     oracle = tuning.QuasiRandomOracle(objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"), max_trials=2,
                                       hyperparameters=hypermodel.hyperparameters(), seed=0)
