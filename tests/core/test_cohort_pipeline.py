@@ -127,13 +127,13 @@ def test_tuner_rejects_a_bad_parallel_trials(tmp_path):
 
 
 def test_failed_trial_in_a_group_records_a_failure_file_and_the_search_goes_on(tmp_path):
-    # A held-out set the model cannot take: every trial raises at its first evaluation, a runtime
+    # Held-out labels out of range: every trial raises at its first evaluation, a runtime
     # failure of the trial (a ConfigError would stop the search instead).
     from tfbsz import data
 
     cfg = from_dict({**CONFIG, "search": {"trials": 2, "space": CONFIG["search"]["space"]}})
     loaded = data.load(cfg["data"], seed=0)  # cached per process: change a copy
-    dataset = dataclasses.replace(loaded, x_eval=loaded.x_eval[:, :3])
+    dataset = dataclasses.replace(loaded, y_eval=loaded.y_eval + 1000)  # labels the model cannot have
     hypermodel = tuning.StudyHyperModel(cfg, dataset, 32, tmp_path / "32")
     oracle = tuning.QuasiRandomOracle(objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"), max_trials=2,
                                       hyperparameters=hypermodel.hyperparameters(), seed=0)
