@@ -185,10 +185,11 @@ def _run(args):
     if args.role == "worker":
         print(f"worker done: {study.root}")
         return 0
-    target = cfg["target"]
+    from tfbsz.core.targets import Target
+
+    target = Target.from_dict(cfg["target"])
     print()
-    print(f"steps to reach {target['metric']} {'<' if target['direction'] == 'min' else '>'} "
-          f"{target['threshold']} ({cfg['data']['name']}, {cfg['model']['name']}, {cfg['optimizer']['name']}):")
+    print(f"steps to reach {target} ({cfg['data']['name']}, {cfg['model']['name']}, {cfg['optimizer']['name']}):")
     print(format_table(summary))
     print(f"\nresults: {study.root}  (summary.csv, summary.json; per-trial files in Shallue et al.'s layout)")
     return 0

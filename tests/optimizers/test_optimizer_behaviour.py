@@ -102,26 +102,39 @@ def test_accumulation_matches_averaged_gradient_and_schedules_count_updates(cls)
 
 
 # --- NVLAMB global norm after the all-reduce ---------------------------------------------
-def test_global_gradient_norm_is_taken_after_the_cross_replica_sum():
-    strategy = mirrored_strategy()
+def _nvlamb_fit(strategy=None, normalize=True):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(16, 5)).astype("float32")
     y = rng.normal(size=(16, 2)).astype("float32") * 10.0
-    with strategy.scope():
+    scope = strategy.scope() if strategy is not None else tf.init_scope()
+    with scope:
         model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2, name="out")])
-        model.compile(optimizer=LAMB(learning_rate=1e-3, normalize_by_global_gradient_norm=True),
-                      loss="mse")
-    initial = [w.numpy() for w in model.weights]
-    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
-
-    kernel, bias = (tf.Variable(v) for v in initial)
+        model.set_weights([np.full((5, 2), 0.1, "float32"), np.zeros(2, "float32")])
+        # Trust ratio 1 and an epsilon far above sqrt(v): the step is about m, so it
+        # scales with 1 / max(1, ||G||) (a replica's own norm would give another step).
+        optimizer = LAMB(learning_rate=0.1, normalize_by_global_gradient_norm=normalize,
+                         epsilon=10.0, exclude_from_layer_adaptation=[".*"])
+        model.compile(optimizer=optimizer, loss="mse")
+    kernel, bias = (tf.Variable(v) for v in model.get_weights())
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.square(x @ kernel + bias - y))
-    grads = tape.gradient(loss, [kernel, bias])
-    expected = np.sqrt(sum(float(tf.reduce_sum(g * g)) for g in grads))
-    stored = model.optimizer._global_gradient_norm.numpy()
-    assert expected > 1.0
-    np.testing.assert_allclose(stored, expected, rtol=1e-5)
+    norm = np.sqrt(sum(float(tf.reduce_sum(g * g)) for g in tape.gradient(loss, [kernel, bias])))
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    return [w.numpy() for w in model.weights], norm
+
+
+def test_global_gradient_norm_is_taken_after_the_cross_replica_sum():
+    """Two replicas (8 examples each) step like one device on the whole batch: the norm
+    divides the all-reduced gradient, not a replica's own (about half as large)."""
+    mirrored, norm = _nvlamb_fit(mirrored_strategy())
+    alone, _ = _nvlamb_fit()
+    plain, _ = _nvlamb_fit(normalize=False)
+    assert norm > 2.0  # the division by max(1, ||G||) matters
+    for a, b in zip(mirrored, alone):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    # g / ||G||: NVLAMB moves about ||G|| times less than plain LAMB
+    moved, moved_plain = (np.abs(w[0] - 0.1).max() for w in (alone, plain))
+    assert moved_plain > 1.5 * moved > 0
 
 
 # --- precision and XLA -----------------------------------------------------------------

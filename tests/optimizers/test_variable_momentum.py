@@ -119,7 +119,7 @@ def test_zero_momentum_keeps_no_velocity_and_cannot_be_raised(cls):
 def test_lars_momentum_error_message_is_unchanged():
     with pytest.raises(ConfigError) as info:
         LARS(momentum=1.0)
-    assert str(info.value) == "momentum: expected a number in [0.0, 1.0), got 1.0"
+    assert str(info.value) == "momentum: expected a number in [0, 1), got 1.0"
 
 
 @pytest.mark.parametrize("variant", ["default", "nesterov", "lr_outside_momentum",

@@ -33,6 +33,7 @@ import yaml
 
 from tfbsz.core.errors import ConfigError
 from tfbsz.core.registry import check_option_names, closest
+from tfbsz.core.targets import DIRECTIONS, default_direction
 
 __all__ = [
     "DEFAULTS",
@@ -47,14 +48,15 @@ __all__ = [
     "get_path",
 ]
 
-# A study's metrics, named as in Shallue et al.'s released data (cross-entropy in nats,
-# classification error = 1 - accuracy), and the direction in which each improves.
-TARGET_METRICS = {
-    "val/cross_entropy_error": "min",
-    "val/classification_error": "min",
-    "val/accuracy": "max",
-    "train/cross_entropy_error": "min",
-}
+# The metrics a study's models produce, named as in Shallue et al.'s released data
+# (cross-entropy in nats, classification error = 1 - accuracy). Each improves in the direction
+# that `tfbsz.core.targets.default_direction` reads from its name.
+TARGET_METRICS = (
+    "val/cross_entropy_error",
+    "val/classification_error",
+    "val/accuracy",
+    "train/cross_entropy_error",
+)
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 SEARCH_ALGORITHMS = ("halton", "sobol")
@@ -373,15 +375,14 @@ def _check_target(cfg):
             f"valid metrics: {', '.join(TARGET_METRICS)}"
         )
     _number(cfg, "target.threshold")
+    natural = default_direction(metric)
     direction = cfg["target"]["direction"]
     if direction is None:
-        cfg["target"]["direction"] = TARGET_METRICS[metric]
+        cfg["target"]["direction"] = natural
     else:
-        _choice(cfg, "target.direction", ("min", "max"))
-        if direction != TARGET_METRICS[metric]:
-            raise ConfigError(
-                f"target.direction: {metric} improves towards '{TARGET_METRICS[metric]}', got '{direction}'"
-            )
+        _choice(cfg, "target.direction", DIRECTIONS)
+        if direction != natural:
+            raise ConfigError(f"target.direction: {metric} improves towards '{natural}', got '{direction}'")
 
 
 def _check_budget(cfg):

@@ -5,6 +5,7 @@
 ['adam', 'adamw', 'lamb', 'lars', 'momentum', 'nesterov', 'sgd']
 """
 
+from tfbsz.optimizers import per_trial
 from tfbsz.optimizers.exclusions import VariableTreatment
 from tfbsz.optimizers.factory import build, names, options, schedule_counts_updates
 from tfbsz.optimizers.lamb import LAMB
@@ -19,5 +20,6 @@ __all__ = [
     "build",
     "names",
     "options",
+    "per_trial",
     "schedule_counts_updates",
 ]

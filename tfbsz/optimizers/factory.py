@@ -29,14 +29,13 @@ tfbsz.core.errors.ConfigError: optimizer.beta1: unknown option for optimizer 'la
 """
 
 import inspect
-import numbers
 from typing import NamedTuple
 
 import keras
 from keras.optimizers.schedules import LearningRateSchedule
 
+from tfbsz.core import checks
 from tfbsz.core.errors import ConfigError
-from tfbsz.optimizers.exclusions import check_number
 from tfbsz.optimizers.lamb import LAMB
 from tfbsz.optimizers.lars import LARS
 from tfbsz.optimizers.momentum_sgd import MomentumSGD
@@ -57,11 +56,11 @@ _NOT_OPTIONS = {"self", "learning_rate", "name", "kwargs"}
 
 # Ranges checked here for Keras's own optimizers too, so every name fails the same way.
 _RANGES = {
-    "momentum": dict(low=0.0, high=1.0, high_open=True),
-    "beta_1": dict(low=0.0, high=1.0, high_open=True),
-    "beta_2": dict(low=0.0, high=1.0, high_open=True),
-    "epsilon": dict(low=0.0),
-    "weight_decay": dict(low=0.0),
+    "momentum": dict(low=0, high=1, high_open=True),
+    "beta_1": dict(low=0, high=1, high_open=True),
+    "beta_2": dict(low=0, high=1, high_open=True),
+    "epsilon": dict(low=0),
+    "weight_decay": dict(low=0),
 }
 
 
@@ -120,25 +119,24 @@ def schedule_counts_updates(name):
 
 
 def _check_learning_rate(learning_rate):
-    if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
-        return check_number("optimizer.learning_rate", learning_rate, 0.0, low_open=True)
+    if checks.is_number(learning_rate):
+        return float(checks.number(learning_rate, "optimizer.learning_rate", 0, low_open=True))
     if isinstance(learning_rate, LearningRateSchedule) or callable(learning_rate):
         return learning_rate
     raise ConfigError(
         "optimizer.learning_rate: expected a positive number or a LearningRateSchedule, "
-        f"got {learning_rate!r}"
+        f"got {checks.describe(learning_rate)}"
     )
 
 
 def _check_accumulation(kwargs):
-    steps = kwargs.get("gradient_accumulation_steps")
-    if steps is None:
-        return
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ConfigError(
-            f"optimizer.gradient_accumulation_steps: expected an integer >= 1, got {steps!r}"
-        )
-    kwargs["gradient_accumulation_steps"] = None if steps == 1 else int(steps)
+    steps = checks.integer(
+        kwargs.get("gradient_accumulation_steps"),
+        "optimizer.gradient_accumulation_steps",
+        allow_none=True,
+    )
+    if steps is not None:
+        kwargs["gradient_accumulation_steps"] = None if steps == 1 else steps
 
 
 def build(name, learning_rate, **kwargs):
@@ -163,7 +161,7 @@ def build(name, learning_rate, **kwargs):
     _check_accumulation(kwargs)
     for key, rule in _RANGES.items():
         if kwargs.get(key) is not None:
-            kwargs[key] = check_number(f"optimizer.{key}", kwargs[key], **rule)
+            kwargs[key] = float(checks.number(kwargs[key], f"optimizer.{key}", **rule))
     try:
         return entry.cls(learning_rate=learning_rate, **entry.fixed, **kwargs)
     except ConfigError as err:  # tfbsz's messages start with the argument name

@@ -63,7 +63,8 @@ class FusedUpdate:
             grads: one gradient per variable.
             variables: the variables to update (Keras or backend variables).
             slots: per variable, a tuple of its optimizer variables.
-            scalars: a tuple of tensors or variables shared by all variables.
+            scalars: a tuple (or NamedTuple) of numbers, tensors or variables shared by
+                all variables; on TensorFlow passed to the compiled function as tensors.
             assign: `assign(variable, value)`, used where results come back.
         """
         if keras.backend.backend() == "tensorflow":
@@ -75,10 +76,12 @@ class FusedUpdate:
                 update = self._function(
                     ("in_place", key), lambda: _assigning(tf, make(), self.compile)
                 )
-                update(_tensors(tf, grads), handles, slot_handles, _tensors(tf, scalars))
+                update(_tensors(tf, grads), handles, slot_handles, _scalar_tensors(tf, scalars))
                 return
             update = self._function(("returning", key), lambda: _reading(tf, make(), self.compile))
-            results = update(_tensors(tf, grads), handles, slot_handles, _tensors(tf, scalars))
+            results = update(
+                _tensors(tf, grads), handles, slot_handles, _scalar_tensors(tf, scalars)
+            )
         else:
             update = self._function(key, make)
             results = update(list(grads), list(variables), list(slots), scalars)
@@ -121,13 +124,19 @@ def _tensors(tf, values):
     return [read(v) for v in values]
 
 
+def _scalar_tensors(tf, scalars):
+    """`scalars` as float tensors, keeping its type (a NamedTuple's fields stay named)."""
+    values = _tensors(tf, scalars)
+    return type(scalars)(*values) if hasattr(scalars, "_fields") else tuple(values)
+
+
 def _assigning(tf, update, compile):
     """One function that reads the variables, updates, and assigns the results."""
 
     def apply_in_place(grads, variables, slots, scalars):
         values = [v.read_value() for v in variables]
         slot_values = [tuple(s.read_value() for s in group) for group in slots]
-        results = update(grads, values, slot_values, tuple(scalars))
+        results = update(grads, values, slot_values, scalars)
         _write_back(variables, slots, results,
                     lambda target, value: target.assign(tf.cast(value, target.dtype)))
 
@@ -140,6 +149,6 @@ def _reading(tf, update, compile):
 
     def apply_returning(grads, variables, slots, scalars):
         slot_values = [tuple(_tensors(tf, group)) for group in slots]
-        return run(grads, _tensors(tf, variables), slot_values, tuple(scalars))
+        return run(grads, _tensors(tf, variables), slot_values, scalars)
 
     return apply_returning

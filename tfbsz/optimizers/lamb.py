@@ -21,6 +21,10 @@ applying weight decay outside the trust ratio and using epsilon 1e-7.
 sum under `tf.distribute` (Keras's `global_clipnorm` acts per replica, before
 it). Norms and moments are computed in float32 whatever the variable dtype.
 
+The rule is `LAMB._direction` (g to u, with the moments) and `LAMB._trust_ratio`
+(phi); `tfbsz.optimizers.layerwise.LayerwiseOptimizer` applies
+`w - learning_rate * phi * u` to all variables at once.
+
 Example (a 2-variable problem, minimising ||w - 3||^2):
 
 >>> import keras, numpy as np
@@ -38,32 +42,53 @@ References:
 """
 
 import math
+from typing import NamedTuple
 
 import keras
 from keras import ops
 
+from tfbsz.core import checks
 from tfbsz.core.errors import ConfigError
-from tfbsz.optimizers.exclusions import (
-    LayerwiseOptimizer,
-    VariableUpdate,
-    check_bool,
-    check_number,
-)
+from tfbsz.optimizers.layerwise import Direction, LayerwiseOptimizer, NormInputs
 from tfbsz.optimizers.trust_ratio import global_l2_norm, guarded_ratio
 
-__all__ = ["LAMB"]
+__all__ = ["LAMB", "LambStep"]
+
+
+class LambStep(NamedTuple):
+    """The scalars of one LAMB step, shared by all variables.
+
+    Hyperparameters are Python floats as the optimizer holds them, or tensors
+    bound per trial (`tfbsz.optimizers.per_trial.bind`); the update reads them
+    only through keras.ops.
+    """
+
+    learning_rate: object
+    beta_1: object
+    one_minus_beta_1: object  # 1 - beta_1, formed in float64 when beta_1 is a Python float
+    beta_2: object
+    one_minus_beta_2: object
+    epsilon: object
+    weight_decay: object
+    bias_correction_1: object  # 1 - beta_1^t (1 without bias correction)
+    bias_correction_2: object  # 1 - beta_2^t
+    gradient_divisor: object = 1.0  # max(1, ||G||) with NVLAMB, else 1
 
 
 def _one_minus_power(beta, t):
     """1 - beta**t in float32 without cancellation: -expm1(t * log(beta)).
 
-    `1 - float32(0.999)` is off by 1.3e-5 relative (0.999 is not a float32);
-    log(beta) is taken in float64 before the cast, so the result is accurate
-    to a few float32 ulps.
+    `1 - float32(0.999)` is off by 1.3e-5 relative (0.999 is not a float32), so
+    for a Python float log(beta) is taken in float64 before the cast and the
+    result is accurate to a few float32 ulps. A tensor (a value bound per
+    trial) is already float32: its log is taken with keras.ops (log(0) = -inf
+    gives exactly 1, as beta = 0 should).
     """
-    if beta == 0.0:
-        return ops.ones_like(t)
-    return -ops.expm1(t * math.log(beta))
+    if isinstance(beta, float):
+        log_beta = math.log(beta) if beta > 0.0 else -math.inf
+    else:
+        log_beta = ops.log(ops.cast(beta, "float32"))
+    return -ops.expm1(t * log_beta)
 
 
 def _check_bounds(bounds):
@@ -72,10 +97,11 @@ def _check_bounds(bounds):
         return None
     if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
         raise ConfigError(
-            f"trust_ratio_bounds: expected null or a pair [lower, upper], got {bounds!r}"
+            "trust_ratio_bounds: expected null or a pair [lower, upper], got "
+            f"{checks.describe(bounds)}"
         )
-    lower = check_number("trust_ratio_bounds[0]", bounds[0], 0.0)
-    upper = check_number("trust_ratio_bounds[1]", bounds[1], 0.0, low_open=True)
+    lower = float(checks.number(bounds[0], "trust_ratio_bounds[0]", 0))
+    upper = float(checks.number(bounds[1], "trust_ratio_bounds[1]", 0, low_open=True))
     if lower > upper:
         raise ConfigError(
             f"trust_ratio_bounds: expected lower <= upper, got {list(bounds)!r}"
@@ -137,100 +163,76 @@ class LAMB(LayerwiseOptimizer):
             exclude_from_layer_adaptation=exclude_from_layer_adaptation,
             **kwargs,
         )
-        self.beta_1 = check_number("beta_1", beta_1, 0.0, 1.0, high_open=True)
-        self.beta_2 = check_number("beta_2", beta_2, 0.0, 1.0, high_open=True)
-        self.epsilon = check_number("epsilon", epsilon, 0.0, low_open=True)
-        self.bias_correction = check_bool("bias_correction", bias_correction)
-        self.normalize_by_global_gradient_norm = check_bool(
-            "normalize_by_global_gradient_norm", normalize_by_global_gradient_norm
+        self.beta_1 = float(checks.number(beta_1, "beta_1", 0, 1, high_open=True))
+        self.beta_2 = float(checks.number(beta_2, "beta_2", 0, 1, high_open=True))
+        self.epsilon = float(checks.number(epsilon, "epsilon", 0, low_open=True))
+        self.bias_correction = checks.boolean(bias_correction, "bias_correction")
+        self.normalize_by_global_gradient_norm = checks.boolean(
+            normalize_by_global_gradient_norm, "normalize_by_global_gradient_norm"
         )
         self.trust_ratio_bounds = _check_bounds(trust_ratio_bounds)
 
     def build(self, var_list):
-        """Creates the two moments per variable (and the global-norm scalar for NVLAMB)."""
+        """Creates the two moments per variable."""
         if self.built:
             return
         super().build(var_list)
         self._momentums, self._velocities = self.add_optimizer_variables(
             var_list, ["momentum", "velocity"]
         )
-        if self.normalize_by_global_gradient_norm:
-            self._global_gradient_norm = self.add_variable(
-                shape=(), dtype="float32", name="global_gradient_norm"
-            )
 
-    # --- NVLAMB: the global norm, after the cross-replica sum -------------------------
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        if self.normalize_by_global_gradient_norm and keras.backend.backend() != "tensorflow":
-            self.assign(self._global_gradient_norm, global_l2_norm(grads))
-        super()._backend_update_step(grads, trainable_variables, learning_rate)
-
-    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
-        # TensorFlow backend only: Keras calls this with all-reduced gradients.
-        if self.normalize_by_global_gradient_norm:
-            grads = [g for g, _ in grads_and_vars]
-
-            def store_norm(norm_variable, *local_grads):
-                return norm_variable.assign(global_l2_norm(local_grads))
-
-            distribution.extended.update(
-                self._global_gradient_norm.value, store_norm, args=tuple(grads), group=False
-            )
-        return super()._distributed_tf_update_step(distribution, grads_and_vars, learning_rate)
-
-    # --- the update ---------------------------------------------------------------------
     def _slots(self, index):
         return (self._momentums[index], self._velocities[index])
 
     def _step_scalars(self, learning_rate):
-        scalars = (ops.cast(learning_rate, "float32"), ops.cast(self.iterations + 1, "float32"))
+        t = ops.cast(self.iterations + 1, "float32")
+        beta_1, beta_2 = self.beta_1, self.beta_2
+        corrected = self.bias_correction
+        return LambStep(
+            learning_rate=ops.cast(learning_rate, "float32"),
+            beta_1=beta_1,
+            one_minus_beta_1=1.0 - beta_1,
+            beta_2=beta_2,
+            one_minus_beta_2=1.0 - beta_2,
+            epsilon=self.epsilon,
+            weight_decay=self.weight_decay,
+            bias_correction_1=_one_minus_power(beta_1, t) if corrected else 1.0,
+            bias_correction_2=_one_minus_power(beta_2, t) if corrected else 1.0,
+        )
+
+    def _with_gradients(self, step, grads):
+        # NVLAMB: the norm of all gradients, which the batched update receives after
+        # the cross-replica sum under tf.distribute.
+        if not self.normalize_by_global_gradient_norm:
+            return step
+        return step._replace(gradient_divisor=ops.maximum(global_l2_norm(grads), 1.0))
+
+    def _direction(self, gradient, weight, slots, step, decay):
+        """LAMB's rule for one variable: the update `u`, the new moments, and (w, u),
+        whose norms give the trust ratio. Float32 tensors in and out; `decay` (static)
+        says whether this variable gets weight decay."""
+        m, v = slots
+        g = gradient
         if self.normalize_by_global_gradient_norm:
-            scalars += (self._global_gradient_norm,)
-        return scalars
+            g = g / step.gradient_divisor
+        m = m * step.beta_1 + g * step.one_minus_beta_1
+        v = v * step.beta_2 + ops.square(g) * step.one_minus_beta_2
+        if self.bias_correction:
+            m_hat, v_hat = m / step.bias_correction_1, v / step.bias_correction_2
+        else:
+            m_hat, v_hat = m, v
+        u = m_hat / (ops.sqrt(v_hat) + step.epsilon)
+        if decay:
+            u = u + step.weight_decay * weight
+        return Direction(update=u, norm_inputs=NormInputs(weight=weight, other=u), slots=(m, v))
 
-    def _make_kernel(self, decay, adapt):
-        """The pure per-variable update (float32 inside) for one pair of resolved flags."""
-        beta_1, beta_2, epsilon = self.beta_1, self.beta_2, self.epsilon
-        weight_decay = self.weight_decay if decay else 0.0
-        bias_correction = self.bias_correction
-        trust_ratio = self._trust_ratio
-
-        def prepare(gradient, variable, slots, scalars):
-            m, v = slots
-            t = scalars[1]
-            g = ops.cast(gradient, "float32")
-            if len(scalars) > 2:  # NVLAMB
-                g = g / ops.maximum(ops.cast(scalars[2], "float32"), 1.0)
-            w = ops.cast(variable, "float32")
-            m_new = ops.cast(m, "float32") * beta_1 + g * (1.0 - beta_1)
-            v_new = ops.cast(v, "float32") * beta_2 + ops.square(g) * (1.0 - beta_2)
-            if bias_correction:
-                m_hat = m_new / _one_minus_power(beta_1, t)
-                v_hat = v_new / _one_minus_power(beta_2, t)
-            else:
-                m_hat, v_hat = m_new, v_new
-            update = m_hat / (ops.sqrt(v_hat) + epsilon)
-            if weight_decay > 0:
-                update = update + weight_decay * w
-            new_slots = (ops.cast(m_new, m.dtype), ops.cast(v_new, v.dtype))
-            carry = (w, update, new_slots, variable.dtype)
-            return carry, ((w, update) if adapt else None)
-
-        def finish(carry, norms, scalars):
-            w, update, new_slots, dtype = carry
-            step = scalars[0]
-            if norms is not None:
-                step = step * trust_ratio(*norms)
-            return ops.cast(w - step * update, dtype), new_slots
-
-        return VariableUpdate(prepare, finish)
-
-    def _trust_ratio(self, weight_norm, update_norm):
-        ratio = guarded_ratio(weight_norm, update_norm)
+    def _trust_ratio(self, norms, step, decay):
+        """phi = ||w|| / ||u|| (1 when either is 0), clipped to the bounds when given."""
+        ratio = guarded_ratio(norms.weight, norms.other)
         if self.trust_ratio_bounds is None:
             return ratio
         lower, upper = self.trust_ratio_bounds
-        usable = ops.logical_and(ops.greater(weight_norm, 0.0), ops.greater(update_norm, 0.0))
+        usable = ops.logical_and(ops.greater(norms.weight, 0.0), ops.greater(norms.other, 0.0))
         return ops.where(usable, ops.clip(ratio, lower, upper), ratio)
 
     def get_config(self):

@@ -41,22 +41,30 @@ References:
     arXiv:1708.03888 (2017).
 """
 
+from typing import NamedTuple
+
 import keras
 from keras import ops
 
-from tfbsz.core.errors import ConfigError
-from tfbsz.optimizers.exclusions import (
-    LayerwiseOptimizer,
-    VariableUpdate,
-    check_bool,
-    check_number,
-)
+from tfbsz.core import checks
+from tfbsz.optimizers.layerwise import Direction, LayerwiseOptimizer, NormInputs
 from tfbsz.optimizers.trust_ratio import guarded_ratio
 from tfbsz.optimizers.variable_momentum import VariableMomentum
 
-__all__ = ["LARS", "TRUST_RATIO_DENOMINATORS"]
+__all__ = ["LARS", "LarsStep", "TRUST_RATIO_DENOMINATORS"]
 
 TRUST_RATIO_DENOMINATORS = ("sum_of_norms", "norm_of_sum")
+
+
+class LarsStep(NamedTuple):
+    """The scalars of one LARS step, shared by all variables (tensors or Python floats,
+    possibly bound per trial by `tfbsz.optimizers.per_trial.bind`)."""
+
+    learning_rate: object
+    momentum: object
+    weight_decay: object
+    trust_coefficient: object
+    epsilon: object
 
 
 @keras.saving.register_keras_serializable(package="tfbsz")
@@ -115,19 +123,16 @@ class LARS(VariableMomentum, LayerwiseOptimizer):
             **kwargs,
         )
         self.momentum = momentum  # checked by the property: [0, 1)
-        self.nesterov = check_bool("nesterov", nesterov)
-        self.trust_coefficient = check_number(
-            "trust_coefficient", trust_coefficient, 0.0, low_open=True
+        self.nesterov = checks.boolean(nesterov, "nesterov")
+        self.trust_coefficient = float(
+            checks.number(trust_coefficient, "trust_coefficient", 0, low_open=True)
         )
-        self.epsilon = check_number("epsilon", epsilon, 0.0)
-        if trust_ratio_denominator not in TRUST_RATIO_DENOMINATORS:
-            raise ConfigError(
-                "trust_ratio_denominator: expected one of "
-                f"{', '.join(TRUST_RATIO_DENOMINATORS)}, got {trust_ratio_denominator!r}"
-            )
-        self.trust_ratio_denominator = trust_ratio_denominator
-        self.learning_rate_inside_momentum = check_bool(
-            "learning_rate_inside_momentum", learning_rate_inside_momentum
+        self.epsilon = float(checks.number(epsilon, "epsilon", 0))
+        self.trust_ratio_denominator = checks.choice(
+            trust_ratio_denominator, "trust_ratio_denominator", TRUST_RATIO_DENOMINATORS
+        )
+        self.learning_rate_inside_momentum = checks.boolean(
+            learning_rate_inside_momentum, "learning_rate_inside_momentum"
         )
 
     def build(self, var_list):
@@ -145,42 +150,43 @@ class LARS(VariableMomentum, LayerwiseOptimizer):
         return () if velocity is None else (velocity,)
 
     def _step_scalars(self, learning_rate):
-        return (ops.cast(learning_rate, "float32"), self.momentum_tensor())
+        return LarsStep(
+            learning_rate=ops.cast(learning_rate, "float32"),
+            momentum=self.momentum_tensor(),
+            weight_decay=self.weight_decay,
+            trust_coefficient=self.trust_coefficient,
+            epsilon=self.epsilon,
+        )
 
-    def _make_kernel(self, decay, adapt):
-        """The pure per-variable update (float32 inside) for one pair of resolved flags."""
-        nesterov = self.nesterov
-        weight_decay = self.weight_decay if decay else 0.0
-        coefficient, epsilon = self.trust_coefficient, self.epsilon
-        sum_of_norms = self.trust_ratio_denominator == "sum_of_norms"
-        inside = self.learning_rate_inside_momentum
+    def _direction(self, gradient, weight, slots, step, decay):
+        """d = g + weight_decay * w, and the tensors whose norms give the trust ratio:
+        (w, g) for the paper's sum of norms, (w, d) for the norm of the sum."""
+        d = gradient + step.weight_decay * weight if decay else gradient
+        other = gradient if self.trust_ratio_denominator == "sum_of_norms" else d
+        return Direction(update=d, norm_inputs=NormInputs(weight=weight, other=other), slots=slots)
 
-        def prepare(gradient, variable, slots, scalars):
-            g = ops.cast(gradient, "float32")
-            w = ops.cast(variable, "float32")
-            d = g + weight_decay * w if weight_decay > 0 else g
-            carry = (w, d, slots, variable.dtype)
-            return carry, (((w, g) if sum_of_norms else (w, d)) if adapt else None)
+    def _trust_ratio(self, norms, step, decay):
+        """trust_coefficient * ||w|| / (||g|| + weight_decay ||w|| + epsilon), or
+        / (||d|| + epsilon); 1 when ||w|| or the other norm is 0."""
+        extra = step.epsilon
+        if decay and self.trust_ratio_denominator == "sum_of_norms":
+            extra = step.weight_decay * norms.weight + extra
+        return guarded_ratio(norms.weight, norms.other, step.trust_coefficient, extra)
 
-        def finish(carry, norms, scalars):
-            w, d, slots, dtype = carry
-            scale, momentum = scalars
-            if norms is not None:
-                w_norm, other_norm = norms
-                extra = weight_decay * w_norm + epsilon if sum_of_norms else epsilon
-                scale = scale * guarded_ratio(w_norm, other_norm, coefficient, extra)
-            if not slots:  # momentum 0
-                return ops.cast(w - scale * d, dtype), ()
-            v = ops.cast(slots[0], "float32")
-            if inside:
-                v_new = momentum * v + scale * d
-                step = momentum * v_new + scale * d if nesterov else v_new
-            else:
-                v_new = momentum * v + d
-                step = scale * (momentum * v_new + d if nesterov else v_new)
-            return ops.cast(w - step, dtype), (ops.cast(v_new, slots[0].dtype),)
-
-        return VariableUpdate(prepare, finish)
+    def _apply(self, weight, direction, scale, step):
+        """The momentum step, `scale` = learning_rate * trust ratio (see the module docstring)."""
+        d = direction.update
+        if not direction.slots:  # momentum 0: no velocity
+            return weight - scale * d, ()
+        (v,) = direction.slots
+        momentum = step.momentum
+        if self.learning_rate_inside_momentum:
+            v = momentum * v + scale * d
+            moved = momentum * v + scale * d if self.nesterov else v
+        else:
+            v = momentum * v + d
+            moved = scale * (momentum * v + d if self.nesterov else v)
+        return weight - moved, (v,)
 
     def get_config(self):
         config = super().get_config()

@@ -39,8 +39,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfbsz.core import checks
 from tfbsz.core.errors import ConfigError
-from tfbsz.optimizers.exclusions import check_number
 
 __all__ = ["VariableMomentum"]
 
@@ -75,7 +75,7 @@ class VariableMomentum:
 
     @momentum.setter
     def momentum(self, value):
-        value = check_number("momentum", value, 0.0, 1.0, high_open=self.momentum_high_open)
+        value = float(checks.number(value, "momentum", 0, 1, high_open=self.momentum_high_open))
         if self._momentum_variable is not None:
             if value != 0.0 and not self._momentum_has_velocity:
                 raise ConfigError(

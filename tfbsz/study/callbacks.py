@@ -31,13 +31,11 @@ import time
 import keras
 import numpy as np
 
+from tfbsz.core.targets import Target
+
 __all__ = ["StepsToTarget", "measurement_from_logs"]
 
 _ACCURACY_NAMES = ("accuracy", "sparse_categorical_accuracy", "acc", "compile_metrics")
-
-
-def _finite(value):
-    return value is not None and math.isfinite(value)
 
 
 def measurement_from_logs(logs, prefix):
@@ -78,7 +76,9 @@ class StepsToTarget(keras.callbacks.Callback):
         target_metric: the measurement column to compare, e.g. `"val/classification_error"`,
             `"val/cross_entropy_error"` or `"val/accuracy"` (see `measurement_from_logs`).
         threshold: the target value; a measurement reaches it when strictly better.
-        direction: `"min"` or `"max"`. Defaults to `"max"` for accuracy-like names, else `"min"`.
+        direction: `"min"` or `"max"`. Defaults to the direction the metric's name implies
+            (`tfbsz.core.targets.default_direction`: accuracy-like names `"max"`, error and loss
+            `"min"`).
         eval_every: evaluate every this many optimizer updates. Defaults to `100`.
         max_steps: the budget in optimizer updates; training stops there. Defaults to None
             (no budget: `fit`'s own length decides).
@@ -117,12 +117,7 @@ class StepsToTarget(keras.callbacks.Callback):
                 "`target_metric` must name a measurement column such as 'val/classification_error'. "
                 f"Received: target_metric={target_metric!r}"
             )
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
-            raise ValueError(f"`threshold` must be a finite number. Received: threshold={threshold!r}")
-        if direction is None:
-            direction = "max" if "accuracy" in target_metric else "min"
-        if direction not in ("min", "max"):
-            raise ValueError(f"`direction` must be 'min' or 'max'. Received: direction={direction!r}")
+        target = Target(target_metric, threshold, direction)
         for name, value in (("eval_every", eval_every), ("accumulation_steps", accumulation_steps),
                             ("eval_batch_size", eval_batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -130,9 +125,10 @@ class StepsToTarget(keras.callbacks.Callback):
         if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
             raise ValueError(f"`max_steps` must be a positive integer or None. Received: max_steps={max_steps!r}")
         self.eval_data = eval_data
-        self.target_metric = target_metric
-        self.threshold = float(threshold)
-        self.direction = direction
+        self.target = target
+        self.target_metric = target.metric
+        self.threshold = target.threshold
+        self.direction = target.direction
         self.eval_every = eval_every
         self.max_steps = max_steps
         self.batch_size = batch_size
@@ -161,14 +157,7 @@ class StepsToTarget(keras.callbacks.Callback):
 
     def beats(self, value):
         """Whether `value` strictly beats the threshold in this callback's direction."""
-        if not _finite(value):
-            return False
-        return value < self.threshold if self.direction == "min" else value > self.threshold
-
-    def _better(self, a, b):
-        if b is None:
-            return True
-        return a < b if self.direction == "min" else a > b
+        return self.target.beats(value)
 
     @property
     def updates(self):
@@ -279,7 +268,7 @@ class StepsToTarget(keras.callbacks.Callback):
                     f"{sorted(k for k in row if '/' in k)}; compile the model with the metric it needs"
                 )
             value = row[self.target_metric]
-            if self._better(value, self.best_value):
+            if self.target.better(value, self.best_value):
                 self.best_value = value
             if self.beats(value) and self.steps_to_target is None:
                 self.steps_to_target = int(updates)

@@ -48,7 +48,10 @@ __all__ = [
     "soft_target_cross_entropy",
     "mixup_batch",
     "mixup_batches",
+    "mixup_draw",
     "mixup_rng",
+    "mix_pair",
+    "smoothed_nll",
 ]
 
 
@@ -62,6 +65,32 @@ def _check_label_smoothing(label_smoothing):
             f"label_smoothing: expected a number in [0, 1), got {label_smoothing!r}"
         )
     return float(label_smoothing)
+
+
+def _is_traced(value):
+    """True for a tensor (e.g. a per-trial value traced by `jax.vmap`), False for a Python number."""
+    return not isinstance(value, (int, float))
+
+
+def smoothed_nll(y_true, logits, label_smoothing):
+    """Per-example (per-token) cross-entropy of integer targets against smoothed one-hot targets.
+
+    ``(1 - eps) * (-log p[y]) + eps * mean_k(-log p[k])`` with ``p = softmax(logits)`` in
+    float32. `label_smoothing` may be a Python number (0 gives the plain negative
+    log-likelihood, with no smoothing term computed) or a scalar tensor, e.g. one trial's value
+    inside a vectorised cohort of trials; for a finite loss both give the same numbers.
+
+    >>> import numpy as np
+    >>> round(float(smoothed_nll(np.array([0]), np.array([[2.0, 0.0, 0.0]]), 0.1)[0]), 4)
+    0.3729
+    """
+    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    labels = ops.expand_dims(ops.cast(y_true, "int32"), -1)
+    nll = -ops.squeeze(ops.take_along_axis(log_probs, labels, axis=-1), -1)
+    if not _is_traced(label_smoothing) and label_smoothing == 0.0:
+        return nll
+    uniform = -ops.mean(log_probs, axis=-1)
+    return (1.0 - label_smoothing) * nll + label_smoothing * uniform
 
 
 @keras.saving.register_keras_serializable(package="tfbsz")
@@ -89,13 +118,7 @@ class SmoothedCrossEntropy(keras.losses.Loss):
         self.label_smoothing = _check_label_smoothing(label_smoothing)
 
     def call(self, y_true, y_pred):
-        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
-        labels = ops.expand_dims(ops.cast(y_true, "int32"), -1)
-        nll = -ops.squeeze(ops.take_along_axis(log_probs, labels, axis=-1), -1)
-        if self.label_smoothing == 0.0:
-            return nll
-        uniform = -ops.mean(log_probs, axis=-1)
-        return (1.0 - self.label_smoothing) * nll + self.label_smoothing * uniform
+        return smoothed_nll(y_true, y_pred, self.label_smoothing)
 
     def get_config(self):
         config = super().get_config()
@@ -125,9 +148,10 @@ class SoftTargetCrossEntropy(keras.losses.Loss):
     def call(self, y_true, y_pred):
         log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
         targets = ops.cast(y_true, "float32")
-        if self.label_smoothing:
+        eps = self.label_smoothing
+        if _is_traced(eps) or eps:
             num_classes = ops.cast(ops.shape(log_probs)[-1], "float32")
-            targets = (1.0 - self.label_smoothing) * targets + self.label_smoothing / num_classes
+            targets = (1.0 - eps) * targets + eps / num_classes
         return -ops.sum(targets * log_probs, axis=-1)
 
     def get_config(self):
@@ -209,12 +233,35 @@ def mixup_batch(x, y, alpha, num_classes, rng):
         raise ConfigError(
             f"mixup: labels must lie in [0, {num_classes}), got values from {y.min()} to {y.max()}"
         )
+    lam, perm = mixup_draw(rng, alpha, len(x))
+    return mix_pair(x, np.eye(num_classes, dtype=np.float32)[y], lam, perm)
+
+
+def mixup_draw(rng, alpha, batch_size):
+    """One batch's mixup draws from `rng`, in `mixup_batch`'s order: ``lam`` (float32), ``perm``.
+
+    >>> import numpy as np
+    >>> lam, perm = mixup_draw(np.random.default_rng(0), 0.4, 4)
+    >>> bool(0.0 <= lam <= 1.0), sorted(perm.tolist())
+    (True, [0, 1, 2, 3])
+    """
     lam = np.float32(rng.beta(alpha, alpha))
-    perm = rng.permutation(len(x))
-    onehot = np.eye(num_classes, dtype=np.float32)[y]
-    x_mixed = lam * x + (1 - lam) * x[perm]
-    y_mixed = lam * onehot + (1 - lam) * onehot[perm]
-    return x_mixed, y_mixed
+    return lam, rng.permutation(batch_size)
+
+
+def mix_pair(x, onehot, lam, perm):
+    """``(lam * x + (1 - lam) * x[perm], lam * onehot + (1 - lam) * onehot[perm])``.
+
+    Plain arithmetic and indexing, so the same code mixes NumPy batches (`mixup_batch`) and
+    arrays inside a compiled program (a JAX cohort of trials, which draws with `mixup_draw`).
+
+    >>> import numpy as np
+    >>> x, y = mix_pair(np.array([[0.0], [1.0]], "float32"), np.eye(2, dtype="float32"),
+    ...                 np.float32(0.25), np.array([1, 0]))
+    >>> x[:, 0].tolist(), y[0].tolist()
+    ([0.75, 0.25], [0.25, 0.75])
+    """
+    return lam * x + (1 - lam) * x[perm], lam * onehot + (1 - lam) * onehot[perm]
 
 
 def mixup_rng(seed):

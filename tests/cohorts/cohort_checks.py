@@ -1,0 +1,211 @@
+"""Runs under KERAS_BACKEND=jax: trains cohorts and the same trials alone, prints one JSON line.
+
+Usage: python cohort_checks.py CHECK [ARG]
+  exactness OPTIMIZER[,OPTIMIZER...]  cohorts of 4 vs run_trial per member, per optimizer
+  workloads                           transformer LM, pruning and mixup cohorts vs run_trial
+  compile_once                        trace counts over repeated cohorts and cohorts of one
+  sharded                             a cohort sharded over the host devices vs one device
+
+The report holds, per compared member, the measurements of both runs (tests compare them),
+so every assertion lives in the test file.
+"""
+
+import json
+import math
+import os
+import sys
+
+sys.modules["tensorflow"] = None  # as on the GPU machines: JAX without TensorFlow
+
+STEPS = 50
+EVAL_EVERY = 10
+BATCH = 32
+
+# Per optimizer: a healthy learning rate, and whether it keeps momentum in a variable (one-cycle).
+OPTIMIZERS = {
+    "momentum": (0.1, True),
+    "nesterov": (0.1, True),
+    "lars": (3.0, True),
+    "adam": (0.01, False),
+    "adamw": (0.01, False),
+    "lamb": (0.03, False),
+}
+DIVERGING_LR = 1e30
+
+
+def digits_cfg(optimizer, lr, **extra):
+    from tfbsz.core.config import from_dict
+
+    raw = {"data": {"name": "digits"}, "model": {"name": "mlp", "hidden_units": [32]},
+           "optimizer": {"name": optimizer, "learning_rate": lr},
+           "schedule": {"name": "linear_decay", "warmup_steps": 5},
+           "target": {"metric": "val/classification_error", "threshold": 0.2},
+           "budget": {"max_steps": STEPS}, "eval_every": EVAL_EVERY, "eval_examples": 256,
+           "batch_sizes": [BATCH]}
+    raw.update(extra)
+    return from_dict(raw)
+
+
+def plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return value
+
+
+def summary(result):
+    return {
+        "outcome": result.outcome,
+        "steps_to_target": result.steps_to_target,
+        "steps": result.steps,
+        "best_value": plain(result.best_value),
+        "measurements": [{k: plain(v) for k, v in row.items() if k != "wall_time_s"}
+                         for row in result.measurements],
+    }
+
+
+class Recorder:
+    """A listener that keeps what it is told."""
+
+    def __init__(self):
+        self.rows, self.ended = {}, []
+
+    def measurement(self, trial_id, row):
+        self.rows.setdefault(trial_id, []).append(row["step"])
+
+    def trial_end(self, trial_id, result):
+        self.ended.append((trial_id, result.outcome))
+
+
+def cohort_vs_alone(cfg, parameters, batch_size, dataset, compare, seeds=None):
+    """Runs `parameters` as a cohort and members `compare` alone; returns both summaries."""
+    from tfbsz.study.cohorts import CohortMember, run_cohort
+    from tfbsz.study.trainer import run_trial
+
+    seeds = seeds or list(range(len(parameters)))
+    members = [CohortMember(p, seed=s, trial_id=f"t{i}") for i, (p, s) in enumerate(zip(parameters, seeds))]
+    listener = Recorder()
+    cohort = run_cohort(cfg, members, batch_size, dataset, listener=listener)
+    out = {"cohort": [summary(r) for r in cohort], "alone": {}, "listener_rows": listener.rows,
+           "listener_ended": listener.ended, "extra": cohort[0].extra}
+    for i in compare:
+        out["alone"][str(i)] = summary(run_trial(cfg, parameters[i], batch_size, seeds[i], dataset))
+    return out
+
+
+def exactness(names):
+    from tfbsz import data
+
+    dataset = data.load({"name": "digits"}, seed=0)
+    report = {}
+    for name in names.split(","):
+        lr, variable_momentum = OPTIMIZERS[name]
+        cfg = digits_cfg(name, lr)
+        second = {"schedule.name": "one_cycle", "schedule.warmup_steps": 0} if variable_momentum else {
+            "schedule.name": "cosine", "schedule.warmup_steps": 8}
+        parameters = [
+            {"optimizer.learning_rate": lr * 0.2},  # warmup + linear decay; slow: trains all 50 updates
+            {"optimizer.learning_rate": lr * 1.5, "regularization.label_smoothing": 0.1, **second},
+            {"optimizer.learning_rate": DIVERGING_LR},
+            {"optimizer.learning_rate": lr * 0.5, "regularization.label_smoothing": 0.01},
+        ]
+        result = cohort_vs_alone(cfg, parameters, BATCH, dataset, compare=(0, 1, 2))
+        # The same cohort with the diverging member replaced by a healthy one: the others'
+        # numbers must not change at all.
+        healthy = parameters[:2] + [{"optimizer.learning_rate": lr * 0.7}] + parameters[3:]
+        from tfbsz.study.cohorts import CohortMember, run_cohort
+
+        members = [CohortMember(p, seed=i, trial_id=f"h{i}") for i, p in enumerate(healthy)]
+        result["healthy_cohort"] = [summary(r) for r in run_cohort(cfg, members, BATCH, dataset)]
+        report[name] = result
+    return report
+
+
+def workloads():
+    from tfbsz import data
+    from tfbsz.core.config import from_dict
+
+    report = {}
+    cfg = from_dict({
+        "data": {"name": "stdlib_text", "seq_len": 16, "max_bytes": 100000},
+        "model": {"name": "transformer", "num_layers": 1, "d_model": 32, "num_heads": 2, "mlp_dim": 64},
+        "optimizer": {"name": "adam", "learning_rate": 0.003},
+        "schedule": {"name": "constant", "warmup_steps": 4},
+        "target": {"metric": "val/cross_entropy_error", "threshold": 4.0},
+        "budget": {"max_steps": 20}, "eval_every": 10, "eval_examples": 128, "batch_sizes": [16]})
+    text = data.load(cfg["data"], seed=0)
+    parameters = [{"optimizer.learning_rate": 0.003}, {"optimizer.learning_rate": 0.01,
+                                                        "regularization.label_smoothing": 0.1}]
+    report["transformer"] = cohort_vs_alone(cfg, parameters, 16, text, compare=(0, 1))
+
+    digits = data.load({"name": "digits"}, seed=0)
+    cfg = digits_cfg("momentum", 0.1, sparsity={"method": "random", "level": 0.5})
+    parameters = [{"optimizer.learning_rate": 0.1}, {"optimizer.learning_rate": 0.2, "sparsity.level": 0.8},
+                  {"optimizer.learning_rate": 0.05}]
+    report["pruned"] = cohort_vs_alone(cfg, parameters, BATCH, digits, compare=(0, 1))
+
+    cfg = digits_cfg("momentum", 0.1, regularization={"mixup_alpha": 0.4})
+    parameters = [{"optimizer.learning_rate": 0.1}, {"optimizer.learning_rate": 0.2,
+                                                      "regularization.mixup_alpha": 1.0,
+                                                      "regularization.label_smoothing": 0.1}]
+    report["mixup"] = cohort_vs_alone(cfg, parameters, BATCH, digits, compare=(0, 1))
+    return report
+
+
+def compile_once():
+    from tfbsz import data
+    from tfbsz.study.cohorts import CohortMember, cohort_key, programs, run_cohort
+
+    dataset = data.load({"name": "digits"}, seed=0)
+    cfg = digits_cfg("momentum", 0.1)
+    counts = {"start": programs.trace_counts()}
+
+    def cohort(lrs, seed0):
+        members = [CohortMember({"optimizer.learning_rate": lr, "schedule.warmup_steps": 2 + i},
+                                seed=seed0 + i, trial_id=str(i)) for i, lr in enumerate(lrs)]
+        return run_cohort(cfg, members, BATCH, dataset)
+
+    cohort([0.1, 0.2, 0.3, 0.4], 0)
+    counts["first_cohort"] = programs.trace_counts()
+    cohort([0.05, 0.15, 0.25, 0.35], 10)
+    cohort([0.06, 0.16, 0.26, 0.36], 20)
+    counts["three_cohorts"] = programs.trace_counts()
+    cohort([0.1], 30)
+    counts["one_at_a_time_first"] = programs.trace_counts()
+    for seed in (31, 32, 33):
+        cohort([0.1 + seed / 1000], seed)
+    counts["one_at_a_time_four"] = programs.trace_counts()
+    counts["keys_equal"] = cohort_key(cfg, {"optimizer.learning_rate": 0.1}) == cohort_key(
+        cfg, {"optimizer.learning_rate": 0.5, "schedule.name": "cosine", "optimizer.momentum": 0.8})
+    return counts
+
+
+def sharded():
+    import jax
+
+    from tfbsz import data
+    from tfbsz.study.cohorts import CohortMember, run_cohort
+
+    dataset = data.load({"name": "digits"}, seed=0)
+    cfg = digits_cfg("lamb", 0.01)
+    parameters = [{"optimizer.learning_rate": lr} for lr in (0.01, 0.02, DIVERGING_LR)]
+    members = [CohortMember(p, seed=i, trial_id=str(i)) for i, p in enumerate(parameters)]
+    one = run_cohort(cfg, members, BATCH, dataset)
+    split = run_cohort(cfg, members, BATCH, dataset, devices="all")
+    return {"devices": len(jax.local_devices()), "one": [summary(r) for r in one],
+            "sharded": [summary(r) for r in split], "sharded_extra": split[0].extra["cohort"]}
+
+
+def main():
+    import keras
+
+    check = sys.argv[1]
+    arg = sys.argv[2] if len(sys.argv) > 2 else None
+    handlers = {"exactness": lambda: exactness(arg), "workloads": workloads,
+                "compile_once": compile_once, "sharded": sharded}
+    report = {"backend": keras.backend.backend(), "check": check, "result": handlers[check]()}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    main()

@@ -1,0 +1,133 @@
+"""Which trials can share one compiled cohort program: `can_run_as_cohort` and `cohort_key`.
+
+A cohort program is compiled for everything that changes a shape or the traced computation
+(model, data, optimizer class and its non-traced options, precision, sparsity structure, mixup
+on/off, budget, evaluation cadence). Everything else varies per member at run time without a
+retrace:
+
+* the learning rate of every update, hence the base learning rate and *every* schedule option,
+  including the schedule's name (each member's own `UpdateSchedule` is evaluated on the host and
+  its rates are fed in; see `feeds.py`);
+* the momentum of every update for optimizers that hold it in a variable (`momentum`,
+  `nesterov`, `lars`), hence `optimizer.momentum` and one-cycle's momentum cycle;
+* `regularization.label_smoothing` (traced in the loss) and `regularization.mixup_alpha`
+  (drawn per member on the host; only mixup on/off changes the program);
+* pruning masks (`sparsity.method`, `sparsity.level` change the masks, not the program);
+* the optimizer values that `tfbsz.optimizers.per_trial` can trace (betas, epsilon, weight
+  decay, LARS/LAMB trust settings), once that module exists.
+
+This module imports no JAX, so the study can ask it on any backend.
+
+Example:
+
+>>> from tfbsz.core.config import from_dict
+>>> cfg = from_dict({"data": {"name": "digits"}, "model": {"name": "mlp"},
+...     "optimizer": {"name": "momentum", "learning_rate": 0.1},
+...     "target": {"metric": "val/classification_error", "threshold": 0.1},
+...     "budget": {"max_steps": 100}, "batch_sizes": [64]})
+>>> a = cohort_key(cfg, {"optimizer.learning_rate": 0.1, "schedule.warmup_steps": 5})
+>>> b = cohort_key(cfg, {"optimizer.learning_rate": 0.3, "regularization.label_smoothing": 0.1})
+>>> a == b, a == cohort_key(cfg, {"model.hidden_units": [32]})
+(True, False)
+>>> can_run_as_cohort({**cfg, "max_device_batch": 16}, None, backend="jax")
+(False, 'gradient accumulation (max_device_batch: 16) runs one trial at a time')
+"""
+
+import json
+
+from tfbsz.core.config import get_path
+
+__all__ = ["can_run_as_cohort", "cohort_key", "traced_optimizer_names", "VARIABLE_MOMENTUM_OPTIMIZERS"]
+
+# Optimizer names whose momentum lives in an optimizer variable (tfbsz's MomentumSGD and LARS):
+# their momentum is set per member and per update through that variable's slot.
+VARIABLE_MOMENTUM_OPTIMIZERS = ("momentum", "nesterov", "lars")
+
+# Config sections that shape the compiled program (or the run's cadence and budget), compared
+# whole; `optimizer`, `regularization` and `sparsity` are reduced to their program-relevant part.
+_PROGRAM_SECTIONS = ("data", "model", "precision", "init", "budget", "eval_every",
+                     "eval_examples", "target", "max_device_batch", "noise_scale")
+
+
+def traced_optimizer_names(optimizer_name):
+    """The `optimizer:` options that a cohort sets per member without retracing.
+
+    The learning rate always (its schedule is evaluated per member); the momentum where it is a
+    variable; plus whatever `tfbsz.optimizers.per_trial` reports traceable for that optimizer.
+
+    >>> traced_optimizer_names("momentum")[:2]
+    ('learning_rate', 'momentum')
+    """
+    names = ["learning_rate"]
+    if optimizer_name in VARIABLE_MOMENTUM_OPTIMIZERS:
+        names.append("momentum")
+    from tfbsz.study.cohorts import optimizer_values
+
+    for name in optimizer_values.traceable_option_names(optimizer_name):
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def cohort_key(cfg, parameters):
+    """A hashable key; trials with equal keys (at one batch size) can share one program.
+
+    Args:
+        cfg: the study's checked config.
+        parameters: the trial's `{config path: value}` metaparameters.
+
+    Returns:
+        A string (canonical JSON of the program-relevant configuration).
+    """
+    from tfbsz.study.trainer import apply_parameters
+
+    trial_cfg = apply_parameters(cfg, parameters or {})
+    program = {section: trial_cfg.get(section) for section in _PROGRAM_SECTIONS}
+    optimizer = dict(trial_cfg["optimizer"])
+    name = optimizer.get("name")
+    traced = traced_optimizer_names(name)
+    program["optimizer"] = {k: v for k, v in optimizer.items() if k not in traced}
+    if "momentum" in traced:
+        # Momentum 0 at build time creates no velocity slots: a different program.
+        program["optimizer"]["momentum_is_zero"] = optimizer.get("momentum") == 0
+    regularization = trial_cfg.get("regularization") or {}
+    program["mixup"] = float(regularization.get("mixup_alpha") or 0.0) > 0
+    sparsity = dict(trial_cfg.get("sparsity") or {})
+    pruned = sparsity.get("method", "none") != "none" and float(sparsity.get("level") or 0) > 0
+    program["sparsity"] = {"pruned": pruned, "include": sparsity.get("include") if pruned else None}
+    return json.dumps(program, sort_keys=True, default=repr)
+
+
+def can_run_as_cohort(cfg, strategy, backend=None):
+    """Whether trials of `cfg` under `strategy` can be trained as a cohort, and why not.
+
+    Args:
+        cfg: the study's checked config (a trial's parameters do not change the answer unless
+            they set one of the keys below).
+        strategy: a `tfbsz.strategies` strategy, or None for the default device.
+        backend: the Keras backend name; defaults to the current one.
+
+    Returns:
+        `(True, "")` or `(False, reason)` with a one-line reason.
+    """
+    if backend is None:
+        import keras
+
+        backend = keras.backend.backend()
+    if backend != "jax":
+        return False, (f"the {backend} backend trains one trial at a time "
+                       "(cohorts vectorise trials with jax.vmap)")
+    if cfg.get("max_device_batch"):
+        return False, (f"gradient accumulation (max_device_batch: {cfg['max_device_batch']}) "
+                       "runs one trial at a time")
+    if (cfg.get("noise_scale") or {}).get("enabled"):
+        return False, "the gradient-noise-scale callback (noise_scale.enabled) runs one trial at a time"
+    if strategy is not None and getattr(strategy, "name", None) != "one_device":
+        return False, (f"strategy {getattr(strategy, 'name', strategy)!r} splits each batch over "
+                       "replicas; cohorts run on one device or shard the trial axis themselves")
+    schedule = cfg.get("schedule") or {}
+    optimizer = get_path(cfg, "optimizer.name")
+    if schedule.get("name") == "one_cycle" and optimizer not in VARIABLE_MOMENTUM_OPTIMIZERS:
+        return False, (f"one-cycle momentum needs an optimizer with a momentum variable "
+                       f"({', '.join(VARIABLE_MOMENTUM_OPTIMIZERS)}), got {optimizer!r}")
+    return True, ""

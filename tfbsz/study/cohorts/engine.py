@@ -1,0 +1,288 @@
+"""`run_cohort`: train several trials of one batch size together, each as `run_trial` would.
+
+The loop, per stretch of updates up to the next evaluation (`eval_every`, or the budget):
+
+1. the host prepares every active member's per-update inputs (`feeds.MemberFeed`);
+2. one call of the compiled train program runs the stretch for all members (`programs`);
+3. one call of the compiled evaluation program evaluates all members;
+4. each member's `StepsToTarget` records its measurement and decides its outcome
+   (`tracking.MemberTracker`); a member that reached, missed or diverged is frozen (its state no
+   longer changes, it is no longer measured), reported to the listener at once, and its result
+   is final. The cohort ends when every member has ended.
+
+JAX backend only (see `compatibility.can_run_as_cohort`).
+"""
+
+import time
+import weakref
+
+import numpy as np
+
+__all__ = ["run_cohort"]
+
+# Device copies of data sets' arrays, per data set object and placement.
+_DEVICE_DATA = weakref.WeakKeyDictionary()
+
+
+def _check_members(cfg, members):
+    from tfbsz.core.errors import ConfigError
+    from tfbsz.study.cohorts.compatibility import cohort_key
+    from tfbsz.study.cohorts.members import CohortMember
+
+    members = list(members)
+    if not members:
+        raise ConfigError("run_cohort: members: expected at least one CohortMember, got none")
+    for m in members:
+        if not isinstance(m, CohortMember):
+            raise ConfigError(f"run_cohort: members: expected CohortMember objects, got {m!r}")
+    ids = [m.trial_id for m in members]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"run_cohort: members: trial ids must differ, got {ids}")
+    key = cohort_key(cfg, members[0].parameters)
+    for m in members[1:]:
+        if cohort_key(cfg, m.parameters) != key:
+            raise ConfigError(
+                f"run_cohort: trial {m.trial_id} cannot share a program with trial "
+                f"{members[0].trial_id}: their parameters change the model, data or optimizer "
+                "structure (compare cohort_key(cfg, parameters))"
+            )
+    return members, key
+
+
+def _dataset_signature(dataset):
+    return (dataset.name, dataset.task, dataset.x_train.shape, str(dataset.x_train.dtype),
+            dataset.y_train.shape, dataset.x_eval.shape, int(dataset.num_classes),
+            (dataset.metadata or {}).get("sha256"))
+
+
+def _eval_arrays(cfg, dataset, soft_targets):
+    x_eval, y_eval = dataset.eval_arrays(cfg.get("eval_examples"))
+    if soft_targets:
+        y_eval = np.eye(dataset.num_classes, dtype="float32")[y_eval]
+    return x_eval, y_eval
+
+
+def _eval_batches(x, y, batch_size):
+    """`model.evaluate`'s batches of (x, y): the full ones stacked, then the remainder (or None)."""
+    full = len(x) // batch_size
+    cut = full * batch_size
+    stacked = (x[:cut].reshape(full, batch_size, *x.shape[1:]), y[:cut].reshape(full, batch_size, *y.shape[1:]))
+    if full == 0:
+        stacked = (None, None)
+    rest = (x[cut:], y[cut:]) if cut < len(x) else (None, None)
+    return (*stacked, *rest)
+
+
+def _device_data(dataset, placement, cfg, soft_targets, eval_batch_size):
+    key = (tuple(str(d) for d in placement.devices), cfg.get("eval_examples"), soft_targets, eval_batch_size)
+    per_dataset = _DEVICE_DATA.setdefault(dataset, {})
+    if key not in per_dataset:
+        x_eval, y_eval = _eval_arrays(cfg, dataset, soft_targets)
+        per_dataset.clear()  # one placement at a time per data set keeps memory bounded
+        per_dataset[key] = placement.replicated({
+            "train": (dataset.x_train, dataset.y_train),
+            "eval": _eval_batches(x_eval, y_eval, eval_batch_size),
+        })
+    return per_dataset[key]
+
+
+def _build_program(setup, batch_size, dataset, smoothing_bound):
+    from tfbsz.study import trainer
+    from tfbsz.study.cohorts.members import build_member_model
+    from tfbsz.study.cohorts.programs import CohortProgram
+
+    cfg = trainer.apply_parameters(setup.cfg, {})
+    # The template's loss must take a traced label smoothing when any member smooths: a
+    # positive placeholder selects `SmoothedCrossEntropy` (members bind their own value).
+    cfg["regularization"]["label_smoothing"] = 0.5 if smoothing_bound else 0.0
+    soft_targets = setup.mixup_alpha > 0
+    with trainer.dtype_policy(cfg["precision"]):
+        model = build_member_model(cfg, setup.plan, dataset, setup.member.seed)
+        x = dataset.x_train[:batch_size]
+        y = dataset.y_train[:batch_size]
+        if soft_targets:
+            x = x.astype("float32")
+            y = np.eye(dataset.num_classes, dtype="float32")[y]
+        model._symbolic_build(data_batch=(x, y))  # what fit does first: builds metrics and optimizer
+    return CohortProgram(model, dataset.num_classes)
+
+
+def _stack(setups, field):
+    import jax.numpy as jnp
+
+    columns = zip(*(getattr(s, field) for s in setups))
+    return [jnp.stack([jnp.asarray(v) for v in column]) for column in columns]
+
+
+def _initial_state(setups):
+    return {"trainable": _stack(setups, "trainable"), "non_trainable": _stack(setups, "non_trainable"),
+            "optimizer": _stack(setups, "optimizer")}
+
+
+def _constants(setups):
+    names = sorted(setups[0].optimizer_values)
+    return {
+        "label_smoothing": np.array([s.label_smoothing for s in setups], dtype=np.float32),
+        "masks": [np.stack(column).astype(np.float32) for column in zip(*(s.masks for s in setups))],
+        "optimizer_values": {n: np.array([s.optimizer_values[n] for s in setups], np.float32) for n in names},
+    }
+
+
+def _member_slice(state, index):
+    import jax
+
+    return jax.tree.map(lambda v: np.asarray(jax.device_get(v[index])), state)
+
+
+def _save_member_model(setup, values, dataset, path):
+    """Rebuilds the member's own model (its config, seed and masks), loads its trained values
+    and saves it, as `run_trial` saves its model."""
+    from tfbsz.study import trainer
+    from tfbsz.study.cohorts.members import build_member_model
+
+    with trainer.dtype_policy(setup.cfg["precision"]):
+        model = build_member_model(setup.cfg, setup.plan, dataset, setup.member.seed)
+        model.optimizer.build(model.trainable_variables)
+        for variables, saved in ((model.trainable_variables, values["trainable"]),
+                                 (model.non_trainable_variables, values["non_trainable"]),
+                                 (model.optimizer.variables, values["optimizer"])):
+            for variable, value in zip(variables, saved):
+                variable.assign(value)
+        model.save(str(path))
+
+
+def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, devices=None):
+    """Trains `members` (trials of one batch size) together; returns their `TrialResult`s in order.
+
+    Each member gets exactly what `run_trial(cfg, member.parameters, batch_size, member.seed,
+    dataset)` would give it: the same initial weights, batches, learning rates, measurement
+    rows and outcome (the arithmetic runs vectorised over members, so float32 values agree to
+    rounding, not bit for bit).
+
+    Args:
+        cfg: a checked study config.
+        members: `CohortMember`s whose `cohort_key`s are equal.
+        batch_size: the global batch size.
+        dataset: a `tfbsz.data.Dataset`.
+        strategy: None or a `one_device` strategy (see `can_run_as_cohort`).
+        listener: optional object with `measurement(trial_id, row)` (each measurement as it is
+            made) and `trial_end(trial_id, result)` (each member as soon as it ends).
+        devices: None (the default device), ``"all"`` local devices, a count, or a list of JAX
+            devices: with more than one, the member axis is sharded over them.
+
+    Returns:
+        A list of `tfbsz.study.trainer.TrialResult`, one per member, in `members`' order.
+
+    Raises:
+        ConfigError: a configuration that cannot run as a cohort (`can_run_as_cohort`), members
+            with different cohort keys or equal trial ids, or any error `run_trial` would raise
+            for a member's configuration.
+    """
+    import jax
+
+    from tfbsz.core.errors import ConfigError
+    from tfbsz.study.cohorts import programs
+    from tfbsz.study.cohorts.compatibility import can_run_as_cohort
+    from tfbsz.study.cohorts.feeds import MemberFeed, stack_feeds
+    from tfbsz.study.cohorts.members import set_up_member
+    from tfbsz.study.cohorts.placement import Placement, padded_size, resolve_devices
+    from tfbsz.study.cohorts.tracking import MemberTracker
+    from tfbsz.study.trainer import TrialResult
+
+    possible, reason = can_run_as_cohort(cfg, strategy)
+    if not possible:
+        raise ConfigError(f"run_cohort: {reason}")
+    members, key = _check_members(cfg, members)
+    setups = [set_up_member(cfg, m, batch_size, dataset) for m in members]
+    for s in setups:  # every non-traced setting is in the key, so these agree; checked anyway
+        if s.plan.max_steps != setups[0].plan.max_steps:
+            raise ConfigError("run_cohort: members have different budgets (max_steps)")
+    first = setups[0]
+    smoothing_bound = any(s.label_smoothing > 0 for s in setups)
+    soft_targets = first.mixup_alpha > 0
+    program = programs.get_program(
+        (key, int(batch_size), _dataset_signature(dataset), smoothing_bound),
+        lambda: _build_program(first, batch_size, dataset, smoothing_bound),
+    )
+
+    placement = Placement(resolve_devices(devices))
+    size = padded_size(len(setups), placement.count)
+    padded = setups + [first] * (size - len(setups))
+    state = placement.members(_initial_state(padded))
+    constants = placement.members(_constants(padded))
+    eval_batch_size = max(256, first.plan.micro_batch)
+    data = _device_data(dataset, placement, first.cfg, soft_targets, eval_batch_size)
+
+    x_eval, y_eval = _eval_arrays(first.cfg, dataset, soft_targets)
+    trackers, feeds = [], []
+    for s in setups:
+        on_measurement = None
+        if listener is not None:
+            on_measurement = (lambda trial_id: lambda row: listener.measurement(trial_id, row))(s.member.trial_id)
+        trackers.append(MemberTracker(s, (x_eval, y_eval), batch_size, on_measurement))
+        feeds.append(MemberFeed(s, dataset, batch_size))
+
+    max_steps = first.plan.max_steps
+    eval_every = first.cfg["eval_every"]
+    length = min(eval_every, max_steps)
+    active = [True] * len(setups) + [False] * (size - len(setups))
+    results = [None] * len(setups)
+    idle = feeds[0].empty(length)
+    for tracker in trackers:
+        tracker.begin()
+    started = time.perf_counter()
+    updates = 0
+    while any(active):
+        target = min((updates // eval_every + 1) * eval_every, max_steps)
+        steps = target - updates
+        rows = []
+        for i in range(size):
+            if active[i]:
+                rows.append(feeds[i].chunk(updates, steps, length))
+            else:
+                rows.append(idle)
+        feed = placement.members(stack_feeds(rows))
+        flags = placement.members(np.array(active))
+        state, train_logs = program.train_chunk(state, flags, constants, feed, np.int32(steps), *data["train"])
+        val_logs = program.evaluate(state, constants, *data["eval"])
+        train_logs, val_logs = jax.device_get((train_logs, val_logs))
+        updates = target
+        for i in range(len(setups)):
+            if not active[i]:
+                continue
+            ended = trackers[i].after_updates(
+                updates,
+                {k: v[i] for k, v in train_logs.items()},
+                {k: float(v[i]) for k, v in val_logs.items()},
+                feeds[i].learning_rates.at(updates),
+            )
+            if ended or updates >= max_steps:
+                active[i] = False
+                results[i] = _finish(setups[i], trackers[i], started, size, placement, dataset,
+                                     state, i, TrialResult)
+                if listener is not None:
+                    listener.trial_end(setups[i].member.trial_id, results[i])
+    return results
+
+
+def _finish(setup, tracker, started, size, placement, dataset, state, index, TrialResult):
+    tracker.end()
+    cb = tracker.callback
+    steps = cb.measurements[-1]["step"] if cb.measurements else cb.updates
+    extra = dict(setup.extra)
+    extra["cohort"] = {"size": size, "devices": placement.count, "setup_s": round(setup.setup_s, 4)}
+    result = TrialResult(
+        outcome=cb.outcome,
+        steps_to_target=cb.steps_to_target,
+        steps=int(steps),
+        max_steps=setup.plan.max_steps,
+        measurements=cb.measurements,
+        best_value=cb.best_value,
+        wall_time_s=time.perf_counter() - started,
+        extra=extra,
+    )
+    path = setup.member.save_model_path
+    if path is not None:
+        _save_member_model(setup, _member_slice(state, index), dataset, path)
+        result.extra["model"] = str(path)
+    return result

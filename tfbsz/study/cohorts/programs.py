@@ -1,0 +1,224 @@
+"""The compiled cohort programs: training for a stretch of updates, and evaluation, vmapped.
+
+A `CohortProgram` holds one *template* Keras model (built, compiled and pruned like a member)
+and two `jax.jit` functions over stacked per-member state (leading axis = members):
+
+* `train_chunk(state, active, constants, feed, steps, x_train, y_train)`: `steps` updates
+  (a traced count, so the last, shorter stretch before the budget needs no second program) in
+  a `jax.lax.fori_loop`. Each update gathers every member's batch from the training arrays on
+  the device, mixes it (mixup), and runs Keras's own JAX `train_step` of the template model under
+  `jax.vmap`, with the member's learning rate, momentum, label smoothing, pruning masks and
+  `per_trial` optimizer settings bound in as traced values. Training metrics start fresh with
+  each chunk (as `StepsToTarget` resets them after every evaluation), so the returned logs are
+  the means over the chunk. Members whose `active` flag is False keep their state unchanged.
+* `evaluate(state, constants, eval_batches)`: Keras's `test_step` under `jax.vmap` over the
+  held-out batches in `model.evaluate`'s order and sizes, metrics accumulated as `evaluate`
+  accumulates them.
+
+Because the train and test steps are Keras's own, a member computes exactly what `model.fit`
+and `model.evaluate` compute for that trial; what differs is only that the arithmetic runs
+batched over members (float32 results agree to rounding).
+
+Programs are cached by the cohort key, batch size, data layout and loss variant; `jax.jit`
+keeps one compiled executable per argument shape (cohort size) and sharding. `trace_counts()`
+reports how often each was traced (tests use it to check that a program is compiled once).
+
+Example:
+
+>>> sorted(trace_counts())
+['eval', 'train']
+"""
+
+import collections
+import contextlib
+
+__all__ = ["CohortProgram", "get_program", "trace_counts", "clear_programs"]
+
+_MAX_PROGRAMS = 8
+_PROGRAMS = collections.OrderedDict()
+_TRACES = {"train": 0, "eval": 0}
+
+
+def trace_counts():
+    """How many times cohort train and eval programs have been traced in this process."""
+    return dict(_TRACES)
+
+
+def clear_programs():
+    """Forgets every cached program (their compiled executables go with them)."""
+    _PROGRAMS.clear()
+
+
+def get_program(key, build):
+    """The cached `CohortProgram` for `key`, or the one `build()` returns (then cached)."""
+    program = _PROGRAMS.get(key)
+    if program is None:
+        program = build()
+        _PROGRAMS[key] = program
+        while len(_PROGRAMS) > _MAX_PROGRAMS:
+            _PROGRAMS.popitem(last=False)
+    else:
+        _PROGRAMS.move_to_end(key)
+    return program
+
+
+def _set(saved, obj, name, value):
+    saved.append((obj, name, obj.__dict__.get(name, _MISSING)))
+    object.__setattr__(obj, name, value)
+
+
+_MISSING = object()
+
+
+def _restore(saved):
+    for obj, name, value in reversed(saved):
+        if value is _MISSING:
+            object.__delattr__(obj, name)
+        else:
+            object.__setattr__(obj, name, value)
+
+
+class CohortProgram:
+    """A template model and its vmapped, jitted train-chunk and evaluation programs.
+
+    Args:
+        model: the template: a member's compiled model (pruned if members are), with its
+            optimizer, loss and metrics built (`Trainer._symbolic_build`).
+        num_classes: the number of classes (mixup's one-hot targets).
+    """
+
+    def __init__(self, model, num_classes):
+        import jax
+
+        from tfbsz.study.cohorts.members import inner_optimizer
+        from tfbsz.training import pruning, regularizers
+
+        self.model = model
+        self.num_classes = int(num_classes)
+        self.optimizer = model.optimizer
+        self.inner = inner_optimizer(model.optimizer)
+        variable = getattr(self.inner, "momentum_variable", None)
+        self.momentum_slot = None
+        if variable is not None:
+            self.momentum_slot = next(i for i, v in enumerate(self.optimizer.variables) if v is variable)
+        self.mask_constraints = [
+            v.constraint for v in model.trainable_variables if isinstance(v.constraint, pruning.MaskConstraint)
+        ]
+        loss = model.loss
+        self.smoothing_loss = (
+            loss if isinstance(loss, (regularizers.SmoothedCrossEntropy, regularizers.SoftTargetCrossEntropy)) else None
+        )
+        self.metrics_initial = [v.value for v in model.metrics_variables]
+        self.train_chunk = jax.jit(self._train_chunk, donate_argnums=(0,))
+        self.evaluate = jax.jit(self._evaluate)
+
+    # ------------------------------------------------------------------ bindings
+
+    @contextlib.contextmanager
+    def _bound(self, constants, learning_rate=None):
+        """Within the block the template uses one member's traced values."""
+        from tfbsz.study.cohorts import optimizer_values
+
+        saved = []
+        try:
+            if learning_rate is not None:
+                _set(saved, self.inner, "_learning_rate", lambda: learning_rate)
+            if self.smoothing_loss is not None:
+                _set(saved, self.smoothing_loss, "label_smoothing", constants["label_smoothing"])
+            for constraint, mask in zip(self.mask_constraints, constants["masks"]):
+                _set(saved, constraint, "mask", mask)
+            with optimizer_values.bind(self.inner, constants["optimizer_values"]):
+                yield
+        finally:
+            _restore(saved)
+
+    def _fresh_metrics(self, members):
+        import jax.numpy as jnp
+
+        return [jnp.broadcast_to(v, (members, *v.shape)) for v in self.metrics_initial]
+
+    # ------------------------------------------------------------------ training
+
+    def _member_train_step(self, state, metrics, x, y, learning_rate, momentum, constants):
+        optimizer = list(state["optimizer"])
+        if self.momentum_slot is not None:
+            slot = optimizer[self.momentum_slot]
+            optimizer[self.momentum_slot] = momentum.astype(slot.dtype)
+        with self._bound(constants, learning_rate):
+            logs, (trainable, non_trainable, optimizer, metrics) = self.model.train_step(
+                (state["trainable"], state["non_trainable"], optimizer, metrics), (x, y)
+            )
+        new_state = {"trainable": list(trainable), "non_trainable": list(non_trainable),
+                     "optimizer": list(optimizer)}
+        return logs, new_state, list(metrics)
+
+    def _batch(self, feed, i, x_train, y_train):
+        import jax
+        import jax.numpy as jnp
+
+        from tfbsz.training import regularizers
+
+        indices = feed["indices"][:, i]
+        x, y = x_train[indices], y_train[indices]
+        if "mix_lambda" in feed:
+            onehot = jax.nn.one_hot(y, self.num_classes, dtype=jnp.float32)
+            lam = feed["mix_lambda"][:, i]
+            perm = feed["mix_permutation"][:, i]
+            x, y = jax.vmap(regularizers.mix_pair)(x.astype(jnp.float32), onehot, lam, perm)
+        return x, y
+
+    def _train_chunk(self, state, active, constants, feed, steps, x_train, y_train):
+        import jax
+        import jax.numpy as jnp
+
+        _TRACES["train"] += 1
+        members = active.shape[0]
+        step = jax.vmap(self._member_train_step)
+
+        def body(i, carry):
+            current, metrics, _ = carry
+            x, y = self._batch(feed, i, x_train, y_train)
+            momentum = feed.get("momentum")
+            momentum = momentum[:, i] if momentum is not None else jnp.zeros((members,), jnp.float32)
+            logs, current, metrics = step(current, metrics, x, y, feed["learning_rate"][:, i], momentum, constants)
+            return current, metrics, logs
+
+        metrics = self._fresh_metrics(members)
+        logs_shape = jax.eval_shape(body, 0, (state, metrics, None))[2]
+        logs = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), logs_shape)
+        new_state, _, logs = jax.lax.fori_loop(0, steps, body, (state, metrics, logs))
+
+        def keep_ended(new, old):
+            mask = active.reshape((members,) + (1,) * (new.ndim - 1))
+            return jnp.where(mask, new, old)
+
+        return jax.tree.map(keep_ended, new_state, state), logs
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _member_test_step(self, trainable, non_trainable, metrics, x, y, constants):
+        with self._bound(constants):
+            logs, (_, _, metrics) = self.model.test_step((trainable, non_trainable, metrics), (x, y))
+        return logs, list(metrics)
+
+    def _evaluate(self, state, constants, full_x, full_y, rest_x, rest_y):
+        """Logs of `evaluate` over `full_*` (stacked equal batches) then `rest_*` (or None)."""
+        import jax
+
+        _TRACES["eval"] += 1
+        members = jax.tree.leaves(state["trainable"])[0].shape[0]
+        test = jax.vmap(self._member_test_step, in_axes=(0, 0, 0, None, None, 0))
+        trainable, non_trainable = state["trainable"], state["non_trainable"]
+
+        def body(metrics, batch):
+            logs, metrics = test(trainable, non_trainable, metrics, batch[0], batch[1], constants)
+            return metrics, logs
+
+        metrics = self._fresh_metrics(members)
+        logs = None
+        if full_x is not None:
+            metrics, stacked = jax.lax.scan(body, metrics, (full_x, full_y))
+            logs = jax.tree.map(lambda v: v[-1], stacked)
+        if rest_x is not None:
+            metrics, logs = body(metrics, (rest_x, rest_y))
+        return logs
