@@ -79,6 +79,27 @@ def test_cohorts_of_three_from_the_oracle_and_resume_after_ctrl_c(tmp_path):
     assert len({json.dumps(t.hyperparameters.values) for t in tuner.oracle.trials.values()}) == 4
 
 
+class InterruptAfterFiles(PlainProgress):
+    """Ctrl-C just after trial 0's files are written, before the oracle hears that it ended."""
+
+    def trial_end(self, batch_size, trial_id, result):
+        super().trial_end(batch_size, trial_id, result)
+        raise KeyboardInterrupt
+
+
+def test_a_trial_whose_files_were_written_is_kept_not_trained_again(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        search(tmp_path, InterruptAfterFiles(stream=io.StringIO(), metric=CONFIG["target"]["metric"]), 1)
+    written = (tmp_path / "32" / "0" / "metadata.json").stat().st_mtime_ns
+    assert kt_statuses(tmp_path)["trial_0"] == "RUNNING"
+    shown = io.StringIO()
+    search(tmp_path, PlainProgress(stream=shown, metric=CONFIG["target"]["metric"]), parallel_trials=2)
+    assert (tmp_path / "32" / "0" / "metadata.json").stat().st_mtime_ns == written
+    assert kt_statuses(tmp_path) == {f"trial_{i}": "COMPLETED" for i in range(4)}
+    assert "[bs 32 trial 0] kept: finished before the interruption" in shown.getvalue()
+    assert "[bs 32 trial 0] start" not in shown.getvalue()
+
+
 def test_measurements_of_a_cohort_show_under_their_own_trial():
     out = io.StringIO()
     progress = PlainProgress(stream=out, metric="val/accuracy")

@@ -51,6 +51,7 @@ __all__ = [
     "json_safe",
     "load_batch_size",
     "load_study",
+    "load_trial",
     "read_measurements",
     "write_json",
     "read_json",
@@ -268,7 +269,8 @@ class Study:
         return sorted({tuple(b.path.parts[-4:-1]) for b in self.batch_sizes.values()})
 
 
-def _load_trial(trial_dir):
+def load_trial(trial_dir):
+    """The `Trial` in one trial folder (its `metadata.json` and `measurements.csv`)."""
     metadata = read_json(trial_dir / "metadata.json")
     csv_path = trial_dir / "measurements.csv"
     measurements = read_measurements(csv_path) if csv_path.exists() else []
@@ -290,7 +292,7 @@ def _load_batch_size(study_json):
     trials = []
     for child in sorted(directory.iterdir()):
         if child.is_dir() and (child / "metadata.json").exists():
-            trials.append(_load_trial(child))
+            trials.append(load_trial(child))
     batch_size = int(config.get("batch_size", directory.name))
     return BatchSizeStudy(batch_size=batch_size, path=directory, config=config, trials=trials)
 

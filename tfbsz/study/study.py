@@ -263,18 +263,24 @@ class Study:
         if line:
             self.progress.message(line)
 
-    def _parallel_trials(self, cfg, batch_size, trials_left, dataset, strategy):
-        """How many trials of this batch size train at once (see `tfbsz.study.cohort_size`)."""
-        if not self._cohorts or (self._one_at_a_time_from is not None and batch_size > self._one_at_a_time_from):
-            return 1
+    def _sizer(self, cfg, batch_size, trials_left, dataset, strategy):
+        """The `CohortSizer` of one batch size: how many of its trials train at once."""
         from tfbsz.study import cohort_size
 
-        size, line = cohort_size.choose(cfg, batch_size, trials_left, dataset, strategy, self._engine)
-        if line:  # a measured choice; one at a time here means one at a time at every larger batch size
+        setting = cfg["search"]["parallel_trials"]
+        if not self._cohorts or (self._one_at_a_time_from is not None and batch_size > self._one_at_a_time_from):
+            setting = 1
+        cap = cohort_size.MAX_AUTO
+        if setting == "auto" and trials_left > 1:
+            cap = cohort_size.memory_cap(cfg, batch_size, dataset, strategy)
+        return cohort_size.CohortSizer(setting, trials_left, cap=cap)
+
+    def _sizer_done(self, sizer, batch_size):
+        line = sizer.describe(batch_size)
+        if line:  # measured: one at a time here means one at a time at every larger batch size
             self.progress.message(line)
-            if size == 1:
+            if sizer.settled == 1:
                 self._one_at_a_time_from = batch_size
-        return size
 
     def _run_batch_size(self, index, batch_size, dataset, strategy, fixed, space, trials):
         import keras_tuner as kt
@@ -291,12 +297,12 @@ class Study:
         self.progress.batch_size_begin(batch_size, min(done, trials))
         cfg = dict(self.cfg)
         cfg["search"] = {**cfg["search"], "space": space}
-        parallel = 1 if self.role == "chief" else self._parallel_trials(cfg, batch_size, trials - done, dataset, strategy)
+        sizer = None if self.role == "chief" else self._sizer(cfg, batch_size, trials - done, dataset, strategy)
         tensorboard = self.root / "tensorboard" if cfg["logging"]["tensorboard"] else None
         hypermodel = tuning.StudyHyperModel(
             cfg, dataset, batch_size, directory, strategy=strategy, fixed_parameters=fixed,
             progress=self.progress, tensorboard_root=tensorboard, best=self._best_so_far(batch_size),
-            engine=self._engine,
+            engine=self._engine, on_run=sizer.observe if sizer is not None else None,
         )
         oracle = tuning.QuasiRandomOracle(
             algorithm=cfg["search"]["algorithm"],
@@ -309,11 +315,13 @@ class Study:
         )
         distributed.use_batch_size_port(index)
         tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(directory), project_name="keras_tuner",
-                                          parallel_trials=parallel)
+                                          parallel_trials=sizer.next_size if sizer is not None else 1)
         try:
             tuner.search()
         except tuning.SearchAborted as e:
             raise e.error from None
+        if sizer is not None:
+            self._sizer_done(sizer, batch_size)
 
     def _best_so_far(self, batch_size):
         """The batch size's `BestSoFar` from its finished trials (for `budget.stop_when_beaten`)."""

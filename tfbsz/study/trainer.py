@@ -36,7 +36,6 @@ from tfbsz.study import callbacks as callbacks_lib
 from tfbsz.training import regularizers, schedules
 
 __all__ = [
-    "CohortMember",
     "StopWhenBeaten",
     "TrialPlan",
     "TrialResult",
@@ -379,17 +378,6 @@ class StopWhenBeaten(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-@dataclass
-class CohortMember:
-    """One trial of a cohort: its metaparameters `{config path: value}`, seed, trial id and, if
-    the trained model is kept, where (`.keras`)."""
-
-    parameters: dict
-    seed: int
-    trial_id: str
-    save_model_path: str | None = None
-
-
 def run_in_turn(cfg, members, batch_size, dataset, strategy=None, listener=None):
     """Trains the trials of a cohort one after another with `run_trial`; returns their `TrialResult`s.
 
@@ -398,7 +386,8 @@ def run_in_turn(cfg, members, batch_size, dataset, strategy=None, listener=None)
 
     Args:
         cfg: a checked study config.
-        members: a list of `CohortMember`.
+        members: a list of `tfbsz.study.cohorts.CohortMember` (parameters, seed, trial id, and
+            where to save the trained model, if anywhere).
         batch_size: the global batch size of every member.
         dataset: a `tfbsz.data.Dataset`.
         strategy: a `tfbsz.strategies` strategy; None means the default device.

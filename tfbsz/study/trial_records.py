@@ -86,6 +86,23 @@ class TrialRecorder:
                 recorded[path] = self.cfg["optimizer"][key]
         return recorded
 
+    def kept(self, trial_id, parameters):
+        """The `TrialResult` of a trial whose files a killed run finished writing (the oracle had
+        not yet heard of it), or None: such a trial is not trained again."""
+        trial_dir = self.trial_root / str(trial_id)
+        if not (trial_dir / "metadata.json").exists():
+            return None
+        trial = results.load_trial(trial_dir)
+        extra = dict(trial.extra)
+        if trial.parameters != self.recorded_parameters(parameters) or extra.get("outcome") not in _STATUS:
+            return None
+        from tfbsz.study.trainer import TrialResult
+
+        outcome_keys = ("outcome", "steps_to_target", "best_value", "max_steps", "wall_time_s", "target")
+        return TrialResult(extra["outcome"], extra.get("steps_to_target"), trial.steps, extra.get("max_steps"),
+                           trial.measurements, extra.get("best_value"), extra.get("wall_time_s") or 0.0,
+                           {k: v for k, v in extra.items() if k not in outcome_keys})
+
     def begin(self, trial_id, parameters, max_steps):
         """A trial is about to train: clear what a killed attempt left, show it."""
         trial_dir = self.trial_root / str(trial_id)
@@ -141,11 +158,12 @@ class TrialRecorder:
         })
         trial_dir = self.trial_root / trial_id
         recorded = self.recorded_parameters(self._parameters.get(trial_id, {}))
-        results.write_trial(trial_dir, recorded, _STATUS[result.outcome], result.steps, result.measurements, extra)
         if self.tensorboard_root is not None:
             from tfbsz.records import tb_logging
 
             tb_logging.log_trial(self.tensorboard_root, trial_dir, recorded, result)
+        # metadata.json last: its presence says every record of the trial is written (`kept`)
+        results.write_trial(trial_dir, recorded, _STATUS[result.outcome], result.steps, result.measurements, extra)
         self._ended.add(trial_id)
         if self.progress is not None:
             self.progress.trial_end(self.batch_size, trial_id, result)

@@ -13,6 +13,7 @@ The loop, per stretch of updates up to the next evaluation (`eval_every`, or the
 JAX backend only (see `compatibility.can_run_as_cohort`).
 """
 
+import functools
 import time
 import weakref
 
@@ -166,7 +167,8 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
         dataset: a `tfbsz.data.Dataset`.
         strategy: None or a `one_device` strategy (see `can_run_as_cohort`).
         listener: optional object with `measurement(trial_id, row)` (each measurement as it is
-            made) and `trial_end(trial_id, result)` (each member as soon as it ends).
+            made) and `trial_end(trial_id, result)` (each member as soon as it ends), and
+            optionally `is_beaten(trial_id, next_step)` (`budget.stop_when_beaten`, as `run_trial`).
         devices: None (the default device), ``"all"`` local devices, a count, or a list of JAX
             devices: with more than one, the member axis is sharded over them.
 
@@ -219,7 +221,9 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
         on_measurement = None
         if listener is not None:
             on_measurement = (lambda trial_id: lambda row: listener.measurement(trial_id, row))(s.member.trial_id)
-        trackers.append(MemberTracker(s, (x_eval, y_eval), batch_size, on_measurement))
+        is_beaten = getattr(listener, "is_beaten", None)  # budget.stop_when_beaten
+        is_beaten = functools.partial(is_beaten, s.member.trial_id) if is_beaten is not None else None
+        trackers.append(MemberTracker(s, (x_eval, y_eval), batch_size, on_measurement, is_beaten))
         feeds.append(MemberFeed(s, dataset, batch_size))
 
     max_steps = first.plan.max_steps

@@ -54,10 +54,13 @@ class MemberTracker:
         eval_data: the held-out `(x, y)` as `run_trial` gives it to `StepsToTarget`.
         batch_size: the global batch size.
         on_measurement: optional callable receiving each measurement row.
+        is_beaten: optional callable `(next_step) -> bool` ending the member as `beaten`, through
+            the same `StopWhenBeaten` callback as `run_trial` (`budget.stop_when_beaten`).
     """
 
-    def __init__(self, setup, eval_data, batch_size, on_measurement=None):
+    def __init__(self, setup, eval_data, batch_size, on_measurement=None, is_beaten=None):
         from tfbsz.study.callbacks import StepsToTarget
+        from tfbsz.study.trainer import StopWhenBeaten
 
         cfg, plan = setup.cfg, setup.plan
         self.view = MemberModelView()
@@ -74,6 +77,10 @@ class MemberTracker:
             on_measurement=on_measurement,
         )
         self.callback.set_model(self.view)
+        self.stopper = None
+        if is_beaten is not None:
+            self.stopper = StopWhenBeaten(self.callback, is_beaten, cfg["eval_every"], plan.max_steps)
+            self.stopper.set_model(self.view)
 
     @property
     def outcome(self):
@@ -93,6 +100,8 @@ class MemberTracker:
         """Reports the state after `updates` updates; True once the member has ended."""
         self.view.serve(val_logs, learning_rate)
         self.callback.on_train_batch_end(updates - 1, train_logs)
+        if self.stopper is not None:
+            self.stopper.on_train_batch_end(updates - 1, train_logs)
         self.view.serve(None, None)
         return self.callback.outcome is not None
 

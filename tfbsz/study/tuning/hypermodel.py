@@ -52,10 +52,12 @@ class StudyHyperModel(kt.HyperModel):
         best: the batch size's `BestSoFar` from its finished trials (`budget.stop_when_beaten`).
         engine: the vectorised cohort engine (`tfbsz.study.cohort_runs.engine()`), or None to
             train every trial with the plain trainer.
+        on_run: optional callable `(size, results, seconds)` for every run of `size` trials at
+            once (`tfbsz.study.cohort_size.CohortSizer.observe`).
     """
 
     def __init__(self, cfg, dataset, batch_size, trial_root, strategy=None, fixed_parameters=None,
-                 progress=None, tensorboard_root=None, best=None, engine=None):
+                 progress=None, tensorboard_root=None, best=None, engine=None, on_run=None):
         super().__init__(name=f"batch_size_{batch_size}", tunable=True)
         from tfbsz.study.trial_records import TrialRecorder
 
@@ -65,6 +67,7 @@ class StudyHyperModel(kt.HyperModel):
         self.strategy = strategy
         self.fixed_parameters = dict(fixed_parameters or {})
         self.engine = engine
+        self.on_run = on_run
         self.recorder = TrialRecorder(cfg, batch_size, trial_root, progress=progress,
                                       tensorboard_root=tensorboard_root, on_end=self._trial_ended, best=best)
         self._report = None
@@ -114,20 +117,28 @@ class StudyHyperModel(kt.HyperModel):
     def fit_trials(self, trials, report):
         """Trains `trials` (`[(trial_id, hp)]`, e.g. a cohort) and calls `report(trial_id, metrics, error)`
         once per trial as it ends: `metrics` for the oracle, or None and the exception that failed it."""
-        from tfbsz.study import cohort_runs, trainer
+        from tfbsz.study import cohort_runs
+        from tfbsz.study.cohorts import CohortMember
 
         max_steps = self.max_steps()
         members = []
         for trial_id, hp in trials:
             parameters = self.parameters_of(hp)
+            kept = self.recorder.kept(str(trial_id), parameters)
+            if kept is not None:  # finished before a kill; only the oracle had not heard of it
+                if self.recorder.progress is not None:
+                    self.recorder.progress.message(f"[bs {self.batch_size} trial {trial_id}] kept: finished before "
+                                                   "the interruption")
+                report(str(trial_id), self.objective(kept), None)
+                continue
             self.recorder.begin(str(trial_id), parameters, max_steps)
             seed = trial_seed(self.cfg["seed"], self.batch_size, str(trial_id))
-            members.append(trainer.CohortMember(parameters, seed, str(trial_id),
-                                                save_model_path=self.recorder.model_path(str(trial_id))))
+            members.append(CohortMember(parameters, seed, str(trial_id),
+                                        save_model_path=self.recorder.model_path(str(trial_id))))
         self._report = report
         try:
             cohort_runs.train(self.cfg, members, self.batch_size, self.dataset, self.strategy, self.recorder,
-                              engine=self.engine)
+                              engine=self.engine, on_run=self.on_run)
         finally:
             self._report = None
 

@@ -43,12 +43,16 @@ class StepsToTargetTuner(kt.Tuner):
         oracle: a KerasTuner oracle (tfbsz uses `QuasiRandomOracle`).
         directory: the folder holding the KerasTuner project.
         project_name: the project's folder name.
-        parallel_trials: how many trials to take from the oracle at a time (a cohort).
+        parallel_trials: how many trials to take from the oracle at a time (a cohort): a positive
+            integer, or a callable returning the size of the next cohort (e.g.
+            `tfbsz.study.cohort_size.CohortSizer.next_size`).
     """
 
     def __init__(self, hypermodel, oracle, directory, project_name, parallel_trials=1):
-        if isinstance(parallel_trials, bool) or not isinstance(parallel_trials, int) or parallel_trials < 1:
-            raise ValueError(f"`parallel_trials` must be a positive integer. Received: parallel_trials={parallel_trials!r}")
+        if not callable(parallel_trials) and (isinstance(parallel_trials, bool) or not isinstance(parallel_trials, int)
+                                              or parallel_trials < 1):
+            raise ValueError("`parallel_trials` must be a positive integer or a callable. "
+                             f"Received: parallel_trials={parallel_trials!r}")
         with contextlib.redirect_stdout(io.StringIO()):  # KerasTuner prints "Reloading Tuner ..."
             super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory,
                              project_name=project_name, overwrite=False)
@@ -64,16 +68,17 @@ class StepsToTargetTuner(kt.Tuner):
         self.oracle.update_space(self.hypermodel.hyperparameters())
 
     def take_trials(self):
-        """Up to `parallel_trials` new trials from the oracle, and the status that ended the asking.
+        """Up to `parallel_trials` trials from the oracle, and the status that ended the asking.
 
         The status is RUNNING when all were given, else the oracle's answer to the last request
         (STOPPED: no trial left now; IDLE: the oracle is busy).
         """
         from tfbsz.study import distributed
 
+        count = self.parallel_trials() if callable(self.parallel_trials) else self.parallel_trials
         trials = []
-        for k in range(self.parallel_trials):
-            tuner_id = self.tuner_id if self.parallel_trials == 1 else distributed.cohort_member_id(self.tuner_id, k)
+        for k in range(count):
+            tuner_id = self.tuner_id if count == 1 else distributed.cohort_member_id(self.tuner_id, k)
             trial = self.oracle.create_trial(tuner_id)
             if trial.status != TrialStatus.RUNNING:
                 return trials, trial.status

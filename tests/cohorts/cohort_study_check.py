@@ -1,0 +1,85 @@
+"""Runs under KERAS_BACKEND=jax: whole studies with cohorts, prints one JSON line.
+
+Usage: python cohort_study_check.py CHECK OUTPUT_DIR
+  same_numbers   one study trial by trial (parallel_trials 1), in a cohort of 4, and in a cohort of
+                 4 with budget.stop_when_beaten: every trial's files and the summaries
+  notices        the one-line notices: a searched key that changes the program, an auto study
+
+The report holds what the tests compare; every assertion lives in test_cohort_study.py.
+"""
+
+import copy
+import io
+import json
+import sys
+
+sys.modules["tensorflow"] = None  # as on the GPU machines: JAX without TensorFlow
+
+CONFIG = {
+    "data": {"name": "digits"},
+    "model": {"name": "mlp", "hidden_units": [32]},
+    "optimizer": {"name": "momentum", "learning_rate": 0.1, "momentum": 0.9},
+    "target": {"metric": "val/classification_error", "threshold": 0.12},
+    "budget": {"max_steps": 100},
+    "eval_every": 10,
+    "batch_sizes": [32],
+    "search": {"trials": 4, "space": {"optimizer.learning_rate": {"min": 0.005, "max": 0.3, "scale": "log"}}},
+    "logging": {"tensorboard": False, "progress": "none"},
+}
+
+
+def study(out, progress=None, **changes):
+    import tfbsz
+
+    cfg = copy.deepcopy(CONFIG)
+    for path, value in changes.items():
+        section, key = path.split("__")
+        cfg[section][key] = value
+    summary = tfbsz.Study(cfg, output=out, progress=progress).run()
+    return summary
+
+
+def trials(out):
+    from tfbsz.records import results
+
+    return [{"trial_id": t.trial_id, "outcome": t.outcome, "steps": t.steps, "parameters": t.parameters,
+             "steps_to_target": t.extra.get("steps_to_target"), "cohort": t.extra.get("cohort"),
+             "measurements": [{k: v for k, v in row.items() if k != "wall_time_s"} for row in t.measurements]}
+            for t in results.load_study(out).batch_sizes[32].trials]
+
+
+def same_numbers(out):
+    report = {}
+    for name, changes in {
+        "alone": {"search__parallel_trials": 1},
+        "cohort": {"search__parallel_trials": 4},
+        "cohort_beaten": {"search__parallel_trials": 4, "budget__stop_when_beaten": True},
+    }.items():
+        summary = study(f"{out}/{name}", **changes)
+        report[name] = {"summary": summary["batch_sizes"][0], "trials": trials(f"{out}/{name}")}
+    return report
+
+
+def notices(out):
+    from tfbsz.study.progress import PlainProgress
+
+    lines = {}
+    shape = io.StringIO()
+    study(f"{out}/shape", progress=PlainProgress(stream=shape), budget__max_steps=10,
+          search__trials=2, search__space={"model.activation": {"values": ["relu", "tanh"]}},
+          search__parallel_trials=2)
+    lines["shape"] = shape.getvalue().splitlines()
+    auto = io.StringIO()
+    summary = study(f"{out}/auto", progress=PlainProgress(stream=auto), search__trials=6)
+    lines["auto"] = auto.getvalue().splitlines()
+    lines["auto_trials"] = trials(f"{out}/auto")
+    lines["auto_summary"] = summary["batch_sizes"][0]
+    return lines
+
+
+if __name__ == "__main__":
+    import keras
+
+    check, out = sys.argv[1], sys.argv[2]
+    result = {"same_numbers": same_numbers, "notices": notices}[check](out)
+    print(json.dumps({"backend": keras.backend.backend(), "result": result}, default=str))
