@@ -5,6 +5,8 @@ ended and runs the others once more; the new config keys; the one-line notices."
 import dataclasses
 import io
 import json
+import os
+import time
 
 import keras_tuner as kt
 import pytest
@@ -166,3 +168,37 @@ def test_failed_trial_in_a_group_records_a_failure_file_and_the_search_goes_on(t
     assert all(t.status == TrialStatus.FAILED for t in tuner.oracle.trials.values())
     record = json.loads((tmp_path / "32" / "0.failure.json").read_text())
     assert record["trial_id"] == "0" and record["reason"] and "Traceback" in record["traceback"]
+
+
+def test_asking_for_cohorts_on_tensorflow_says_once_that_trials_train_one_at_a_time(tmp_path):
+    out = io.StringIO()
+    cfg = {**CONFIG, "budget": {"max_steps": 10}, "batch_sizes": [32, 64],
+           "search": {**CONFIG["search"], "trials": 2, "parallel_trials": 2}}
+    tfbsz.Study(cfg, output=tmp_path / "s", progress=PlainProgress(stream=out)).run()
+    notices = [line for line in out.getvalue().splitlines() if line.startswith("search.parallel_trials")]
+    assert notices == ["search.parallel_trials: 2: the tensorflow backend trains trials one at a time"]
+    begun = [line for line in out.getvalue().splitlines() if "] start" in line]
+    assert len(begun) == 4
+
+
+def test_chief_keeps_a_cohort_while_its_worker_beats_and_requeues_all_of_it_when_it_stops(tmp_path, monkeypatch):
+    from tfbsz.study import distributed
+
+    monkeypatch.setenv("TFBSZ_WORKER_TIMEOUT", "5")
+    oracle = tuning.QuasiRandomOracle(objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"), max_trials=4,
+                                      hyperparameters=tuning.build_hyperparameters(CONFIG["search"]["space"]), seed=0)
+    oracle._set_project_dir(str(tmp_path), "keras_tuner")
+    members = [oracle.create_trial(distributed.cohort_member_id("w0", k)) for k in range(3)]
+    project = tmp_path / "keras_tuner"
+    beat = distributed._heartbeat_dir(project) / "w0"
+    beat.touch()
+    distributed._requeue_dead_workers(oracle, project, tmp_path)
+    assert len(oracle.ongoing_trials) == 3  # the worker's one heartbeat covers its cohort
+    old = time.time() - 60
+    os.utime(beat, (old, old))
+    distributed._requeue_dead_workers(oracle, project, tmp_path)
+    assert not oracle.ongoing_trials
+    failures = sorted(p.name for p in tmp_path.glob("*.failure.json"))
+    assert failures == [f"{m.trial_id}.failure.json" for m in members]
+    again = sorted(oracle.create_trial(f"w1#{k}").trial_id for k in range(3))
+    assert again == sorted(m.trial_id for m in members)

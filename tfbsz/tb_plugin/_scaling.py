@@ -214,7 +214,7 @@ def _trial_row(trial, target):
     else:
         steps_to_target = extra.get("steps_to_target") if _is_number(extra.get("steps_to_target")) else None
     outcome = extra.get("outcome")
-    if outcome not in ("reached", "missed", "diverged") or target is not None:
+    if outcome not in ("reached", "missed", "diverged", "beaten") or target is not None:
         if trial["status"] == "INFEASIBLE" or outcome == "diverged":
             outcome = "diverged"
         elif steps_to_target is not None:
