@@ -9,9 +9,9 @@ al.'s simple CNN on MNIST-5k), batch size and cohort size N, side by side:
   `--eval-every` updates); `steady` is its rate between evaluations once compiled, `whole` counts
   its set-up, tracing and compiling too (what every trial alone pays);
 * `cohort N`: `tfbsz.study.cohorts.run_cohort` with N members (learning rates spread over 4x,
-  seeds 0..N-1), run twice with the same program (the first run compiles, the second is timed);
-  `steady` is N trial-steps per cohort update between evaluations, `whole` counts the members'
-  set-up too.
+  seeds 0..N-1), one run; `steady` is N trial-steps per cohort update between evaluations once
+  compiled, `whole` counts the members' set-up and the program's compilation too (which a study
+  pays once per batch size and cohort size, not once per cohort).
 
 Part `study`: the default study (`configs/transformer.yaml`) with `search.trials` T and
 `search.parallel_trials` P for each `T:P` of `--study-runs`, each a fresh `python -m tfbsz.run`,
@@ -45,7 +45,7 @@ MODES = {
             "transformer": {"num_layers": 1, "d_model": 16, "num_heads": 2, "mlp_dim": 32},
             "cnn": {"filters": [4, 8], "dense_units": 32}},
     "gpu": {"batch_sizes": [32, 64, 128, 256, 512, 1024], "cohorts": [1, 8, 32, 128], "steps": 200,
-            "eval_every": 10, "eval_examples": 256, "study_runs": "16:auto,16:1,4:1", "study_args": [],
+            "eval_every": 10, "eval_examples": 256, "study_runs": "16:auto,4:1,4:auto", "study_args": [],
             "transformer": {}, "cnn": {}},
 }
 
@@ -124,7 +124,6 @@ def time_cohort(cfg, dataset, batch_size, count):
 
     group = members(cfg, count)
     try:
-        run_cohort(cfg, group, batch_size, dataset)  # compiles
         started = time.perf_counter()
         results = run_cohort(cfg, group, batch_size, dataset)
         whole = time.perf_counter() - started
