@@ -4,6 +4,8 @@ Usage: python cohort_study_check.py CHECK OUTPUT_DIR
   same_numbers   one study trial by trial (parallel_trials 1), in a cohort of 4, and in a cohort of
                  4 with budget.stop_when_beaten: every trial's files and the summaries
   notices        the one-line notices: a searched key that changes the program, an auto study
+  sharded        two host devices, strategy data_parallel: cohorts shard their trials over both
+                 (parallel_trials 2), or trials train one at a time over both (auto)
 
 The report holds what the tests compare; every assertion lives in test_cohort_study.py.
 """
@@ -25,6 +27,7 @@ CONFIG = {
     "batch_sizes": [32],
     "search": {"trials": 4, "space": {"optimizer.learning_rate": {"min": 0.005, "max": 0.3, "scale": "log"}}},
     "logging": {"tensorboard": False, "progress": "none"},
+    "strategy": {"name": "auto"},
 }
 
 
@@ -33,8 +36,11 @@ def study(out, progress=None, **changes):
 
     cfg = copy.deepcopy(CONFIG)
     for path, value in changes.items():
-        section, key = path.split("__")
-        cfg[section][key] = value
+        if "__" in path:
+            section, key = path.split("__")
+            cfg[section][key] = value
+        else:
+            cfg[path] = value
     summary = tfbsz.Study(cfg, output=out, progress=progress).run()
     return summary
 
@@ -77,9 +83,22 @@ def notices(out):
     return lines
 
 
+def sharded(out):
+    from tfbsz.study.progress import PlainProgress
+
+    report = {}
+    for name, setting in (("cohort", 2), ("auto", "auto")):
+        shown = io.StringIO()
+        # 256 held-out examples: data parallelism's evaluation needs batches that divide over the devices
+        study(f"{out}/{name}", progress=PlainProgress(stream=shown), budget__max_steps=20, search__trials=2,
+              search__parallel_trials=setting, strategy__name="data_parallel", eval_examples=256)
+        report[name] = {"lines": shown.getvalue().splitlines(), "trials": trials(f"{out}/{name}")}
+    return report
+
+
 if __name__ == "__main__":
     import keras
 
     check, out = sys.argv[1], sys.argv[2]
-    result = {"same_numbers": same_numbers, "notices": notices}[check](out)
+    result = {"same_numbers": same_numbers, "notices": notices, "sharded": sharded}[check](out)
     print(json.dumps({"backend": keras.backend.backend(), "result": result}, default=str))

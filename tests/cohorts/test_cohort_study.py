@@ -19,10 +19,10 @@ _spec.loader.exec_module(_exactness)
 assert_same_trial = _exactness.assert_same_trial  # the engine's trial-by-trial comparison
 
 
-def run_check(check, out):
+def run_check(check, out, **env):
     result = subprocess.run(
         [sys.executable, os.path.join(HERE, "cohort_study_check.py"), check, str(out)],
-        env=subprocess_env("jax", JAX_PLATFORMS="cpu"), capture_output=True, text=True, timeout=900,
+        env=subprocess_env("jax", JAX_PLATFORMS="cpu", **env), capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -63,6 +63,14 @@ def test_notices_and_auto(tmp_path):
     sizes = [(t["cohort"] or {}).get("size", 1) for t in report["auto_trials"]]
     assert sizes[0] == 1 and len(report["auto_trials"]) == 6  # the first trial alone, then as measured
     assert report["auto_summary"]["trials"] == 6
+
+
+def test_under_data_parallel_a_cohort_shards_its_trials_and_auto_keeps_data_parallelism(tmp_path):
+    report = run_check("sharded", tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    assert [t["cohort"]["devices"] for t in report["cohort"]["trials"]] == [2, 2]  # trial parallelism
+    assert [t["cohort"] for t in report["auto"]["trials"]] == [None, None]  # data parallelism, one at a time
+    named = [line for line in report["auto"]["lines"] if line.startswith("strategy: data_parallel was chosen")]
+    assert len(named) == 1
 
 
 # Trials of a wide learning-rate range: the large rates diverge at the first evaluation (those
