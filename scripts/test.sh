@@ -5,10 +5,13 @@
 # here when missing and this script runs as root (CI), and the test is skipped otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python3.11}"
-command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+# Any supported Python 3 (>= 3.10): $PYTHON, else python3, else the newest python3.N on PATH.
 if [ ! -x .venv/bin/python ]; then
+    PYTHON="$(bash scripts/find_python.sh)"
     "$PYTHON" -m venv .venv
+elif ! PYTHON=.venv/bin/python bash scripts/find_python.sh >/dev/null; then
+    echo "test.sh: .venv holds an unsupported Python ($(.venv/bin/python --version 2>&1)); remove .venv and rerun" >&2
+    exit 2
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[cpu,test]"

@@ -23,6 +23,7 @@ __all__ = ["main", "build_parser", "format_table"]
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+MAX_ERROR_CHARS = 2000
 
 
 def build_parser():
@@ -156,30 +157,29 @@ def _import_backend_quietly(debug):
 
 
 def _run(args):
-    from tfbsz.core.config import load_config
+    from tfbsz.core.config import from_dict, load_config, set_path
     from tfbsz.core.errors import ConfigError
 
     overrides = list(args.set)
     if args.parallel_trials is not None:
         overrides.append(f"search.parallel_trials={args.parallel_trials}")
     cfg = load_config(args.config, overrides)
-    if args.output:
-        cfg["output"] = args.output
-    if args.batch_sizes:
-        cfg["batch_sizes"] = _parse_batch_sizes(args.batch_sizes)
-    if args.trials is not None:
-        if args.trials < 1:
-            raise ConfigError(f"--trials: expected a positive integer, got {args.trials}")
-        cfg["search"]["trials"] = args.trials
-    if args.progress:
-        cfg["logging"]["progress"] = args.progress
+    if args.trials is not None and args.trials < 1:
+        raise ConfigError(f"--trials: expected an integer >= 1, got {args.trials}")
+    flags = {"output": args.output, "search.trials": args.trials, "logging.progress": args.progress,
+             "batch_sizes": _parse_batch_sizes(args.batch_sizes) if args.batch_sizes else None}
+    given = {path: value for path, value in flags.items() if value is not None}
+    for path, value in given.items():
+        set_path(cfg, path, value)
+    if given:
+        cfg = from_dict(cfg)  # the flags' values are checked (and batch sizes sorted) like the file's
     _configure_distributed(args)
     _import_backend_quietly(args.debug)
 
     from tfbsz.study.progress import make_progress
     from tfbsz.study import Study
 
-    progress = make_progress(cfg["logging"]["progress"], metric=cfg["target"]["metric"])
+    progress = make_progress(cfg.logging.progress, metric=cfg.target.metric)
     study = Study(cfg, resume=args.resume, progress=progress, role=args.role)
     summary = study.run()
     if args.role == "worker":
@@ -187,9 +187,9 @@ def _run(args):
         return 0
     from tfbsz.core.targets import Target
 
-    target = Target.from_dict(cfg["target"])
+    target = Target.from_dict(cfg.target)
     print()
-    print(f"steps to reach {target} ({cfg['data']['name']}, {cfg['model']['name']}, {cfg['optimizer']['name']}):")
+    print(f"steps to reach {target} ({cfg.data.name}, {cfg.model.name}, {cfg.optimizer.name}):")
     print(format_table(summary))
     print(f"\nresults: {study.root}  (summary.csv, summary.json; per-trial files in Shallue et al.'s layout)")
     return 0
@@ -212,7 +212,10 @@ def main(argv=None):
     except TfbszError as e:
         if args.debug:
             raise
-        print(f"tfbsz: error: {' '.join(str(e).split())}", file=sys.stderr)
+        message = " ".join(str(e).split())
+        if len(message) > MAX_ERROR_CHARS:  # a backstop: messages describe input values briefly
+            message = message[: MAX_ERROR_CHARS - 3] + "..."
+        print(f"tfbsz: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("\ntfbsz: interrupted; finished trials are saved. Continue with --resume.", file=sys.stderr)

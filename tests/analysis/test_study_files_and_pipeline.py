@@ -6,6 +6,7 @@ import pytest
 
 from analysis.synthetic_studies import METRIC, THRESHOLD, write_study, write_synthetic_tree, write_trial
 from tfbsz.analysis import Target, analyze_workload, load_workloads
+from tfbsz.analysis.study_files import column_values
 from tfbsz.core.errors import ConfigError
 
 BATCHES = [2**k for k in range(4, 14)]
@@ -35,9 +36,10 @@ def test_measurements_are_sorted_by_step_and_blank_cells_are_nan(tmp_path):
     with open(os.path.join(study_dir, "7", "measurements.csv"), "a") as f:
         f.write("400,,\n")
     trial = load_workloads(str(tmp_path))[0].studies[0].trials[0]
-    assert list(trial.steps) == [100, 200, 300, 400]
-    assert list(trial.column(METRIC)[:3]) == [0.5, 0.2, 0.01]
-    assert trial.column(METRIC)[3] != trial.column(METRIC)[3]  # NaN
+    assert trial.column("step") == [100, 200, 300, 400]
+    assert trial.column(METRIC) == [0.5, 0.2, 0.01, None]
+    values = column_values(trial, METRIC)
+    assert list(values[:3]) == [0.5, 0.2, 0.01] and values[3] != values[3]  # NaN
 
 
 def test_study_target_in_study_json_is_used_without_a_root_marker(tmp_path):

@@ -12,6 +12,8 @@ import time
 
 from helpers import ROOT, run_cli, subprocess_env
 
+from tfbsz.records import results
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("cohort_exactness", os.path.join(HERE, "test_cohort_exactness.py"))
 _exactness = importlib.util.module_from_spec(_spec)
@@ -114,8 +116,8 @@ def test_a_study_killed_mid_cohort_resumes_with_each_trial_once(tmp_path):
         assert path.stat().st_mtime_ns == mtime
     started = [line.split("]")[0] for line in resumed.stdout.splitlines() if "] start" in line]
     assert len(started) == 4 - len(kept) and len(set(started)) == len(started)  # the others, once each
-    base = out / "digits/mlp/momentum/16"
-    statuses = [json.loads(p.read_text())["status"] for p in sorted(base.glob("keras_tuner/trial_*/trial.json"))]
+    project = results.tuner_dir(out / "digits/mlp/momentum/16")
+    statuses = [json.loads(p.read_text())["status"] for p in sorted(project.glob("trial_*/trial.json"))]
     assert statuses == ["COMPLETED"] * 4
     summary = json.loads((out / "summary.json").read_text())
     assert summary["batch_sizes"][0]["trials"] == 4

@@ -31,9 +31,9 @@ def write(tmp_path, name, text):
     "args, fragments",
     [
         (["--set", "optimzer.name=sgd"], ["optimzer: unknown key", "did you mean 'optimizer'"]),
-        (["--set", "eval_every=often"], ["eval_every: expected a positive integer", "'often'"]),
-        (["--set", "batch_sizes=[16, 0]"], ["batch_sizes[1]: expected a positive integer, got 0"]),
-        (["--set", "batch_sizes=[-4]"], ["batch_sizes[0]: expected a positive integer, got -4"]),
+        (["--set", "eval_every=often"], ["eval_every: expected an integer >= 1", "'often'"]),
+        (["--set", "batch_sizes=[16, 0]"], ["batch_sizes[1]: expected an integer >= 1, got 0"]),
+        (["--set", "batch_sizes=[-4]"], ["batch_sizes[0]: expected an integer >= 1, got -4"]),
         (["--set", "batch_sizes=[]"], ["batch_sizes: the list is empty"]),
         (["--batch-sizes", "16,x"], ["--batch-sizes: expected comma-separated integers"]),
         (["--set", "target.metric=val/perplexity"], ["target.metric: the models do not produce 'val/perplexity'"]),
@@ -88,3 +88,65 @@ def test_existing_study_needs_resume(tmp_path):
     out.mkdir()
     (out / "tfbsz_study.json").write_text("{}")
     assert_one_line_error(run_cli(["--config", SMOKE, "--output", str(out)], timeout=120), "--resume")
+
+
+# Hostile or broken values: one short line naming the key, exit code 2, nothing written.
+def _alias_bomb(depth=9, width=9):
+    """A YAML flow list of a few hundred bytes that stands for width**depth strings."""
+    names = "abcdefghijklmnopqrstuvwxyz"
+    parts = ["&a [" + ", ".join(['"lol"'] * width) + "]"]
+    parts += [f"&{names[i]} [" + ", ".join([f"*{names[i - 1]}"] * width) + "]" for i in range(1, depth)]
+    return "[" + ", ".join(parts) + "]"
+
+
+SMOKE_TEXT = open(os.path.join(os.path.dirname(__file__), "..", "..", SMOKE)).read()
+BIG = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(
+    "old, new, fragments",
+    [
+        ("seed: 0", f"seed: {_alias_bomb()}", ["seed: the value holds 4", "YAML aliases"]),
+        ("model: {name: mlp, hidden_units: [64]}", f"model: {{name: mlp, hidden_units: {_alias_bomb()}}}",
+         ["model.hidden_units: the value holds"]),
+        ("{min: 0.02, max: 0.3, scale: log}", f"{{values: {_alias_bomb(depth=3)}}}",
+         ["search.space.optimizer.learning_rate.values[0]: expected a number, string or true/false, got ['lol'"]),
+        ("metric: val/classification_error", "metric: [a]", ["target.metric: the models do not produce ['a'] (list)"]),
+        ("learning_rate: 0.1,", f"learning_rate: {BIG},", ["optimizer.learning_rate: expected a number > 0", "too large"]),
+        ("threshold: 0.15", f"threshold: {BIG}", ["target.threshold: expected a number", "too large for a float"]),
+        ("eval_every: 10", f"eval_every: {BIG}", ["eval_every: expected an integer below 2**63"]),
+        ("{min: 0.02, max: 0.3, scale: log}", "{values: [0.1, [1]]}",
+         ["search.space.optimizer.learning_rate.values[1]: expected a number, string or true/false, got [1] (list)"]),
+        ("{min: 0.02, max: 0.3, scale: log}", "{values: [0.1, 'a']}",
+         ["search.space.optimizer.learning_rate.values: mixes numbers and strings"]),
+        ("seed: 0", 'seed: 0\ninit: {freeze: ["("]}', ["init.freeze[0]: '(' is not a regular expression"]),
+        ("seed: 0", "seed: 0\n? " + "x" * 100_000 + "\n: 1", ["unknown key", "..."]),
+        ("seed: 0", "seed: " + "[" * 300 + "]" * 300, ["seed: expected an integer >= 0, got [[[[...]]]] (list)"]),
+        ("seed: 0", "seed: " + "[" * 5000 + "]" * 5000, ["bad.yaml: nested too deeply"]),
+    ],
+    ids=["alias-bomb-known-key", "alias-bomb-component-option", "alias-bomb-in-choice", "metric-list",
+         "huge-number", "huge-threshold", "huge-integer", "nested-choice-value", "mixed-choice-values",
+         "bad-freeze-regex", "huge-key", "nesting", "deep-nesting"],
+)
+def test_hostile_values_end_in_one_short_line_and_write_nothing(tmp_path, old, new, fragments):
+    assert old in SMOKE_TEXT
+    config = write(tmp_path, "bad.yaml", SMOKE_TEXT.replace(old, new, 1))
+    out = tmp_path / "out"
+    proc = run_cli(["--config", config, "--output", str(out)], timeout=120)
+    assert_one_line_error(proc, *fragments)
+    assert len(proc.stderr) < 400, proc.stderr[:1000]
+    assert not out.exists()
+
+
+def test_error_lines_are_capped_whatever_the_message(monkeypatch, capsys):
+    from tfbsz import run
+    from tfbsz.core import config
+    from tfbsz.core.errors import ConfigError
+
+    def flood(*args, **kwargs):
+        raise ConfigError("seed: " + "x" * 1_000_000)
+
+    monkeypatch.setattr(config, "load_config", flood)
+    assert run.main(["--config", SMOKE]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tfbsz: error: seed: xxx") and len(err) <= run.MAX_ERROR_CHARS + 20

@@ -14,6 +14,7 @@ import pytest
 import tfbsz
 from tfbsz.core.config import from_dict
 from tfbsz.core.errors import ConfigError
+from tfbsz.records import results
 from tfbsz.study import tuning
 from tfbsz.study.progress import PlainProgress
 from tfbsz.study.tuning.kt_internals import TrialStatus
@@ -29,6 +30,19 @@ CONFIG = {
     "search": {"trials": 4, "space": {"optimizer.learning_rate": {"min": 0.01, "max": 0.3, "scale": "log"}}},
     "logging": {"tensorboard": False},
 }
+
+
+def folder(tmp_path):
+    """The batch size's folder of a study in `tmp_path` (its KerasTuner project is `results.tuner_dir`)."""
+    return results.batch_size_dir(tmp_path, "digits", "mlp", "momentum", 32)
+
+
+def make_tuner(tmp_path, hypermodel, max_trials, parallel_trials):
+    oracle = tuning.QuasiRandomOracle(objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"), max_trials=max_trials,
+                                      hyperparameters=hypermodel.hyperparameters(), seed=0)
+    project = results.tuner_dir(folder(tmp_path))
+    return tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(project.parent), project_name=project.name,
+                                     parallel_trials=parallel_trials)
 
 
 class Interrupt(PlainProgress):
@@ -49,18 +63,15 @@ def search(tmp_path, progress, parallel_trials):
 
     cfg = from_dict(CONFIG)
     dataset = data.load(cfg["data"], seed=0)
-    hypermodel = tuning.StudyHyperModel(cfg, dataset, 32, tmp_path / "32", progress=progress)
-    oracle = tuning.QuasiRandomOracle(objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"), max_trials=4,
-                                      hyperparameters=hypermodel.hyperparameters(), seed=0)
-    tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(tmp_path / "32"), project_name="keras_tuner",
-                                      parallel_trials=parallel_trials)
+    hypermodel = tuning.StudyHyperModel(cfg, dataset, 32, folder(tmp_path), progress=progress)
+    tuner = make_tuner(tmp_path, hypermodel, 4, parallel_trials)
     tuner.search()
     return tuner
 
 
 def kt_statuses(tmp_path):
     return {p.parent.name: json.loads(p.read_text())["status"]
-            for p in sorted((tmp_path / "32" / "keras_tuner").glob("trial_*/trial.json"))}
+            for p in sorted(results.tuner_dir(folder(tmp_path)).glob("trial_*/trial.json"))}
 
 
 def test_cohorts_of_three_from_the_oracle_and_resume_after_ctrl_c(tmp_path):
@@ -68,12 +79,12 @@ def test_cohorts_of_three_from_the_oracle_and_resume_after_ctrl_c(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         search(tmp_path, Interrupt(at_trial="1"), parallel_trials=3)
     # trial 0 of the first cohort ended and is recorded; 1 was running, 2 waiting
-    finished = {p.parent.name: p.stat().st_mtime_ns for p in (tmp_path / "32").glob("*/metadata.json")}
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in folder(tmp_path).glob("*/metadata.json")}
     assert list(finished) == ["0"]
     assert kt_statuses(tmp_path) == {"trial_0": "COMPLETED", "trial_1": "RUNNING", "trial_2": "RUNNING"}
     tuner = search(tmp_path, PlainProgress(stream=started, metric=CONFIG["target"]["metric"]), parallel_trials=3)
     assert kt_statuses(tmp_path) == {f"trial_{i}": "COMPLETED" for i in range(4)}
-    assert (tmp_path / "32" / "0" / "metadata.json").stat().st_mtime_ns == finished["0"]  # not run again
+    assert (folder(tmp_path) / "0" / "metadata.json").stat().st_mtime_ns == finished["0"]  # not run again
     begun = [line.split("]")[0] for line in started.getvalue().splitlines() if "] start" in line]
     assert sorted(begun) == ["[bs 32 trial 1", "[bs 32 trial 2", "[bs 32 trial 3"]  # each once
     trials = {t.trial_id for t in tuner.oracle.trials.values()}
@@ -92,11 +103,11 @@ class InterruptAfterFiles(PlainProgress):
 def test_a_trial_whose_files_were_written_is_kept_not_trained_again(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         search(tmp_path, InterruptAfterFiles(stream=io.StringIO(), metric=CONFIG["target"]["metric"]), 1)
-    written = (tmp_path / "32" / "0" / "metadata.json").stat().st_mtime_ns
+    written = (folder(tmp_path) / "0" / "metadata.json").stat().st_mtime_ns
     assert kt_statuses(tmp_path)["trial_0"] == "RUNNING"
     shown = io.StringIO()
     search(tmp_path, PlainProgress(stream=shown, metric=CONFIG["target"]["metric"]), parallel_trials=2)
-    assert (tmp_path / "32" / "0" / "metadata.json").stat().st_mtime_ns == written
+    assert (folder(tmp_path) / "0" / "metadata.json").stat().st_mtime_ns == written
     assert kt_statuses(tmp_path) == {f"trial_{i}": "COMPLETED" for i in range(4)}
     assert "[bs 32 trial 0] kept: finished before the interruption" in shown.getvalue()
     assert "[bs 32 trial 0] start" not in shown.getvalue()
@@ -116,8 +127,8 @@ def test_measurements_of_a_cohort_show_under_their_own_trial():
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("search.parallel_trials", 0, "search.parallel_trials: expected auto or a positive integer, got 0"),
-    ("search.parallel_trials", "many", "search.parallel_trials: expected auto or a positive integer, got 'many'"),
+    ("search.parallel_trials", 0, "search.parallel_trials: expected an integer >= 1 or auto, got 0"),
+    ("search.parallel_trials", "many", "search.parallel_trials: expected an integer >= 1 or auto, got 'many'"),
     ("budget.stop_when_beaten", "yes", "budget.stop_when_beaten: expected true or false, got 'yes'"),
 ])
 def test_new_keys_are_checked(key, value, message):
@@ -157,16 +168,14 @@ def test_failed_trial_in_a_group_records_a_failure_file_and_the_search_goes_on(t
     cfg = from_dict({**CONFIG, "search": {"trials": 2, "space": CONFIG["search"]["space"]}})
     loaded = data.load(cfg["data"], seed=0)  # cached per process: change a copy
     dataset = dataclasses.replace(loaded, y_eval=loaded.y_eval + 1000)  # labels the model cannot have
-    hypermodel = tuning.StudyHyperModel(cfg, dataset, 32, tmp_path / "32")
-    oracle = tuning.QuasiRandomOracle(objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"), max_trials=2,
-                                      hyperparameters=hypermodel.hyperparameters(), seed=0)
-    tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(tmp_path / "32"), project_name="keras_tuner",
-                                      parallel_trials=2)
+    hypermodel = tuning.StudyHyperModel(cfg, dataset, 32, folder(tmp_path))
+    tuner = make_tuner(tmp_path, hypermodel, 2, 2)
     tuner.search()
-    failures = sorted(p.name for p in (tmp_path / "32").glob("*.failure.json"))
-    assert failures == ["0.failure.json", "1.failure.json"]
+    failures = results.failure_paths(folder(tmp_path))
+    assert [p.name for p in failures] == ["0.failure.json", "1.failure.json"]
     assert all(t.status == TrialStatus.FAILED for t in tuner.oracle.trials.values())
-    record = json.loads((tmp_path / "32" / "0.failure.json").read_text())
+    assert not list(folder(tmp_path).glob("*/"))  # a batch size's folder holds finished trials only
+    record = json.loads(failures[0].read_text())
     assert record["trial_id"] == "0" and record["reason"] and "Traceback" in record["traceback"]
 
 
@@ -187,18 +196,18 @@ def test_chief_keeps_a_cohort_while_its_worker_beats_and_requeues_all_of_it_when
     monkeypatch.setenv("TFBSZ_WORKER_TIMEOUT", "5")
     oracle = tuning.QuasiRandomOracle(objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"), max_trials=4,
                                       hyperparameters=tuning.build_hyperparameters(CONFIG["search"]["space"]), seed=0)
-    oracle._set_project_dir(str(tmp_path), "keras_tuner")
+    project = results.tuner_dir(folder(tmp_path))
+    oracle._set_project_dir(str(project.parent), project.name)
     members = [oracle.create_trial(distributed.cohort_member_id("w0", k)) for k in range(3)]
-    project = tmp_path / "keras_tuner"
     beat = distributed._heartbeat_dir(project) / "w0"
     beat.touch()
-    distributed._requeue_dead_workers(oracle, project, tmp_path)
+    distributed._requeue_dead_workers(oracle, project, folder(tmp_path))
     assert len(oracle.ongoing_trials) == 3  # the worker's one heartbeat covers its cohort
     old = time.time() - 60
     os.utime(beat, (old, old))
-    distributed._requeue_dead_workers(oracle, project, tmp_path)
+    distributed._requeue_dead_workers(oracle, project, folder(tmp_path))
     assert not oracle.ongoing_trials
-    failures = sorted(p.name for p in tmp_path.glob("*.failure.json"))
-    assert failures == [f"{m.trial_id}.failure.json" for m in members]
+    failures = [p.name for p in results.failure_paths(folder(tmp_path))]
+    assert failures == [f"{int(m.trial_id)}.failure.json" for m in members]
     again = sorted(oracle.create_trial(f"w1#{k}").trial_id for k in range(3))
     assert again == sorted(m.trial_id for m in members)

@@ -17,6 +17,8 @@ import pytest
 
 from helpers import ROOT, subprocess_env
 
+from tfbsz.records import results
+
 pytestmark = pytest.mark.slow
 
 
@@ -78,7 +80,7 @@ def check_complete(out):
         base = out / "digits/mlp/momentum" / str(bs)
         trials = sorted(p.name for p in base.iterdir() if (p / "metadata.json").exists())
         assert trials == ["0", "1"]
-        statuses = [json.loads(p.read_text())["status"] for p in sorted(base.glob("keras_tuner/trial_*/trial.json"))]
+        statuses = [json.loads(p.read_text())["status"] for p in sorted(results.tuner_dir(base).glob("trial_*/trial.json"))]
         assert statuses == ["COMPLETED", "COMPLETED"]
 
 
@@ -113,7 +115,7 @@ def test_chief_and_two_workers_finish_the_study(tmp_path, kill_worker):
     finally:
         stop_all(procs)
     check_complete(out)
-    failures = sorted(out.glob("digits/mlp/momentum/*/*.failure.json"))
+    failures = [p for bs in (16, 64) for p in results.failure_paths(out / "digits/mlp/momentum" / str(bs))]
     if kill_worker:
         assert failures, "the dead worker's trial was not recorded as re-queued"
         assert "w0" in json.loads(failures[0].read_text())["worker"]

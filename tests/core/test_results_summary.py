@@ -26,7 +26,7 @@ def test_round_trip_and_strict_threshold(tmp_path):
     summary = summarize_study(study)
     rows = {r["batch_size"]: r for r in summary["batch_sizes"]}
     # trial 1 of bs 16 touches 0.1 but never goes strictly below it
-    assert rows[16]["steps_to_result"] == 30 and rows[16]["best_trial"] == "0"
+    assert rows[16]["steps_to_result"] == 30 and rows[16]["best_trial"] == 0
     assert (rows[16]["reached"], rows[16]["missed"], rows[16]["diverged"]) == (1, 1, 0)
     assert rows[64]["steps_to_result"] == 20
     assert rows[64]["diverged"] == 1

@@ -11,6 +11,8 @@ import pytest
 
 from helpers import ROOT, run_cli, subprocess_env
 
+from tfbsz.records import results
+
 
 # Trials that never reach the target run their whole budget (a few seconds each), so the signal
 # always lands while the study is still running, however fast the machine.
@@ -71,7 +73,7 @@ def test_interrupted_study_resumes_without_duplicates(tmp_path, sig):
         trial_dirs = sorted(p.name for p in (out / "digits/mlp/momentum" / str(bs)).iterdir()
                             if (p / "metadata.json").exists())
         assert trial_dirs == ["0", "1"]
-        kt_trials = sorted((out / "digits/mlp/momentum" / str(bs) / "keras_tuner").glob("trial_*/trial.json"))
+        kt_trials = sorted(results.tuner_dir(out / "digits/mlp/momentum" / str(bs)).glob("trial_*/trial.json"))
         assert [json.loads(p.read_text())["status"] for p in kt_trials] == ["COMPLETED", "COMPLETED"]
     summary = json.loads((out / "summary.json").read_text())
     assert [r["trials"] for r in summary["batch_sizes"]] == [2, 2]

@@ -121,3 +121,12 @@ def test_targets_module_is_keras_free():
     code = "import sys, tfbsz.core.targets, tfbsz.core.checks; print('keras' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_callback_takes_numpy_numbers():
+    from tfbsz.study.callbacks import StepsToTarget
+
+    stt = StepsToTarget(None, "val/accuracy", np.float32(0.5), eval_every=np.int64(5), max_steps=np.int32(20),
+                        accumulation_steps=np.int64(2))
+    assert (stt.eval_every, stt.max_steps, stt.accumulation_steps, stt.threshold) == (5, 20, 2, 0.5)
+    assert type(stt.eval_every) is int and type(stt.threshold) is float

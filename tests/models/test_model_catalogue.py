@@ -14,7 +14,8 @@ def test_names_and_options_are_listed_without_building():
     assert models.names() == ["mlp", "resnet", "simple_cnn", "transformer"]
     assert models.options("transformer") == {
         "num_layers": 2, "d_model": 64, "num_heads": 4, "mlp_dim": 256,
-        "dropout": 0.0, "tie_embeddings": True,
+        "dropout": 0.0, "tie_embeddings": True, "attention": "auto", "qkv": "fused",
+        "remat": False,
     }
     assert models.options("simple_cnn") == {"filters": [32, 64], "dense_units": 1024}
     assert models.options("resnet") == {"depth": 8, "width": 16, "norm": "batch"}
@@ -56,7 +57,7 @@ def test_unknown_model_names_the_key_and_the_valid_names():
 
 def test_unknown_option_names_model_key_and_valid_options():
     with pytest.raises(ConfigError, match=r"model\.num_layer: unknown option for model "
-                       r"'transformer' \(did you mean 'num_layers'\?\); valid options: d_model,"):
+                       r"'transformer' \(did you mean 'num_layers'\?\); valid options: attention, d_model,"):
         models.build({"name": "transformer", "num_layer": 3}, lm_data())
 
 
@@ -87,9 +88,9 @@ def test_transformer_option_values_are_checked(cfg, message):
 @pytest.mark.parametrize(
     "cfg, message",
     [
-        ({"name": "simple_cnn", "filters": [32]}, r"model\.filters: expected a list of 2 positive integers"),
+        ({"name": "simple_cnn", "filters": [32]}, r"model\.filters: expected a list of 2 integers >= 1"),
         ({"name": "simple_cnn", "dense_units": -1}, r"model\.dense_units: expected an integer >= 1, got -1"),
-        ({"name": "mlp", "hidden_units": [16, 0]}, r"model\.hidden_units: expected a list of positive"),
+        ({"name": "mlp", "hidden_units": [16, 0]}, r"model\.hidden_units\[1\]: expected an integer >= 1, got 0"),
         ({"name": "mlp", "activation": "relux"}, r"model\.activation: expected a Keras activation name"),
         ({"name": "resnet", "depth": 10}, r"model\.depth: expected 6n \+ 2 .*got 10"),
         ({"name": "resnet", "norm": "layer"}, r"model\.norm: expected one of batch, none, got 'layer'"),

@@ -121,12 +121,14 @@ def test_without_the_column_nothing_about_the_noise_scale_is_written(tmp_path):
 
 @pytest.mark.slow
 def test_dashboard_and_report_agree_on_b_simple_for_the_real_study():
-    from tfbsz.tb_plugin import _files, _scaling
+    from tfbsz.records import results
+    from tfbsz.tb_plugin import _scaling
 
     root = smoke_study_with_noise_scale()
     (workload,) = load_workloads(str(root))
     expected = measured_noise_scale(workload)
-    shown = _scaling.summarize(_files.read_run(root))["noise_scale"]
+    study = results.load_study(root)
+    shown = _scaling.summarize(study, study.declared_target())["noise_scale"]
     assert shown["b_simple"] == pytest.approx(expected.b_simple) and shown["trials"] == expected.trials == 4
     assert shown["by_batch_size"] == {str(b): pytest.approx(v) for b, v in expected.by_batch_size.items()}
     assert shown["column"] == NOISE

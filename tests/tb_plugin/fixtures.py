@@ -73,13 +73,13 @@ def _write_batch_size(root, optimizer, batch_size, s_min, b_crit, n_trials, lr_e
         rows, status, outcome = _measurements(batch_size, lr, reach_at, max_steps, kind == "diverged")
         counts[outcome] += 1
         steps = rows[-1]["step"]
-        results.write_trial(directory / f"{i:02d}", {"learning_rate": lr, "momentum": 0.9}, status, steps, rows, {
+        results.write_trial(results.trial_dir(directory, i), {"learning_rate": lr, "momentum": 0.9}, status, steps, rows, {
             "outcome": outcome,
             "steps_to_target": steps if outcome == "reached" else None,
             "wall_time_s": round(0.002 * steps, 3),
             "seed": i,
         })
-    return {"batch_size": batch_size, "steps_to_result": best_steps, "best_trial": "00", "trials": n_trials,
+    return {"batch_size": batch_size, "steps_to_result": best_steps, "best_trial": 0, "trials": n_trials,
             **counts, "best_parameters": {"learning_rate": best_lr, "momentum": 0.9}, "wall_time_s": 1.0}
 
 

@@ -3,7 +3,7 @@
 >>> import tempfile
 >>> client = make_client(tempfile.mkdtemp())
 >>> get_json(client, "/runs")
-(200, {'runs': []})
+(200, {'runs': [], 'notes': []})
 """
 
 import json

@@ -38,7 +38,7 @@ def test_plugin_is_inactive_on_a_logdir_without_studies(tmp_path):
     (tmp_path / "events").mkdir()
     client = make_client(tmp_path)
     assert json.loads(client.get("/data/plugins_listing").get_data())["tfbsz"]["enabled"] is False
-    assert get_json(client, "/runs") == (200, {"runs": []})
+    assert get_json(client, "/runs") == (200, {"runs": [], "notes": []})
 
 
 def test_static_files_are_served_with_javascript_and_css_types(client):
@@ -78,7 +78,7 @@ def test_study_reports_steps_to_result_per_batch_size(client):
     assert sorted(rows) == list(BATCH_SIZES)
     for bs, row in rows.items():
         assert row["steps_to_result"] == expected_steps_to_result(bs, 80.0, 300.0)
-        assert row["best_trial"] == "00"
+        assert row["best_trial"] == 0
         assert row["best_learning_rate"] == pytest.approx(0.05 * (bs / 16) ** 0.5)
         assert (row["trials"], row["reached"], row["missed"], row["diverged"]) == (4, 2, 1, 1)
     assert body["learning_rate_key"] == "learning_rate"
@@ -92,7 +92,7 @@ def test_study_lists_every_trial_with_status_and_metaparameters(client):
     diverged = [t for t in body["trials"] if t["status"] == "INFEASIBLE"]
     assert len(diverged) == len(BATCH_SIZES)
     assert all(t["outcome"] == "diverged" and t["steps_to_target"] is None for t in diverged)
-    first = next(t for t in body["trials"] if (t["batch_size"], t["trial_id"]) == (64, "00"))
+    first = next(t for t in body["trials"] if (t["batch_size"], t["trial_id"]) == (64, 0))
     assert first["steps_to_target"] == expected_steps_to_result(64, 150.0, 60.0)
     assert set(first["parameters"]) == {"learning_rate", "momentum"}
 
@@ -139,7 +139,7 @@ def test_target_from_the_request_replaces_the_studys_target(client):
     ("?run=sgd/../../x", 400),
     ("?run=..%5C..%5Cwindows", 400),
     ("?run=sgd%00", 400),
-    ("?run=" + "a" * 600, 400),
+    ("?run=" + "a" * 5000, 400),
     ("?run=sgd&run=momentum", 400),
     ("?run=sgd&colour=red", 400),
     ("?run=sgd&threshold=0.1", 400),
@@ -160,7 +160,7 @@ def test_bad_study_requests_get_a_json_4xx_answer(client, query, code):
 def test_unreadable_study_files_give_422_and_leave_other_studies_listed(tmp_path):
     root = write_fixture_study(tmp_path / "broken", batch_sizes=(16, 64), trials_per_batch_size=2)
     write_fixture_study(tmp_path / "fine", batch_sizes=(16, 64), trials_per_batch_size=2)
-    (results.batch_size_dir(root, "digits", "mlp", "momentum", 64) / "01" / "metadata.json").write_text("{not json")
+    (results.batch_size_dir(root, "digits", "mlp", "momentum", 64) / "1" / "metadata.json").write_text("{not json")
     client = make_client(tmp_path)
     code, body = get_json(client, "/study?run=broken")
     assert code == 422 and "broken" in body["error"]
@@ -186,7 +186,7 @@ def test_bare_shallue_tree_is_listed_and_takes_a_target_from_the_request(tmp_pat
                                   "&metric=val/classification_error&threshold=0.01")
     assert code == 200
     assert body["batch_sizes"][0]["steps_to_result"] == 300
-    assert body["batch_sizes"][0]["best_trial"] == "2"
+    assert body["batch_sizes"][0]["best_trial"] == 2
     assert body["batch_sizes"][0]["best_learning_rate"] == pytest.approx(0.2)
 
 

@@ -1,7 +1,7 @@
 """Best metaparameters against batch size, and the linear and square-root scaling heuristics.
 
-For each batch size the *best trial* is the one that reached the goal first (ties broken by
-trial id, as Shallue et al.'s sort by step then trial). Its learning rate, momentum and
+For each batch size the *best trial* is the COMPLETE trial that reached the goal first (ties
+broken by trial id, as Shallue et al.'s sort by step then trial: `tfbsz.records.summary.best_result`). Its learning rate, momentum and
 *effective learning rate* ``lr / (1 - momentum)`` are read from `metadata.json` parameters whose
 name is `learning_rate` / `momentum` or ends in `.learning_rate` / `/momentum` etc. (so both
 Shallue et al.'s flat names and dotted tfbsz names work).
@@ -19,7 +19,7 @@ Example:
 import dataclasses
 import math
 
-from tfbsz.analysis.steps_to_result import first_step_reaching
+from tfbsz.records.summary import best_result
 from tfbsz.core.errors import ConfigError
 
 __all__ = ["BestTrial", "best_trial", "find_parameter", "best_metaparameters", "scaling_heuristics"]
@@ -30,7 +30,7 @@ class BestTrial:
     """The fastest trial of one batch size and its key metaparameters (None when absent)."""
 
     batch_size: int
-    trial_id: str
+    trial_id: object  # an int (the trial folder's number), or a text id
     steps: int
     parameters: dict
     learning_rate: float
@@ -53,15 +53,12 @@ def _number(value):
 
 
 def best_trial(study, target):
-    """`BestTrial` of one `BatchSizeStudy`, or None when no trial reached `target`."""
-    best = None
-    for trial in study.trials:
-        step = first_step_reaching(trial, target)
-        if step is not None and (best is None or (step, trial.trial_id) < best[0]):
-            best = ((step, trial.trial_id), trial)
-    if best is None:
+    """`BestTrial` of one `BatchSizeStudy`, or None when no COMPLETE trial reached `target`."""
+    found = best_result(study.trials, target)
+    if found is None:
         return None
-    (step, trial_id), trial = best
+    step, trial_id = found
+    trial = next(t for t in study.trials if t.trial_id == trial_id)
     lr = _number(find_parameter(trial.parameters, "learning_rate"))
     momentum = _number(find_parameter(trial.parameters, "momentum"))
     effective = None

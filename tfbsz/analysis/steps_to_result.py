@@ -1,22 +1,25 @@
 """Steps to result (Shallue et al. 2018) and its bootstrap confidence interval over trials.
 
-*Steps to result* of a batch size is the smallest `step`, over all measurements of all its
+*Steps to result* of a batch size is the smallest `step`, over all measurements of its COMPLETE
 trials, whose metric strictly beats the threshold (`<` when minimising, `>` when maximising);
 `None` when no trial got there. It equals the minimum over trials of each trial's first
-goal-reaching step (Shallue et al.'s `measurement_utils.compute_steps_to_result`).
+goal-reaching step (Shallue et al.'s `measurement_utils.compute_steps_to_result` over the trials
+their loader reads by default). The rule itself lives in `tfbsz.records.summary` (one definition
+for summary.json, the report, the analysis and the dashboard); this module adds the statistics.
 
 Because it is a minimum over a metaparameter search, it carries the luck of that search.
 `bootstrap_steps_to_result` resamples the trials with replacement, recomputes the minimum and
 returns a percentile interval (the Tuning Playbook's Figure 3 bootstraps a study the same way).
+The resampled trials are the COMPLETE and the INFEASIBLE (diverged) ones, a diverged trial never
+reaching the goal; INCOMPLETE trials (stopped before their budget for some reason) are left out.
 The point estimate is the smallest possible resampled value, so the interval always starts at or
 above it and reaches it whenever the best trial is drawn often enough (about 63% of resamples).
 
 Example:
 
 >>> from tfbsz.analysis import Target, first_step_reaching, Trial
->>> import numpy as np
->>> t = Trial("1", {}, "COMPLETE", {"step": np.array([10., 20., 30.]),
-...                                 "val/classification_error": np.array([0.3, 0.1, 0.05])})
+>>> t = Trial("1", {}, "COMPLETE", {"step": [10, 20, 30],
+...                                 "val/classification_error": [0.3, 0.1, 0.05]})
 >>> first_step_reaching(t, Target("val/classification_error", 0.1))   # strict: 0.1 does not beat 0.1
 30
 """
@@ -27,6 +30,8 @@ import math
 import numpy as np
 
 from tfbsz.core.errors import ConfigError
+from tfbsz.records import results
+from tfbsz.records.summary import best_result, first_step_reaching
 
 __all__ = [
     "first_step_reaching",
@@ -36,35 +41,27 @@ __all__ = [
 ]
 
 
-def first_step_reaching(trial, target):
-    """The first `step` of `trial` whose `target.metric` strictly beats the threshold, or None.
-
-    A trial without that column or without steps (e.g. one that diverged before its first
-    evaluation) never reached the goal.
-    """
-    if target.metric not in trial.columns or "step" not in trial.columns:
-        return None
-    values = trial.columns[target.metric]
-    hits = target.beats(values) & np.isfinite(trial.steps)
-    if not hits.any():
-        return None
-    return int(trial.steps[hits].min())
+def _check_metric(trials, target):
+    measured = [t for t in trials if t.measurements]
+    if measured and not any(target.metric in t.column_names for t in measured):
+        columns = sorted({c for t in measured for c in t.column_names})
+        raise ConfigError(f"target.metric: column {target.metric!r} is in no trial's measurements; "
+                          f"columns are {columns}")
 
 
 def _first_steps(trials, target):
-    measured = [t for t in trials if t.columns]
-    if measured and not any(target.metric in t.columns for t in measured):
-        columns = sorted({c for t in measured for c in t.columns})
-        raise ConfigError(f"target.metric: column {target.metric!r} is in no trial's measurements; "
-                          f"columns are {columns}")
+    """Each resampled trial's first goal-reaching step (inf when it never reaches the goal)."""
+    _check_metric(trials, target)
+    drawn = [t for t in trials if t.status != results.STATUS_INCOMPLETE]
     return np.array(
-        [math.inf if (s := first_step_reaching(t, target)) is None else s for t in trials],
+        [s if t.counts_toward_result and (s := first_step_reaching(t, target)) is not None else math.inf
+         for t in drawn],
         dtype=float,
     )
 
 
 def steps_to_result(trials, target):
-    """Smallest step at which any of `trials` strictly beats `target`; None when none does.
+    """Smallest step at which any COMPLETE trial of `trials` strictly beats `target`; None when none does.
 
     Args:
         trials: iterable of `Trial` (all trials of one batch size).
@@ -73,10 +70,10 @@ def steps_to_result(trials, target):
     Returns:
         int or None.
     """
-    firsts = _first_steps(list(trials), target)
-    if firsts.size == 0 or not np.isfinite(firsts).any():
-        return None
-    return int(firsts.min())
+    trials = list(trials)
+    _check_metric(trials, target)
+    found = best_result(trials, target)
+    return None if found is None else found[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,9 +103,8 @@ def bootstrap_steps_to_result(trials, target, confidence=0.9, n_resamples=2000, 
 
     Example:
 
-    >>> import numpy as np
     >>> from tfbsz.analysis import Target, Trial
-    >>> trials = [Trial(str(i), {}, "COMPLETE", {"step": np.array([s]), "loss": np.array([0.0])})
+    >>> trials = [Trial(i, {}, "COMPLETE", {"step": [s], "loss": [0.0]})
     ...           for i, s in enumerate([100, 120, 150, 400])]
     >>> est = bootstrap_steps_to_result(trials, Target("loss", 1.0), seed=1)
     >>> est.steps, est.low <= est.steps <= est.high

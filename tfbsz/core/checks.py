@@ -4,7 +4,9 @@ Every check takes the value and the key path it came from, returns the value in 
 Python form (a NumPy integer becomes an `int`, a NumPy float a `float`) and otherwise raises a
 one-line `ConfigError` that starts with the key path:
 
-    <key>: expected <what>, got <value>
+    <key>: expected <what>[ or null], got <value>[ (<type>)][ (did you mean '<name>'?)]
+
+(" or null" when None is allowed; the type when the value has the wrong one.)
 
 The value in a message is shown by `describe`, which stays short whatever the input's size
 (a YAML alias bomb or a 400-digit integer prints a few dozen characters, never megabytes).
@@ -21,7 +23,7 @@ tfbsz.core.errors.ConfigError: optimizer.momentum: expected a number in [0, 1), 
 >>> checks.integer(0, "batch_sizes[1]")
 Traceback (most recent call last):
 ...
-tfbsz.core.errors.ConfigError: batch_sizes[1]: expected a positive integer, got 0
+tfbsz.core.errors.ConfigError: batch_sizes[1]: expected an integer >= 1, got 0
 >>> checks.choice("sqrtt", "scaling.rule", ("none", "linear", "sqrt"))
 Traceback (most recent call last):
 ...
@@ -30,6 +32,7 @@ tfbsz.core.errors.ConfigError: scaling.rule: expected one of none, linear, sqrt,
 
 import math
 import numbers
+import re
 import reprlib
 
 from tfbsz.core.errors import ConfigError
@@ -42,7 +45,11 @@ __all__ = [
     "choice",
     "string",
     "string_list",
+    "regex_list",
+    "list_of",
     "boolean",
+    "shorten",
+    "closest_hint",
     "is_number",
     "is_integer",
     "range_text",
@@ -59,6 +66,7 @@ _short.maxstring = 60
 _short.maxlong = 24
 _short.maxother = 60
 _MAX_DESCRIPTION = 120
+_OR_NULL = {False: "", True: " or null"}
 
 
 def _shown(value):
@@ -131,7 +139,7 @@ def number(value, key, low=None, high=None, low_open=False, high_open=False, all
     """
     if value is None and allow_none:
         return None
-    expected = f"expected a number{range_text(low, high, low_open, high_open)}"
+    expected = f"expected a number{range_text(low, high, low_open, high_open)}{_OR_NULL[allow_none]}"
     if not is_number(value):
         raise ConfigError(f"{key}: {expected}, got {describe(value)}")
     try:
@@ -145,26 +153,25 @@ def number(value, key, low=None, high=None, low_open=False, high_open=False, all
         or (high is not None and (as_float > high or (high_open and as_float == high)))
     ):
         raise ConfigError(f"{key}: {expected}, got {_shown(value)}")
-    return int(value) if isinstance(value, numbers.Integral) else as_float
+    return as_float
 
 
 def integer(value, key, minimum=1, maximum=None, allow_none=False):
     """An integer >= `minimum` (and <= `maximum`, at most `MAX_INTEGER`), as an `int`."""
     if value is None and allow_none:
         return None
-    if minimum == 1 and maximum is None:
-        expected = "a positive integer"
-    elif maximum is None:
+    if maximum is None:
         expected = f"an integer >= {minimum}"
     else:
         expected = f"an integer in [{minimum}, {maximum}]"
+    expected += _OR_NULL[allow_none]
     if not is_integer(value):
         raise ConfigError(f"{key}: expected {expected}, got {describe(value)}")
     value = int(value)
     if value < minimum or (maximum is not None and value > maximum):
         raise ConfigError(f"{key}: expected {expected}, got {_shown(value)}")
     if value > MAX_INTEGER:
-        raise ConfigError(f"{key}: expected {expected} below 2**63, got {_shown(value)}")
+        raise ConfigError(f"{key}: expected an integer below 2**63, got {_shown(value)}")
     return value
 
 
@@ -177,9 +184,21 @@ def choice(value, key, choices, allow_none=False):
             return value
     except (TypeError, ValueError):  # e.g. an array, whose comparison has no single truth value
         pass
-    hint = closest(value, choices) if isinstance(value, str) else None
-    hint = f" (did you mean '{hint}'?)" if hint else ""
-    raise ConfigError(f"{key}: expected one of {', '.join(map(str, choices))}, got {describe(value)}{hint}")
+    hint = closest_hint(value, choices) if isinstance(value, str) else ""
+    listing = ", ".join(map(str, choices)) + _OR_NULL[allow_none]
+    raise ConfigError(f"{key}: expected one of {listing}, got {describe(value)}{hint}")
+
+
+def closest_hint(name, candidates, prefix=""):
+    """`" (did you mean '<prefix><closest>'?)"`, or `""` when no candidate is close to `name`.
+
+    >>> closest_hint("trails", ["trials", "algorithm"], prefix="search.")
+    " (did you mean 'search.trials'?)"
+    """
+    if not isinstance(name, str) or len(name) > 200:
+        return ""
+    match = closest(name, candidates)
+    return f" (did you mean '{prefix}{match}'?)" if match else ""
 
 
 def string(value, key, allow_none=False):
@@ -187,24 +206,91 @@ def string(value, key, allow_none=False):
     if value is None and allow_none:
         return None
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key}: expected a non-empty string, got {describe(value)}")
+        raise ConfigError(f"{key}: expected a non-empty string{_OR_NULL[allow_none]}, got {describe(value)}")
     return value
 
 
 def string_list(value, key, allow_none=False):
-    """A list of strings (a new list)."""
+    """A list of strings (a new list; a tuple is accepted).
+
+    >>> string_list(("bias", 3), "optimizer.exclude_from_weight_decay")
+    Traceback (most recent call last):
+    ...
+    tfbsz.core.errors.ConfigError: optimizer.exclude_from_weight_decay[1]: expected a string, got 3 (int)
+    """
+    return list_of(value, key, _any_string, "a list of strings", allow_none=allow_none)
+
+
+def _any_string(value, key):
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {describe(value)}")
+    return value
+
+
+def regex_list(value, key, allow_none=False):
+    """A list of regular expressions (as strings), each of which compiles.
+
+    >>> regex_list(["dense", "("], "init.freeze")
+    Traceback (most recent call last):
+    ...
+    tfbsz.core.errors.ConfigError: init.freeze[1]: '(' is not a regular expression: missing ), unterminated subpattern at position 0
+    """
+    return list_of(value, key, _regex, "a list of regular expressions", allow_none=allow_none)
+
+
+def _regex(value, key):
+    _any_string(value, key)
+    try:
+        re.compile(value)
+    except (re.error, RecursionError, OverflowError) as error:
+        raise ConfigError(f"{key}: {describe(value)} is not a regular expression: {shorten(str(error))}") from None
+    return value
+
+
+def list_of(value, key, item, what, allow_none=False, nonempty=False):
+    """A new list of `item(element, f"{key}[i]")` results for a list (or tuple, or 1-D array).
+
+    Args:
+        value: the value to check.
+        key: the key path.
+        item: a check `(element, key) -> element`, e.g. `integer` or `string`.
+        what: the expected value in words, e.g. `"a list of integers >= 1"`.
+        allow_none: whether None is accepted (and returned).
+        nonempty: whether an empty list is refused.
+
+    >>> list_of((16, 32), "batch_sizes", integer, "a list of integers >= 1")
+    [16, 32]
+    >>> list_of([16, "32"], "batch_sizes", integer, "a list of integers >= 1")
+    Traceback (most recent call last):
+    ...
+    tfbsz.core.errors.ConfigError: batch_sizes[1]: expected an integer >= 1, got '32'
+    """
     if value is None and allow_none:
         return None
+    if _is_vector(value):
+        value = list(value)
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{key}: expected a list of strings, got {describe(value)}")
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            raise ConfigError(f"{key}[{i}]: expected a string, got {describe(item)}")
-    return list(value)
+        raise ConfigError(f"{key}: expected {what}{_OR_NULL[allow_none]}, got {describe(value)}")
+    if nonempty and not value:
+        raise ConfigError(f"{key}: the list is empty; expected {what}")
+    return [item(element, f"{key}[{i}]") for i, element in enumerate(value)]
 
 
-def boolean(value, key):
+def _is_vector(value):
+    """Whether `value` is a 1-D NumPy array (never imports NumPy)."""
+    return type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 1
+
+
+def shorten(text, limit=_MAX_DESCRIPTION):
+    """`text` (a key or message taken from input) cut to `limit` characters."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def boolean(value, key, allow_none=False):
     """`True` or `False` (a NumPy bool becomes a Python bool)."""
+    if value is None and allow_none:
+        return None
     if isinstance(value, (bool, _numpy_bool())):
         return bool(value)
-    raise ConfigError(f"{key}: expected true or false, got {describe(value)}")
+    raise ConfigError(f"{key}: expected true or false{_OR_NULL[allow_none]}, got {describe(value)}")

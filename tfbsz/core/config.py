@@ -1,10 +1,16 @@
-"""Study configs: YAML in, a checked plain dict out.
+"""Study configs: YAML in, a checked `Config` out.
 
 A config describes one workload (data, model, optimizer, schedule) and one study (batch
 sizes, target, budget, search space). `load_config` reads YAML, applies `--set` overrides,
-fills defaults and checks every key: an unknown key is rejected with its path and the
-closest valid name, and every value is checked for type and range. All errors are
-`ConfigError`s whose message starts with the offending key path.
+fills defaults and checks every key against the one table of keys, `tfbsz.core.schema.KEYS`
+(type, range, default and doc of each; docs/config.md is generated from it): an unknown key is
+rejected with its path and the closest valid name, and every value is checked for type and
+range. All errors are one-line `ConfigError`s that start with the offending key path, and stay
+short whatever the input's size.
+
+The result is a `Config`: a plain `dict` (JSON-serialisable, equal to the same plain dict,
+`cfg["optimizer"]["learning_rate"]` works) whose sections also read as attributes
+(`cfg.optimizer.learning_rate`). NumPy numbers given by Python callers become Python numbers.
 
 This module checks the structure only and imports neither Keras nor TensorFlow. The options
 of a named data set, model, optimizer, schedule or strategy are checked against that
@@ -16,28 +22,32 @@ Example:
 >>> cfg = from_dict({"data": {"name": "digits"}, "model": {"name": "mlp"},
 ...                  "optimizer": {"name": "momentum", "learning_rate": 0.1},
 ...                  "target": {"metric": "val/classification_error", "threshold": 0.1},
-...                  "budget": {"max_steps": 200}, "batch_sizes": [16, 64]})
->>> cfg["search"]["trials"], cfg["eval_every"]
-(4, 50)
+...                  "budget": {"max_steps": 200}, "batch_sizes": [64, 16]})
+>>> cfg.search.trials, cfg.eval_every, cfg.batch_sizes, cfg["target"]["direction"]
+(4, 50, [16, 64], 'min')
 >>> from_dict({"batch_sizes": [0]})
 Traceback (most recent call last):
 ...
-tfbsz.core.errors.ConfigError: batch_sizes[0]: expected a positive integer, got 0
+tfbsz.core.errors.ConfigError: batch_sizes[0]: expected an integer >= 1, got 0
 """
 
-import copy
 import math
 import os
 
 import yaml
 
+from tfbsz.core import checks
 from tfbsz.core.errors import ConfigError
-from tfbsz.core.registry import check_option_names, closest
-from tfbsz.core.targets import DIRECTIONS, default_direction
+from tfbsz.core.registry import check_option_names
+from tfbsz.core.schema import KEYS, OPEN_SECTIONS, REQUIRED, SCALING_RULES, SECTIONS, TARGET_METRICS
+from tfbsz.core.targets import default_direction
 
 __all__ = [
+    "Config",
     "DEFAULTS",
     "TARGET_METRICS",
+    "SCALING_RULES",
+    "OPEN_SECTIONS",
     "from_dict",
     "load_config",
     "apply_override",
@@ -48,61 +58,72 @@ __all__ = [
     "get_path",
 ]
 
-# The metrics a study's models produce, named as in Shallue et al.'s released data
-# (cross-entropy in nats, classification error = 1 - accuracy). Each improves in the direction
-# that `tfbsz.core.targets.default_direction` reads from its name.
-TARGET_METRICS = (
-    "val/cross_entropy_error",
-    "val/classification_error",
-    "val/accuracy",
-    "train/cross_entropy_error",
-)
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-SEARCH_ALGORITHMS = ("halton", "sobol")
-METAPARAMETER_MODES = ("tune", "rule")
-SCALING_RULES = ("none", "linear", "sqrt")
-SPARSITY_METHODS = ("none", "random", "magnitude", "snip")
-SPACE_SCALES = ("linear", "log", "reverse_log")
+class Config(dict):
+    """A checked config or one of its sections: a dict whose keys also read as attributes.
 
-# Sections whose extra keys are the options of a named component (checked later against
-# that component's `options(name)`), with the defaults shown here.
-OPEN_SECTIONS = ("data", "model", "optimizer", "schedule", "strategy")
+    `cfg.optimizer.learning_rate` is `cfg["optimizer"]["learning_rate"]`. Keys that are not
+    Python names (`init["from"]`, the dotted keys of `search.space`) or that a dict method
+    shadows (`items`, `values`, ...) are read with `[...]`. Setting an attribute sets the key.
 
-DEFAULTS = {
-    "name": None,
-    "seed": 0,
-    "output": "runs/study",
-    "precision": "float32",
-    "data": {"name": None},
-    "model": {"name": None},
-    "optimizer": {"name": "momentum", "learning_rate": 0.1},
-    "schedule": {"name": "constant"},
-    "scaling": {"rule": "none", "base_batch_size": None},
-    "regularization": {"label_smoothing": 0.0, "mixup_alpha": 0.0},
-    "sparsity": {"method": "none", "level": 0.0, "batches": 10, "include": None},
-    "init": {"from": None, "freeze": []},
-    "strategy": {"name": "auto"},
-    "max_device_batch": None,
-    "target": {"metric": None, "threshold": None, "direction": None},
-    "budget": {"max_steps": None, "epochs": None, "examples": None, "stop_when_beaten": False},
-    "eval_every": 50,
-    "eval_examples": None,
-    "batch_sizes": None,
-    "search": {
-        "algorithm": "halton",
-        "trials": 4,
-        "parallel_trials": "auto",
-        "metaparameters": "tune",
-        "base_batch_size": None,
-        "space": {},
-    },
-    "noise_scale": {"enabled": False, "every": 100, "small_batch": None, "big_batch": None},
-    "logging": {"tensorboard": True, "progress": "auto"},
-    "save_models": "none",
+    >>> cfg = Config(optimizer=Config(name="sgd"))
+    >>> cfg.optimizer.name, cfg == {"optimizer": {"name": "sgd"}}
+    ('sgd', True)
+    >>> cfg.optimizr
+    Traceback (most recent call last):
+    ...
+    AttributeError: config has no key 'optimizr' (did you mean 'optimizer'?)
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            hint = "" if name.startswith("__") else checks.closest_hint(name, [k for k in self if isinstance(k, str)])
+            raise AttributeError(f"config has no key {name!r}{hint}") from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __delattr__(self, name):
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | {k for k in self if isinstance(k, str) and k.isidentifier()})
+
+
+def _defaults():
+    """The nested dict of defaults (None for required keys) that `KEYS` describes."""
+    tree = {}
+    for key in KEYS:
+        node = tree
+        *sections, leaf = key.path.split(".")
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[leaf] = None if key.default is REQUIRED else key.default
+    return tree
+
+
+DEFAULTS = _defaults()
+REQUIRED_KEYS = tuple(k.path for k in KEYS if k.default is REQUIRED)
+
+# Keys that once existed or that people reach for, and where their meaning lives instead.
+_MOVED = {
+    "scaling.base_batch_size": "the base batch size of a scaling rule is search.base_batch_size",
 }
 
-REQUIRED = ("data.name", "model.name", "optimizer.name", "target.metric", "target.threshold", "batch_sizes")
+# The most items (scalars, lists, dicts) one value may hold when written out: far above any real
+# config, far below what a YAML alias bomb expands to (a few lines can stand for 10**9 items that
+# every writer of the config, e.g. tfbsz_study.json, would expand).
+MAX_VALUE_ITEMS = 100_000
+
+# Data sets of language models, where mixup (interpolating one-hot labels of images) has no meaning.
+_TEXT_DATA = ("stdlib_text", "tfds:lm1b", "tfds:tiny_shakespeare")
 
 
 # --------------------------------------------------------------------------- paths
@@ -150,15 +171,19 @@ def set_path(cfg, path, value):
 def parse_override(text):
     """`a.b=value` -> ("a.b", parsed YAML value)."""
     if "=" not in text:
-        raise ConfigError(f"--set {text}: expected KEY=VALUE, e.g. --set optimizer.learning_rate=0.1")
+        raise ConfigError(f"--set {checks.shorten(text)}: expected KEY=VALUE, e.g. --set optimizer.learning_rate=0.1")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key:
-        raise ConfigError(f"--set {text}: the key is empty")
+        raise ConfigError(f"--set {checks.shorten(text)}: the key is empty")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"--set {key}: cannot parse value {raw!r}: {_first_line(e)}") from None
+        raise ConfigError(
+            f"--set {checks.shorten(key)}: cannot parse value {checks.describe(raw)}: {checks.shorten(_first_line(e))}"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"--set {checks.shorten(key)}: the value is nested too deeply") from None
     return key, value
 
 
@@ -183,12 +208,13 @@ def load_config(path, overrides=()):
         overrides: strings `key.path=value` (values parsed as YAML).
 
     Returns:
-        The checked config as a plain dict with every default filled in.
+        The checked `Config` with every default filled in.
     """
+    shown = checks.shorten(path)
     if not os.path.exists(path):
-        raise ConfigError(f"--config {path}: no such file")
+        raise ConfigError(f"--config {shown}: no such file")
     if os.path.isdir(path):
-        raise ConfigError(f"--config {path}: is a folder, expected a YAML file")
+        raise ConfigError(f"--config {shown}: is a folder, expected a YAML file")
     try:
         with open(path) as f:
             raw = yaml.safe_load(f)
@@ -196,276 +222,176 @@ def load_config(path, overrides=()):
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(e, "problem", None) or _first_line(e)
-        raise ConfigError(f"--config {path}: malformed YAML{where}: {problem}") from None
+        raise ConfigError(f"--config {shown}: malformed YAML{where}: {checks.shorten(problem)}") from None
+    except RecursionError:
+        raise ConfigError(f"--config {shown}: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"--config {path}: cannot read: {e}") from None
+        raise ConfigError(f"--config {shown}: cannot read: {checks.shorten(e)}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"--config {path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+        raise ConfigError(f"--config {shown}: expected a mapping of keys at the top level, got {type(raw).__name__}")
     for text in overrides:
         apply_override(raw, text)
     return from_dict(raw)
 
 
 def from_dict(raw):
-    """Checks a raw config dict and returns a new dict with defaults filled in."""
+    """Checks a config given as a dict (a plain one, or a `Config`) and returns a new `Config`.
+
+    Defaults are filled in, values normalised (NumPy numbers become Python numbers, tuples and
+    1-D arrays lists, batch sizes sorted) and every key checked; `raw` is not changed.
+    """
     if not isinstance(raw, dict):
-        raise ConfigError(f"config: expected a mapping, got {type(raw).__name__}")
-    cfg = _merge(DEFAULTS, raw, "")
+        raise ConfigError(f"config: expected a mapping, got {checks.describe(raw)}")
+    try:
+        cfg = _merge(DEFAULTS, raw, "", {})
+    except RecursionError:
+        raise ConfigError("config: nested too deeply") from None
     _check(cfg)
     return cfg
 
 
-def _merge(defaults, raw, prefix):
-    out = copy.deepcopy(defaults)
+def _merge(defaults, raw, prefix, memo):
+    """A `Config` of `defaults` updated by `raw` (section by section), keys checked against `defaults`."""
+    out = Config(_plain(defaults, {}))
     for key, value in raw.items():
-        path = f"{prefix}{key}"
+        path = f"{prefix}{checks.shorten(key)}"
         if not isinstance(key, str):
-            raise ConfigError(f"{path}: keys must be strings")
+            raise ConfigError(f"{path}: keys must be strings, got {checks.describe(key)}")
         section = prefix.rstrip(".")
-        open_section = section in OPEN_SECTIONS
-        if key not in defaults and not open_section and section != "search.space":
-            hint = closest(key, defaults)
-            hint = f" (did you mean '{prefix}{hint}'?)" if hint else ""
-            valid = ", ".join(sorted(defaults))
-            raise ConfigError(f"{path}: unknown key{hint}; valid keys here: {valid}")
-        default = defaults.get(key)
-        if isinstance(default, dict) and section != "search.space":
+        if key not in defaults and section not in OPEN_SECTIONS:
+            if path in _MOVED:
+                raise ConfigError(f"{path}: unknown key ({_MOVED[path]})")
+            hint = checks.closest_hint(key, defaults, prefix)
+            raise ConfigError(f"{path}: unknown key{hint}; valid keys here: {', '.join(sorted(defaults))}")
+        if f"{prefix}{key}" in SECTIONS:
             if value is None:
                 value = {}
             if not isinstance(value, dict):
-                raise ConfigError(f"{path}: expected a section (mapping), got {_describe(value)}")
-            out[key] = _merge(default, value, f"{path}.")
+                raise ConfigError(f"{path}: expected a section (mapping), got {checks.describe(value)}")
+            out[key] = _merge(defaults[key], value, f"{path}.", memo)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = _plain(value, memo)
+            size = _expanded_size(out[key], {})
+            if size > MAX_VALUE_ITEMS:
+                raise ConfigError(
+                    f"{path}: the value holds {size} items once YAML aliases are expanded; at most "
+                    f"{MAX_VALUE_ITEMS} are allowed"
+                )
+    for key in defaults:
+        if f"{prefix}{key}" in SECTIONS and key not in raw:
+            out[key] = _merge(defaults[key], {}, f"{prefix}{key}.", memo)
     return out
+
+
+def _expanded_size(value, memo):
+    """How many items (lists, dicts, scalars) `value` holds written out as a tree (aliases expanded)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) not in memo:
+        children = value.values() if isinstance(value, dict) else value
+        memo[id(value)] = 1 + sum(_expanded_size(child, memo) for child in children)
+    return memo[id(value)]
+
+
+def _plain(value, memo):
+    """A copy of `value` in plain Python types: dicts, lists (for tuples and 1-D NumPy arrays),
+    Python numbers for NumPy scalars. Shared parts stay shared (so a YAML alias bomb costs
+    nothing); other objects are kept as they are.
+
+    `memo` maps `id(original)` to `(original, copy)`; holding the original keeps its id unique.
+    """
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if id(value) in memo:
+        return memo[id(value)][1]
+    numpy = type(value).__module__ == "numpy" and hasattr(value, "tolist")
+    if numpy and getattr(value, "ndim", 0) == 0:
+        return value.tolist()  # a NumPy scalar -> a Python number
+    if isinstance(value, dict):
+        out = {}
+        memo[id(value)] = (value, out)
+        for k, v in value.items():
+            out[k] = _plain(v, memo)
+        return out
+    if isinstance(value, (list, tuple)) or (numpy and value.ndim == 1):
+        out = []
+        memo[id(value)] = (value, out)
+        out.extend(_plain(v, memo) for v in (value.tolist() if numpy else value))
+        return out
+    return value
 
 
 # --------------------------------------------------------------------------- checks
 
 
-def _describe(value):
-    if isinstance(value, str):
-        return repr(value)
-    if value is None:
-        return "nothing (null)"
-    return f"{value!r} ({type(value).__name__})"
-
-
-def _number(cfg, path, low=None, high=None, low_open=False, high_open=False, allow_none=False):
-    value = get_path(cfg, path)
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{path}: expected a number{_range(low, high, low_open, high_open)}, got {_describe(value)}")
-    if (
-        (low is not None and (value < low or (low_open and value == low)))
-        or (high is not None and (value > high or (high_open and value == high)))
-    ):
-        raise ConfigError(f"{path}: expected a number{_range(low, high, low_open, high_open)}, got {value!r}")
-
-
-def _range(low, high, low_open, high_open):
-    if low is None and high is None:
-        return ""
-    if high is None:
-        return f" {'>' if low_open else '>='} {low}"
-    if low is None:
-        return f" {'<' if high_open else '<='} {high}"
-    return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-
-
-def _integer(cfg, path, minimum=1, allow_none=False, value=None, label=None):
-    value = get_path(cfg, path) if label is None else value
-    label = label or path
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        shown = value if isinstance(value, int) and not isinstance(value, bool) else _describe(value)
-        raise ConfigError(f"{label}: expected {what}, got {shown}")
-
-
-def _choice(cfg, path, choices, allow_none=False):
-    value = get_path(cfg, path)
-    if value is None and allow_none:
-        return
-    if value not in choices:
-        hint = closest(value, choices) if isinstance(value, str) else None
-        hint = f" (did you mean '{hint}'?)" if hint else ""
-        raise ConfigError(f"{path}: expected one of {', '.join(choices)}, got {_describe(value)}{hint}")
-
-
-def _string(cfg, path, allow_none=False):
-    value = get_path(cfg, path)
-    if value is None and allow_none:
-        return
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{path}: expected a non-empty string, got {_describe(value)}")
-
-
-def _string_list(cfg, path, allow_none=False):
-    value = get_path(cfg, path)
-    if value is None and allow_none:
-        return
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{path}: expected a list of strings, got {_describe(value)}")
-
-
 def _check(cfg):
-    if cfg["batch_sizes"] is not None:
-        _check_batch_sizes(cfg)
-    for path in REQUIRED:
-        if get_path(cfg, path) is None:
-            raise ConfigError(f"{path}: required, but not set")
-    _string(cfg, "name", allow_none=True)
-    _integer(cfg, "seed", minimum=0)
-    _string(cfg, "output")
-    _choice(cfg, "precision", PRECISIONS)
-    for section in OPEN_SECTIONS:
-        _string(cfg, f"{section}.name")
-    _number(cfg, "optimizer.learning_rate", low=0, low_open=True)
-    _choice(cfg, "scaling.rule", SCALING_RULES)
-    _integer(cfg, "scaling.base_batch_size", allow_none=True)
-    _number(cfg, "regularization.label_smoothing", 0, 1, high_open=True)
-    _number(cfg, "regularization.mixup_alpha", low=0)
-    _choice(cfg, "sparsity.method", SPARSITY_METHODS)
-    _number(cfg, "sparsity.level", 0, 1, high_open=True)
-    _integer(cfg, "sparsity.batches")
-    _string_list(cfg, "sparsity.include", allow_none=True)
-    _string(cfg, "init.from", allow_none=True)
-    _string_list(cfg, "init.freeze")
-    _integer(cfg, "max_device_batch", allow_none=True)
-    _check_target(cfg)
-    _check_budget(cfg)
-    _integer(cfg, "eval_every")
-    _integer(cfg, "eval_examples", allow_none=True)
-    _choice(cfg, "search.algorithm", SEARCH_ALGORITHMS)
-    _integer(cfg, "search.trials")
-    parallel = cfg["search"]["parallel_trials"]
-    if parallel != "auto" and (isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1):
-        raise ConfigError(f"search.parallel_trials: expected auto or a positive integer, got {_describe(parallel)}")
-    _choice(cfg, "search.metaparameters", METAPARAMETER_MODES)
-    _integer(cfg, "search.base_batch_size", allow_none=True)
-    _check_space(cfg)
-    if not isinstance(cfg["noise_scale"]["enabled"], bool):
-        raise ConfigError(f"noise_scale.enabled: expected true or false, got {_describe(cfg['noise_scale']['enabled'])}")
-    _integer(cfg, "noise_scale.every")
-    _integer(cfg, "noise_scale.small_batch", allow_none=True)
-    _integer(cfg, "noise_scale.big_batch", allow_none=True)
-    if not isinstance(cfg["logging"]["tensorboard"], bool):
-        raise ConfigError(f"logging.tensorboard: expected true or false, got {_describe(cfg['logging']['tensorboard'])}")
-    _choice(cfg, "logging.progress", ("auto", "rich", "plain", "none"))
-    _choice(cfg, "save_models", ("none", "best", "all"))
-    if cfg["regularization"]["mixup_alpha"] > 0 and cfg["data"]["name"] in ("stdlib_text", "tfds:lm1b", "tfds:tiny_shakespeare"):
-        raise ConfigError(
-            f"regularization.mixup_alpha: mixup applies to image classification, not to data set "
-            f"'{cfg['data']['name']}'; set it to 0"
-        )
+    """Checks (and normalises in place) every key of `KEYS`, then the rules across keys.
+
+    Values that are given are checked before required keys that are missing are named.
+    """
+    missing = []
+    for key in KEYS:
+        *sections, leaf = key.path.split(".")
+        node = cfg
+        for section in sections:
+            node = node[section]
+        value = node[leaf]
+        if value is None and key.default is REQUIRED:
+            missing.append(key.path)
+        elif value is not None or key.default is not None:
+            node[leaf] = key.spec.check(value, key.path, allow_none=key.default is None)
+    if missing:
+        raise ConfigError(f"{missing[0]}: required, but not set")
+    for rule in _RULES:
+        rule(cfg)
 
 
-def _check_target(cfg):
-    metric = cfg["target"]["metric"]
-    if metric not in TARGET_METRICS:
-        hint = closest(metric, TARGET_METRICS) if isinstance(metric, str) else None
-        hint = f" (did you mean '{hint}'?)" if hint else ""
-        raise ConfigError(
-            f"target.metric: the models do not produce {_describe(metric)}{hint}; "
-            f"valid metrics: {', '.join(TARGET_METRICS)}"
-        )
-    _number(cfg, "target.threshold")
-    natural = default_direction(metric)
-    direction = cfg["target"]["direction"]
-    if direction is None:
-        cfg["target"]["direction"] = natural
-    else:
-        _choice(cfg, "target.direction", DIRECTIONS)
-        if direction != natural:
-            raise ConfigError(f"target.direction: {metric} improves towards '{natural}', got '{direction}'")
+def _target_direction(cfg):
+    target = cfg.target
+    natural = default_direction(target.metric)
+    if target.direction is None:
+        target.direction = natural
+    elif target.direction != natural:
+        raise ConfigError(f"target.direction: {target.metric} improves towards '{natural}', got '{target.direction}'")
 
 
-def _check_budget(cfg):
-    budget = cfg["budget"]
-    given = [k for k in ("max_steps", "epochs", "examples") if budget[k] is not None]
+def _one_budget(cfg):
+    given = [k for k in ("max_steps", "epochs", "examples") if cfg.budget[k] is not None]
     if len(given) != 1:
         raise ConfigError(
             "budget: set exactly one of max_steps, epochs, examples"
             + (f"; got {', '.join('budget.' + g for g in given)}" if given else "; none is set")
         )
-    if not isinstance(budget["stop_when_beaten"], bool):
-        raise ConfigError(f"budget.stop_when_beaten: expected true or false, got {_describe(budget['stop_when_beaten'])}")
-    key = given[0]
-    if key == "epochs":
-        _number(cfg, "budget.epochs", low=0, low_open=True)
-    else:
-        _integer(cfg, f"budget.{key}")
 
 
-def _check_batch_sizes(cfg):
-    sizes = cfg["batch_sizes"]
-    if not isinstance(sizes, list):
-        raise ConfigError(f"batch_sizes: expected a list of positive integers, got {_describe(sizes)}")
-    if not sizes:
-        raise ConfigError("batch_sizes: the list is empty; give at least one positive integer")
-    for i, size in enumerate(sizes):
-        _integer(cfg, None, value=size, label=f"batch_sizes[{i}]")
-    if len(set(sizes)) != len(sizes):
-        raise ConfigError(f"batch_sizes: contains duplicates: {sizes}")
-    cfg["batch_sizes"] = sorted(sizes)
+def _mixup_on_images(cfg):
+    if cfg.regularization.mixup_alpha > 0 and cfg.data.name in _TEXT_DATA:
+        raise ConfigError(
+            f"regularization.mixup_alpha: mixup applies to image classification, not to data set "
+            f"'{cfg.data.name}'; set it to 0"
+        )
 
 
-def _check_space(cfg):
-    space = cfg["search"]["space"]
-    if not isinstance(space, dict):
-        raise ConfigError(f"search.space: expected a mapping of key path -> range, got {_describe(space)}")
-    for path, spec in space.items():
-        label = f"search.space.{path}"
+def _space_keys_exist(cfg):
+    for path in cfg.search.space:
+        label = f"search.space.{checks.shorten(path)}"
         try:
-            get_path(cfg, path)
+            value = get_path(cfg, path)
         except KeyError:
-            top = path.split(".")[0]
-            if top not in OPEN_SECTIONS:
+            if path.split(".")[0] not in OPEN_SECTIONS or "." not in path:
                 raise ConfigError(
-                    f"{label}: '{path}' is not a config key; search keys are config paths such as "
+                    f"{label}: '{checks.shorten(path)}' is not a config key; search keys are config paths such as "
                     "optimizer.learning_rate, optimizer.momentum, schedule.end_factor"
                 ) from None
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{label}: expected {{min, max, scale}} or {{values: [...]}}, got {_describe(spec)}")
-        if "values" in spec:
-            extra = set(spec) - {"values"}
-            if extra:
-                raise ConfigError(f"{label}.{sorted(extra)[0]}: unknown key; with 'values' no other key is allowed")
-            if not isinstance(spec["values"], list) or not spec["values"]:
-                raise ConfigError(f"{label}.values: expected a non-empty list, got {_describe(spec['values'])}")
             continue
-        allowed = {"min", "max", "scale", "type"}
-        for key in spec:
-            if key not in allowed:
-                hint = closest(key, allowed)
-                hint = f" (did you mean '{hint}'?)" if hint else ""
-                raise ConfigError(f"{label}.{key}: unknown key{hint}; valid keys: max, min, scale, type, values")
-        spec.setdefault("scale", "linear")
-        spec.setdefault("type", "float")
-        for key in ("min", "max"):
-            if key not in spec:
-                raise ConfigError(f"{label}.{key}: required for a range")
-            value = spec[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{label}.{key}: expected a number, got {_describe(value)}")
-        if spec["scale"] not in SPACE_SCALES:
-            raise ConfigError(f"{label}.scale: expected one of {', '.join(SPACE_SCALES)}, got {_describe(spec['scale'])}")
-        if spec["type"] not in ("float", "int"):
-            raise ConfigError(f"{label}.type: expected float or int, got {_describe(spec['type'])}")
-        if not spec["min"] < spec["max"]:
-            raise ConfigError(f"{label}: expected min < max, got min={spec['min']}, max={spec['max']}")
-        if spec["scale"] == "log" and spec["min"] <= 0:
-            raise ConfigError(f"{label}.min: a log scale needs min > 0, got {spec['min']}")
-        if spec["scale"] == "reverse_log" and not (0 <= spec["min"] and spec["max"] < 1):
-            raise ConfigError(
-                f"{label}: a reverse_log scale (uniform in log(1 - x)) needs 0 <= min < max < 1, "
-                f"got min={spec['min']}, max={spec['max']}"
-            )
+        if path in SECTIONS or path == "search.space" or path.startswith("search."):
+            what = "a section" if isinstance(value, dict) else "a setting of the search itself"
+            raise ConfigError(f"{label}: '{checks.shorten(path)}' is {what}, not a key a trial can vary")
+
+
+_RULES = (_target_direction, _one_budget, _mixup_on_images, _space_keys_exist)
 
 
 def check_component_options(section, given, valid_options):
@@ -488,7 +414,7 @@ def steps_budget(cfg, batch_size, num_train_examples):
     `budget.max_steps` is used as is; `budget.examples` and `budget.epochs` are converted
     to steps at this batch size (rounded up), so every batch size sees the same data budget.
     """
-    budget = cfg["budget"]
+    budget = cfg["budget"]  # `[...]`: callers may pass a plain dict (e.g. `dict(cfg)` of a Config)
     if budget["max_steps"] is not None:
         return int(budget["max_steps"])
     examples = budget["examples"]

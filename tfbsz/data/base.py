@@ -34,11 +34,10 @@ True
 
 import dataclasses
 import hashlib
-import numbers
 
 import numpy as np
 
-from tfbsz.core.errors import ConfigError
+from tfbsz.core import checks
 
 __all__ = [
     "Dataset",
@@ -190,12 +189,7 @@ def check_integer(key, value, minimum, allow_none=False):
     ...
     tfbsz.core.errors.ConfigError: data.seq_len: expected an integer >= 1, got 0
     """
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        expected = f"an integer >= {minimum}" + (" or null" if allow_none else "")
-        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
-    return int(value)
+    return checks.integer(value, key, minimum=minimum, allow_none=allow_none)
 
 
 def check_fraction(key, value):
@@ -206,9 +200,7 @@ def check_fraction(key, value):
     ...
     tfbsz.core.errors.ConfigError: data.eval_fraction: expected a number in (0, 1), got 1.5
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-        raise ConfigError(f"{key}: expected a number in (0, 1), got {value!r}")
-    return float(value)
+    return checks.number(value, key, 0, 1, low_open=True, high_open=True)
 
 
 def content_hash(*arrays):

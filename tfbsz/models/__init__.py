@@ -37,6 +37,7 @@ import importlib
 import math
 from dataclasses import dataclass, field
 
+from tfbsz.core import checks
 from tfbsz.core.errors import ConfigError
 from tfbsz.core.registry import Registry, check_option_names
 
@@ -46,6 +47,7 @@ __all__ = [
     "options",
     "count_params",
     "transformer_num_params",
+    "transformer_non_embedding_params",
     "transformer_config_for_params",
 ]
 
@@ -84,6 +86,9 @@ _MODELS.register(
             "mlp_dim": 256,
             "dropout": 0.0,
             "tie_embeddings": True,
+            "attention": "auto",
+            "qkv": "fused",
+            "remat": False,
         },
         tasks=(LANGUAGE_MODEL,),
     ),
@@ -224,11 +229,23 @@ def transformer_num_params(num_layers, d_model, mlp_dim, vocab, seq_len, tie_emb
     120576
     """
     d = d_model
-    block = 4 * d * d + 4 * d + 2 * d * mlp_dim + mlp_dim + d + 4 * d
-    total = vocab * d + seq_len * d + num_layers * block + 2 * d
+    total = vocab * d + seq_len * d + transformer_non_embedding_params(num_layers, d, mlp_dim)
     if not tie_embeddings:
         total += d * vocab
     return total
+
+
+def transformer_non_embedding_params(num_layers, d_model, mlp_dim):
+    """The parameters of the blocks and the final LayerNorm: `transformer_num_params` less the
+    token and position embeddings and any untied output projection (the N of `6 * N` FLOPs per
+    token, `tfbsz.models.efficiency`).
+
+    >>> transformer_non_embedding_params(12, 768, 3072)
+    85056000
+    """
+    d = d_model
+    block = 4 * d * d + 4 * d + 2 * d * mlp_dim + mlp_dim + d + 4 * d
+    return num_layers * block + 2 * d
 
 
 def transformer_config_for_params(target_params, vocab, seq_len, tie_embeddings=True):
@@ -285,50 +302,32 @@ def transformer_config_for_params(target_params, vocab, seq_len, tie_embeddings=
 
 
 def require_int(key, value, minimum=1):
-    """`value` if it is an integer >= `minimum` (bools rejected); ConfigError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"model.{key}: expected an integer >= {minimum}, got {value!r}")
-    return value
+    """`value` as an int if it is an integer >= `minimum` (bools rejected); ConfigError otherwise."""
+    return checks.integer(value, f"model.{key}", minimum=minimum)
 
 
 def require_int_list(key, value, length=None, allow_empty=True):
     """`value` as a list of positive integers (of `length` items if given)."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ConfigError(f"model.{key}: expected a list of positive integers, got {value!r}")
-    items = list(value)
+    what = f"a list of {length} integers >= 1" if length is not None else "a list of integers >= 1"
+    items = checks.list_of(value, f"model.{key}", checks.integer, what, nonempty=not allow_empty)
     if length is not None and len(items) != length:
-        raise ConfigError(
-            f"model.{key}: expected a list of {length} positive integers, got {value!r}"
-        )
-    if not allow_empty and not items:
-        raise ConfigError(f"model.{key}: expected at least one positive integer, got {value!r}")
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, int) or item < 1:
-            raise ConfigError(f"model.{key}: expected a list of positive integers, got {value!r}")
+        raise ConfigError(f"model.{key}: expected {what}, got {checks.describe(value)}")
     return items
 
 
 def require_fraction(key, value):
     """`value` as a float in [0, 1); ConfigError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ConfigError(f"model.{key}: expected a number in [0, 1), got {value!r}")
-    return float(value)
+    return checks.number(value, f"model.{key}", 0, 1, high_open=True)
 
 
 def require_bool(key, value):
     """`value` if it is True or False; ConfigError otherwise."""
-    if not isinstance(value, bool):
-        raise ConfigError(f"model.{key}: expected true or false, got {value!r}")
-    return value
+    return checks.boolean(value, f"model.{key}")
 
 
 def require_choice(key, value, choices):
     """`value` if it is one of `choices`; ConfigError listing them otherwise."""
-    if value not in choices:
-        raise ConfigError(
-            f"model.{key}: expected one of {', '.join(map(str, choices))}, got {value!r}"
-        )
-    return value
+    return checks.choice(value, f"model.{key}", choices)
 
 
 def require_image_shape(model_name, input_shape):

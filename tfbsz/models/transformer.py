@@ -5,19 +5,28 @@ Architecture, for tokens `[batch, seq_len]`:
 1. token embedding (`vocab x d_model`) + learned position embedding
    (`seq_len x d_model`), then dropout;
 2. `num_layers` blocks, each `x + Attn(LN(x))` then `x + MLP(LN(x))`, where
-   Attn is causal multi-head self-attention (`CausalSelfAttention`, built on
-   `keras.ops.dot_product_attention(..., is_causal=True)`, so
-   `keras.config.enable_flash_attention()` takes effect on GPUs) and MLP is
-   `Dense(mlp_dim, gelu) -> Dense(d_model)`; dropout on each branch output;
+   Attn is causal multi-head self-attention (`tfbsz.models.attention.
+   CausalSelfAttention`: `attention` picks flash or XLA attention, `qkv` the
+   query/key/value projection) and MLP is `Dense(mlp_dim, gelu) -> Dense(d_model)`;
+   dropout on each branch output;
 3. final LayerNorm, then the output projection to the vocabulary: the
    transposed token embedding when `tie_embeddings` (`TiedEmbedding` called
-   with `reverse=True`), a bias-free Dense layer otherwise;
-4. a float32 linear activation named `logits`, so logits stay float32 under
-   `mixed_float16` / `mixed_bfloat16`.
+   with `reverse=True`), a bias-free `VocabularyProjection` otherwise; either
+   way a half-precision matmul whose output is float32 logits
+   (`tfbsz.models.logits.float32_logits`);
+4. a float32 linear activation named `logits` (kept so the layer names of
+   earlier models stay).
+
+With `remat=True` each block is one `RematBlock` layer whose activations are
+recomputed in the backward pass instead of stored (`keras.remat`): about one
+more forward pass of compute for memory that no longer grows with the number
+of layers times the block's internals, for long sequences or big batches.
+Without it the blocks are plain layers of the functional model, as in models
+saved before the option existed.
 
 Weights start GPT-2 style: normal(0, 0.02), residual output projections
 normal(0, 0.02 / sqrt(2 * num_layers)), zero biases. The trainable parameter
-count is `tfbsz.models.transformer_num_params(...)`.
+count is `tfbsz.models.transformer_num_params(...)`, whatever the options.
 
 Example:
 
@@ -34,9 +43,17 @@ import keras
 from keras import ops
 
 from tfbsz.core.errors import ConfigError
-from tfbsz.models import require_bool, require_fraction, require_int
+from tfbsz.models import require_bool, require_choice, require_fraction, require_int
+from tfbsz.models.attention import ATTENTION_CHOICES, QKV_CHOICES, CausalSelfAttention
+from tfbsz.models.logits import VocabularyProjection, float32_logits
 
-__all__ = ["build_transformer", "CausalSelfAttention", "TiedEmbedding", "PositionEmbedding"]
+__all__ = [
+    "build_transformer",
+    "CausalSelfAttention",
+    "TiedEmbedding",
+    "PositionEmbedding",
+    "RematBlock",
+]
 
 INIT_STDDEV = 0.02
 
@@ -46,8 +63,16 @@ class TiedEmbedding(keras.layers.Layer):
     """Token embedding that can also project hidden states back onto the vocabulary.
 
     `layer(tokens)` looks up rows of the `[vocab, d_model]` table;
-    `layer(hidden, reverse=True)` returns `hidden @ table.T`, i.e. logits over
-    the vocabulary with the same weights (Press & Wolf, 2017).
+    `layer(hidden, reverse=True)` returns float32 logits `hidden @ table.T`
+    with the same weights (Press & Wolf, 2017).
+
+    The table is never autocast (the variable is made with `autocast=False`,
+    which holds also inside `stateless_call`, where Keras's JAX trainer runs
+    the model and where a layer's own `autocast = False` is not honoured): the
+    lookup reads the float32 table and casts the rows it takes to the compute
+    dtype, so under mixed precision the gradient of the lookup is summed in
+    float32; the reverse projection multiplies in the compute dtype and
+    returns float32 (`tfbsz.models.logits.float32_logits`).
 
     >>> import numpy as np
     >>> layer = TiedEmbedding(vocab_size=5, output_dim=3)
@@ -68,20 +93,21 @@ class TiedEmbedding(keras.layers.Layer):
             name="embeddings",
             shape=(self.vocab_size, self.output_dim),
             initializer=keras.initializers.RandomNormal(stddev=self.stddev),
+            autocast=False,
         )
         self.built = True
 
     def call(self, inputs, reverse=False):
         if reverse:
-            return ops.matmul(inputs, ops.transpose(ops.cast(self.embeddings, inputs.dtype)))
-        return ops.take(self.embeddings, ops.cast(inputs, "int32"), axis=0)
+            hidden = ops.cast(inputs, self.compute_dtype)
+            return float32_logits(hidden, self.embeddings, kernel_is_vocab_major=True)
+        rows = ops.take(self.embeddings, ops.cast(inputs, "int32"), axis=0)
+        return ops.cast(rows, self.compute_dtype)
 
     def compute_output_spec(self, inputs, reverse=False):
         if reverse:
-            shape = tuple(inputs.shape[:-1]) + (self.vocab_size,)
-        else:
-            shape = tuple(inputs.shape) + (self.output_dim,)
-        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+            return keras.KerasTensor(tuple(inputs.shape[:-1]) + (self.vocab_size,), dtype="float32")
+        return keras.KerasTensor(tuple(inputs.shape) + (self.output_dim,), dtype=self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -94,6 +120,10 @@ class TiedEmbedding(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="tfbsz")
 class PositionEmbedding(keras.layers.Layer):
     """Adds a learned `[max_length, dim]` position embedding to `[batch, length, dim]` inputs.
+
+    The sum is taken in float32 (the table is not autocast) and cast to the
+    compute dtype once, so under mixed precision the table's gradient, a sum
+    over the batch, is accumulated in float32.
 
     >>> import numpy as np
     >>> tuple(PositionEmbedding(max_length=8)(np.zeros((2, 5, 4), "float32")).shape)
@@ -112,6 +142,7 @@ class PositionEmbedding(keras.layers.Layer):
             name="position_embeddings",
             shape=(self.max_length, input_shape[-1]),
             initializer=keras.initializers.RandomNormal(stddev=self.stddev),
+            autocast=False,
         )
         self.built = True
 
@@ -119,7 +150,8 @@ class PositionEmbedding(keras.layers.Layer):
         _, length, dim = ops.shape(inputs)
         table = ops.convert_to_tensor(self.position_embeddings)
         positions = ops.slice(table, (0, 0), (length, dim))
-        return inputs + ops.cast(positions, inputs.dtype)
+        summed = ops.cast(inputs, positions.dtype) + positions
+        return ops.cast(summed, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -130,68 +162,88 @@ class PositionEmbedding(keras.layers.Layer):
         return config
 
 
+def block_layers(index, d_model, num_heads, mlp_dim, dropout=0.0, residual_stddev=INIT_STDDEV, attention="auto",
+                 qkv="fused"):
+    """The layers of Transformer block `index`, by role, named `block_<index>_<role>`."""
+    normal = keras.initializers.RandomNormal
+    prefix = f"block_{index}"
+    return {
+        "attention_norm": keras.layers.LayerNormalization(epsilon=1e-5, name=f"{prefix}_attention_norm"),
+        "attention": CausalSelfAttention(
+            num_heads, output_stddev=residual_stddev, attention=attention, qkv=qkv,
+            name=f"{prefix}_attention",
+        ),
+        "attention_dropout": keras.layers.Dropout(dropout, name=f"{prefix}_attention_dropout"),
+        "attention_residual": keras.layers.Add(name=f"{prefix}_attention_residual"),
+        "mlp_norm": keras.layers.LayerNormalization(epsilon=1e-5, name=f"{prefix}_mlp_norm"),
+        "mlp_hidden": keras.layers.Dense(
+            mlp_dim, activation="gelu", kernel_initializer=normal(stddev=INIT_STDDEV), name=f"{prefix}_mlp_hidden",
+        ),
+        "mlp_output": keras.layers.Dense(
+            d_model, kernel_initializer=normal(stddev=residual_stddev), name=f"{prefix}_mlp_output",
+        ),
+        "mlp_dropout": keras.layers.Dropout(dropout, name=f"{prefix}_mlp_dropout"),
+        "mlp_residual": keras.layers.Add(name=f"{prefix}_mlp_residual"),
+    }
+
+
+def apply_block(layers, x, training=None):
+    """`x + Attn(LN(x))`, then `+ MLP(LN(.))`, with the layers of `block_layers`.
+
+    Called with symbolic tensors it adds the block to a functional model;
+    `RematBlock` calls it with real tensors.
+    """
+    kwargs = {} if training is None else {"training": training}
+    h = layers["attention"](layers["attention_norm"](x))
+    h = layers["attention_dropout"](h, **kwargs)
+    x = layers["attention_residual"]([x, h])
+    h = layers["mlp_output"](layers["mlp_hidden"](layers["mlp_norm"](x)))
+    h = layers["mlp_dropout"](h, **kwargs)
+    return layers["mlp_residual"]([x, h])
+
+
 @keras.saving.register_keras_serializable(package="tfbsz")
-class CausalSelfAttention(keras.layers.Layer):
-    """Multi-head self-attention in which position t sees only positions <= t.
+class RematBlock(keras.layers.Layer):
+    """One Transformer block whose activations are recomputed in the backward pass (`keras.remat`).
 
-    A fused Dense layer (`qkv`) makes queries, keys and values of `num_heads`
-    heads of size `d_model / num_heads`; `keras.ops.dot_product_attention`
-    with `is_causal=True` mixes them (it uses flash attention where
-    `keras.config.enable_flash_attention()` is on and the hardware allows);
-    a Dense layer (`output`) projects the heads back to `d_model`.
-
-    Args:
-        num_heads: number of attention heads; must divide the input width.
-        output_stddev: stddev of the output projection's initial kernel.
+    Holds the layers of `block_layers` (same names, so its weights are
+    `block_<i>/block_<i>_<role>/...`) and computes `apply_block` under
+    `keras.remat`: only the block's input is kept for the backward pass.
+    Takes the `block_layers` arguments.
 
     >>> import numpy as np
-    >>> tuple(CausalSelfAttention(num_heads=2)(np.zeros((1, 4, 8), "float32")).shape)
+    >>> block = RematBlock(0, d_model=8, num_heads=2, mlp_dim=16, attention="xla", name="block_0")
+    >>> tuple(block(np.zeros((1, 4, 8), "float32")).shape)
     (1, 4, 8)
     """
 
-    def __init__(self, num_heads, output_stddev=INIT_STDDEV, **kwargs):
+    def __init__(self, index, d_model, num_heads, mlp_dim, dropout=0.0, residual_stddev=INIT_STDDEV,
+                 attention="auto", qkv="fused", **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.output_stddev = output_stddev
+        self.block_config = dict(index=index, d_model=d_model, num_heads=num_heads, mlp_dim=mlp_dim,
+                                 dropout=dropout, residual_stddev=residual_stddev, attention=attention,
+                                 qkv=qkv)
+        self.roles = block_layers(**self.block_config)
+        self.block_sublayers = list(self.roles.values())  # tracked: Keras saves and counts their weights
 
     def build(self, input_shape):
         if self.built:
             return
-        d_model = int(input_shape[-1])
-        if d_model % self.num_heads:
-            raise ConfigError(
-                f"model.num_heads: must divide d_model={d_model}, got {self.num_heads}"
-            )
-        self.qkv = keras.layers.Dense(
-            3 * d_model,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=INIT_STDDEV),
-            dtype=self.dtype_policy,
-            name="qkv",
-        )
-        self.qkv.build(input_shape)
-        self.out = keras.layers.Dense(
-            d_model,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=self.output_stddev),
-            dtype=self.dtype_policy,
-            name="output",
-        )
-        self.out.build(tuple(input_shape[:-1]) + (d_model,))
+        shape = tuple(input_shape)
+        for role in ("attention_norm", "attention", "mlp_norm", "mlp_hidden"):
+            self.roles[role].build(shape)
+        self.roles["mlp_output"].build(shape[:-1] + (self.block_config["mlp_dim"],))
         self.built = True
 
-    def call(self, inputs):
-        batch, length, d_model = ops.shape(inputs)
-        head_dim = d_model // self.num_heads
-        qkv = ops.reshape(self.qkv(inputs), (batch, length, 3, self.num_heads, head_dim))
-        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        mixed = ops.dot_product_attention(query, key, value, is_causal=True)
-        return self.out(ops.reshape(mixed, (batch, length, d_model)))
+    def call(self, inputs, training=None):
+        return keras.remat(lambda x: apply_block(self.roles, x, training))(inputs)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_heads": self.num_heads, "output_stddev": self.output_stddev})
+        config.update(self.block_config)
         return config
 
 
@@ -204,6 +256,9 @@ def build_transformer(
     mlp_dim=256,
     dropout=0.0,
     tie_embeddings=True,
+    attention="auto",
+    qkv="fused",
+    remat=False,
 ):
     """Builds the causal language model for sequences of `input_shape = (seq_len,)` tokens.
 
@@ -216,6 +271,13 @@ def build_transformer(
         mlp_dim: hidden width of each block's MLP.
         dropout: dropout rate on embeddings and on each residual branch, in [0, 1).
         tie_embeddings: project to the vocabulary with the token embedding.
+        attention: `"auto"` (flash attention where available, else XLA),
+            `"flash"` or `"xla"`; see `tfbsz.models.attention`.
+        qkv: the query/key/value projection: `"fused"` (one Dense layer, one
+            matmul), `"split"` (the same weights, three matmuls) or `"separate"`
+            (three Dense layers); see `tfbsz.models.attention`.
+        remat: recompute each block's activations in the backward pass (`RematBlock`);
+            needs `dropout` 0.
 
     Returns:
         A functional `keras.Model` named `transformer`, tokens `[batch,
@@ -242,9 +304,17 @@ def build_transformer(
     require_int("mlp_dim", mlp_dim)
     dropout = require_fraction("dropout", dropout)
     require_bool("tie_embeddings", tie_embeddings)
+    require_choice("attention", attention, ATTENTION_CHOICES)
+    require_choice("qkv", qkv, QKV_CHOICES)
+    require_bool("remat", remat)
     if d_model % num_heads:
         raise ConfigError(
             f"model.num_heads: must divide model.d_model={d_model}, got {num_heads}"
+        )
+    if remat and dropout > 0:
+        raise ConfigError(
+            f"model.remat: needs model.dropout 0 (recomputing a block would draw new dropout masks), "
+            f"got dropout {dropout}"
         )
 
     normal = keras.initializers.RandomNormal
@@ -262,34 +332,20 @@ def build_transformer(
     x = PositionEmbedding(seq_len, name="position_embedding")(x)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
 
+    block_options = dict(d_model=d_model, num_heads=num_heads, mlp_dim=mlp_dim, dropout=dropout, residual_stddev=residual_stddev,
+                         attention=attention, qkv=qkv)
     for i in range(num_layers):
-        prefix = f"block_{i}"
-        h = keras.layers.LayerNormalization(epsilon=1e-5, name=f"{prefix}_attention_norm")(x)
-        h = CausalSelfAttention(
-            num_heads, output_stddev=residual_stddev, name=f"{prefix}_attention"
-        )(h)
-        h = keras.layers.Dropout(dropout, name=f"{prefix}_attention_dropout")(h)
-        x = keras.layers.Add(name=f"{prefix}_attention_residual")([x, h])
-
-        h = keras.layers.LayerNormalization(epsilon=1e-5, name=f"{prefix}_mlp_norm")(x)
-        h = keras.layers.Dense(
-            mlp_dim, activation="gelu", kernel_initializer=normal(stddev=INIT_STDDEV),
-            name=f"{prefix}_mlp_hidden",
-        )(h)
-        h = keras.layers.Dense(
-            d_model, kernel_initializer=normal(stddev=residual_stddev),
-            name=f"{prefix}_mlp_output",
-        )(h)
-        h = keras.layers.Dropout(dropout, name=f"{prefix}_mlp_dropout")(h)
-        x = keras.layers.Add(name=f"{prefix}_mlp_residual")([x, h])
+        if remat:
+            x = RematBlock(i, name=f"block_{i}", **block_options)(x)
+        else:
+            x = apply_block(block_layers(i, **block_options), x)
 
     x = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
     if tie_embeddings:
         x = token_embedding(x, reverse=True)
     else:
-        x = keras.layers.Dense(
-            vocab, use_bias=False, kernel_initializer=normal(stddev=INIT_STDDEV),
-            name="output_projection",
+        x = VocabularyProjection(
+            vocab, kernel_initializer=normal(stddev=INIT_STDDEV), name="output_projection",
         )(x)
     logits = keras.layers.Activation("linear", dtype="float32", name="logits")(x)
     return keras.Model(tokens, logits, name="transformer")

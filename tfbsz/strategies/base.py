@@ -20,6 +20,7 @@ Example:
 
 import abc
 
+from tfbsz.core import checks
 from tfbsz.core.errors import ConfigError
 
 __all__ = ["Strategy", "check_options", "check_positive_int"]
@@ -27,9 +28,7 @@ __all__ = ["Strategy", "check_options", "check_positive_int"]
 
 def check_positive_int(key, value):
     """`value` as an int; a `ConfigError` naming `key` unless it is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key}: expected an integer >= 1, got {value!r}")
-    return value
+    return checks.integer(value, key)
 
 
 def check_options(name, cfg, allowed):
@@ -75,8 +74,7 @@ class Strategy(abc.ABC):
             ConfigError: when `global_batch` is not a positive integer or does not divide
                 evenly across the replicas.
         """
-        if isinstance(global_batch, bool) or not isinstance(global_batch, int) or global_batch < 1:
-            raise ConfigError(f"batch size: expected an integer >= 1, got {global_batch!r}")
+        global_batch = checks.integer(global_batch, "batch size")
         replicas = self.num_replicas
         if global_batch % replicas:
             lower = global_batch - global_batch % replicas

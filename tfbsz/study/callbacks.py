@@ -31,6 +31,7 @@ import time
 import keras
 import numpy as np
 
+from tfbsz.core import checks
 from tfbsz.core.targets import Target
 
 __all__ = ["StepsToTarget", "measurement_from_logs"]
@@ -89,6 +90,10 @@ class StepsToTarget(keras.callbacks.Callback):
         on_measurement: optional callable receiving each measurement dict as it is made.
         extra_measurements: optional callable `(model) -> dict` merged into each measurement
             (e.g. a gradient-noise-scale estimate).
+        throughput: optional callable `(examples_per_s) -> dict` merged into each measurement, given
+            the training throughput since the previous measurement (evaluation time excluded; the
+            first window includes compilation), e.g. `tfbsz.models.efficiency.measurement_throughput`'s
+            tokens/s and MFU. Needs `batch_size`.
 
     Attributes:
         outcome: `"reached"`, `"missed"`, `"diverged"`, or None while training.
@@ -110,20 +115,19 @@ class StepsToTarget(keras.callbacks.Callback):
         eval_batch_size=256,
         on_measurement=None,
         extra_measurements=None,
+        throughput=None,
     ):
         super().__init__()
         if not isinstance(target_metric, str) or "/" not in target_metric:
             raise ValueError(
-                "`target_metric` must name a measurement column such as 'val/classification_error'. "
-                f"Received: target_metric={target_metric!r}"
+                "target_metric: expected a measurement column such as 'val/classification_error', "
+                f"got {checks.describe(target_metric)}"
             )
         target = Target(target_metric, threshold, direction)
-        for name, value in (("eval_every", eval_every), ("accumulation_steps", accumulation_steps),
-                            ("eval_batch_size", eval_batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
-            raise ValueError(f"`max_steps` must be a positive integer or None. Received: max_steps={max_steps!r}")
+        eval_every = checks.integer(eval_every, "eval_every")
+        accumulation_steps = checks.integer(accumulation_steps, "accumulation_steps")
+        eval_batch_size = checks.integer(eval_batch_size, "eval_batch_size")
+        max_steps = checks.integer(max_steps, "max_steps", allow_none=True)
         self.eval_data = eval_data
         self.target = target
         self.target_metric = target.metric
@@ -136,6 +140,7 @@ class StepsToTarget(keras.callbacks.Callback):
         self.eval_batch_size = eval_batch_size
         self.on_measurement = on_measurement
         self.extra_measurements = extra_measurements
+        self.throughput = throughput
         self.reset()
 
     def reset(self):
@@ -152,6 +157,8 @@ class StepsToTarget(keras.callbacks.Callback):
         self._window_start = {}
         self._last_cum = {}
         self._start_time = None
+        self._window_clock = None  # when the current training window began (after the last evaluation)
+        self._window_updates = 0
 
     # ------------------------------------------------------------------ comparisons
 
@@ -169,6 +176,8 @@ class StepsToTarget(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self._start_time is None:
             self._start_time = time.perf_counter()
+        if self._window_clock is None:
+            self._window_clock = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_base = self._micro_steps
@@ -241,6 +250,8 @@ class StepsToTarget(keras.callbacks.Callback):
         return logs
 
     def _measure(self, updates):
+        window_s = time.perf_counter() - (self._window_clock or time.perf_counter())
+        window_examples = (updates - self._window_updates) * (self.batch_size or 0)
         row = {
             "step": int(updates),
             "examples_seen": int(updates * self.batch_size) if self.batch_size else None,
@@ -249,6 +260,8 @@ class StepsToTarget(keras.callbacks.Callback):
         }
         train = measurement_from_logs(self._window_means(), "train")
         row.update(train)
+        if self.throughput is not None and window_examples > 0 and window_s > 0:
+            row.update(self.throughput(window_examples / window_s))
         train_loss = train.get("train/loss", train.get("train/cross_entropy_error"))
         diverged = train_loss is not None and not math.isfinite(train_loss)
         if not diverged:
@@ -275,6 +288,8 @@ class StepsToTarget(keras.callbacks.Callback):
                 self.outcome = "reached"
         if self.on_measurement is not None:
             self.on_measurement(row)
+        self._window_clock = time.perf_counter()
+        self._window_updates = updates
 
 
 def _current_learning_rate(model):

@@ -9,13 +9,14 @@ workers ask it for trials. Two gaps of that mode are closed here:
   `HEARTBEAT_SECONDS`; the chief (`serve_oracle`) puts the trial of a worker whose heartbeat is
   older than `TFBSZ_WORKER_TIMEOUT` seconds (default 60) back in the retry queue, and another
   worker runs it again under the same trial id. Failure details are written next to the trial
-  (`<batch_size>/<trial_id>.failure.json`).
+  (`results.failure_path`: `<root>/tfbsz/<dataset>/<model>/<optimizer>/<batch_size>/<n>.failure.json`).
 * **A dead chief** makes KerasTuner's client wait up to an hour per call. tfbsz workers give up
   after `TFBSZ_CHIEF_TIMEOUT` seconds (default 300) with a one-line error.
 
 Each batch size is one KerasTuner project, served on port `P + i` for the i-th batch size
-(`use_batch_size_port`); the chief marks a finished batch size with `keras_tuner/DONE`, and
-workers move on only then, so a trial re-queued late still finds a worker.
+(`use_batch_size_port`); the chief marks a finished batch size with `DONE` in its KerasTuner
+project (`results.tuner_dir`), and workers move on only then, so a trial re-queued late still
+finds a worker.
 
 A worker that trains a cohort (several trials at once) asks the chief for each member under its
 own tuner id, `<worker id>#<k>` (`cohort_member_id`); the worker's one heartbeat covers them all.
@@ -97,7 +98,7 @@ def _heartbeat_dir(project_dir):
     return path
 
 
-def _requeue_dead_workers(oracle, project_dir, failure_dir):
+def _requeue_dead_workers(oracle, project_dir, batch_size_folder):
     from tfbsz.study.tuning import kt_internals
 
     beats = _heartbeat_dir(project_dir)
@@ -118,7 +119,7 @@ def _requeue_dead_workers(oracle, project_dir, failure_dir):
         kt_internals.requeue(oracle, tuner_id)
         from tfbsz.records import results
 
-        results.write_trial_failure(failure_dir, trial.trial_id, {
+        results.write_trial_failure(batch_size_folder, trial.trial_id, {
             "worker": tuner_id,
             "reason": f"no heartbeat from worker {tuner_id} for more than {_worker_timeout():.0f} s",
             "last_heartbeat_age_s": None if age is None else round(age, 1),
@@ -138,8 +139,9 @@ def _finished(oracle):
     return all(t.status in done for t in oracle.trials.values())
 
 
-def serve_oracle(oracle, project_dir, failure_dir, poll_seconds=0.5):
-    """Serves `oracle` to workers until every trial is finished; re-queues dead workers' trials."""
+def serve_oracle(oracle, project_dir, batch_size_folder, poll_seconds=0.5):
+    """Serves `oracle` to workers until every trial is finished; re-queues dead workers' trials
+    (writing `results.failure_path(batch_size_folder, trial_id)`)."""
     import grpc
     from concurrent import futures
 
@@ -155,7 +157,7 @@ def serve_oracle(oracle, project_dir, failure_dir, poll_seconds=0.5):
         while True:
             time.sleep(poll_seconds)
             with kt_internals.oracle_lock(oracle):
-                _requeue_dead_workers(oracle, project_dir, failure_dir)
+                _requeue_dead_workers(oracle, project_dir, batch_size_folder)
                 if _finished(oracle):
                     oracle.save()
                     break

@@ -30,7 +30,7 @@ Example:
 import os
 import pathlib
 
-from tfbsz.records import results
+from tfbsz.records import legacy_layout, results
 from tfbsz.core.config import DEFAULTS, OPEN_SECTIONS, check_component_options, from_dict, load_config
 from tfbsz.core.errors import ConfigError
 from tfbsz.records.summary import summarize_batch_size, write_summary
@@ -293,6 +293,7 @@ class Study:
         directory = self._batch_size_dir(batch_size)
         if self.role != "worker":
             directory = self._write_batch_size_study(batch_size, max_steps, space)
+        legacy_layout.upgrade_batch_size(directory)  # a study written before 0.2, being resumed
         done = sum(1 for p in directory.glob("*/metadata.json")) if directory.exists() else 0
         self.progress.batch_size_begin(batch_size, min(done, trials))
         cfg = dict(self.cfg)
@@ -314,7 +315,8 @@ class Study:
             reverse_log=tuning.reverse_log_names(space),
         )
         distributed.use_batch_size_port(index)
-        tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(directory), project_name="keras_tuner",
+        project = results.tuner_dir(directory)
+        tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(project.parent), project_name=project.name,
                                           parallel_trials=sizer.next_size if sizer is not None else 1)
         try:
             tuner.search()
@@ -325,15 +327,11 @@ class Study:
 
     def _best_so_far(self, batch_size):
         """The batch size's `BestSoFar` from its finished trials (for `budget.stop_when_beaten`)."""
-        from tfbsz.records.summary import first_step_reaching
+        from tfbsz.records.summary import best_result
         from tfbsz.study.best_so_far import BestSoFar
 
         bs = results.load_batch_size(self._batch_size_dir(batch_size)) if self.cfg["budget"]["stop_when_beaten"] else None
-        if bs is None:
-            return BestSoFar()
-        target = self.cfg["target"]
-        return BestSoFar.from_trials(
-            bs.trials, lambda t: first_step_reaching(t, target["metric"], float(target["threshold"]), target["direction"]))
+        return BestSoFar(best_result(bs.trials, self.cfg["target"]) if bs is not None else None)
 
     def _num_train_from_disk(self):
         from tfbsz import data
@@ -374,7 +372,8 @@ class Study:
         bs = results.load_batch_size(self._batch_size_dir(batch_size))
         if bs is None:
             return {"batch_size": batch_size, "steps_to_result": None, "best_trial": None, "trials": 0,
-                    "reached": 0, "missed": 0, "diverged": 0, "beaten": 0, "wall_time_s": 0.0, "best_parameters": {}}
+                    "reached": 0, "missed": 0, "diverged": 0, "incomplete": 0, "beaten": 0, "wall_time_s": 0.0,
+                    "best_parameters": {}}
         return summarize_batch_size(bs, self.cfg["target"])
 
     def _write_summary(self, rows):

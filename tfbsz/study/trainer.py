@@ -22,6 +22,7 @@ import contextlib
 import copy
 import functools
 import math
+import pathlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ import numpy as np
 from tfbsz import models, optimizers
 from tfbsz.core.config import set_path, steps_budget
 from tfbsz.core.errors import ConfigError
+from tfbsz.models.efficiency import measurement_throughput
 from tfbsz.study import callbacks as callbacks_lib
 from tfbsz.training import regularizers, schedules
 
@@ -247,6 +249,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
         wall = time.perf_counter() - started
     result = _trial_result(stt, plan, wall, extra)
     if save_model_path is not None:
+        pathlib.Path(save_model_path).parent.mkdir(parents=True, exist_ok=True)
         model.save(str(save_model_path))
         result.extra["model"] = str(save_model_path)
     del model
@@ -298,6 +301,7 @@ def _steps_to_target(cfg, plan, dataset, on_measurement):
         accumulation_steps=plan.accumulation_steps,
         eval_batch_size=max(256, plan.micro_batch),
         on_measurement=on_measurement,
+        throughput=measurement_throughput(cfg["model"], dataset, cfg["precision"], devices=plan.num_replicas),
     )
 
 

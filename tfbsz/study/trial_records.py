@@ -34,7 +34,7 @@ import shutil
 import traceback
 
 from tfbsz.records import results
-from tfbsz.records.summary import first_step_beating
+from tfbsz.records.summary import as_target
 from tfbsz.study.best_so_far import BestSoFar
 
 __all__ = ["TrialRecorder", "RECORDED_OPTIMIZER_KEYS"]
@@ -89,7 +89,7 @@ class TrialRecorder:
     def kept(self, trial_id, parameters):
         """The `TrialResult` of a trial whose files a killed run finished writing (the oracle had
         not yet heard of it), or None: such a trial is not trained again."""
-        trial_dir = self.trial_root / str(trial_id)
+        trial_dir = results.trial_dir(self.trial_root, trial_id)
         if not (trial_dir / "metadata.json").exists():
             return None
         trial = results.load_trial(trial_dir)
@@ -105,7 +105,7 @@ class TrialRecorder:
 
     def begin(self, trial_id, parameters, max_steps):
         """A trial is about to train: clear what a killed attempt left, show it."""
-        trial_dir = self.trial_root / str(trial_id)
+        trial_dir = results.trial_dir(self.trial_root, trial_id)
         if trial_dir.exists():  # an interrupted attempt: its partial files are stale
             shutil.rmtree(trial_dir)
         self._parameters[str(trial_id)] = dict(parameters)
@@ -114,21 +114,19 @@ class TrialRecorder:
             self.progress.trial_begin(self.batch_size, str(trial_id), parameters, max_steps)
 
     def model_path(self, trial_id):
-        """Where the trained model goes (`save_models: all|best`), or None."""
+        """Where the trained model goes (`save_models: all|best`), or None. The folder is made when
+        the model is saved: a batch size's folder holds finished trials only."""
         if self.cfg.get("save_models", "none") == "none":
             return None
-        trial_dir = self.trial_root / str(trial_id)
-        trial_dir.mkdir(parents=True, exist_ok=True)
-        return trial_dir / "model.keras"
+        return results.trial_dir(self.trial_root, trial_id) / "model.keras"
 
     # ------------------------------------------------------------------ during training
 
     def measurement(self, trial_id, row):
         """One measurement of a running trial."""
-        target = self.cfg["target"]
-        step = first_step_beating([row], target["metric"], target["threshold"], target["direction"])
-        if step is not None:
-            self.best.update(step, trial_id)
+        target = as_target(self.cfg["target"])
+        if target.beats(row.get(target.metric)) and row.get("step") is not None:
+            self.best.update(row["step"], trial_id)
         if self.progress is not None:
             self.progress.measurement(row, trial_id=str(trial_id))
 
@@ -156,7 +154,7 @@ class TrialRecorder:
             "wall_time_s": round(result.wall_time_s, 3),
             "target": dict(self.cfg["target"]),
         })
-        trial_dir = self.trial_root / trial_id
+        trial_dir = results.trial_dir(self.trial_root, trial_id)
         recorded = self.recorded_parameters(self._parameters.get(trial_id, {}))
         if self.tensorboard_root is not None:
             from tfbsz.records import tb_logging
@@ -173,6 +171,7 @@ class TrialRecorder:
     def trial_failed(self, trial_id, error):
         """A trial raised `error` (e.g. out of memory): record why next to it and hand it on."""
         trial_id = str(trial_id)
+        shutil.rmtree(results.trial_dir(self.trial_root, trial_id), ignore_errors=True)  # finished trials only
         results.write_trial_failure(self.trial_root, trial_id, {
             "parameters": self._parameters.get(trial_id, {}),
             "reason": f"{type(error).__name__}: {' '.join(str(error).split())[:2000]}",

@@ -1,179 +1,226 @@
-"""Every read of study files by the plugin goes through this module.
+"""Every read of study files by the plugin goes through this module, and through
+`tfbsz.records.results` (the one reader, which refuses links out of a study, FIFOs, oversized and
+malformed files; see `tfbsz.records.file_reading`).
 
-It finds the studies under a logdir and turns one study into plain Python data (dicts, lists,
-numbers), using `tfbsz.records.results`, which imports neither Keras nor TensorFlow. Nothing here takes a
-path from a request: callers pass a run name, which is looked up among the studies found.
+`StudyFiles` is the plugin's view of a logdir: the run list (studies found under it, rescanned at
+most every `metadata.RUNS_RESCAN_SECONDS`) and the loaded studies (kept while none of their files
+changes: the cache key is every file's modification time and size). Nothing here takes a path
+from a request: callers pass a run name, which is looked up among the studies found.
 
 >>> import tempfile
->>> from tfbsz import results
+>>> from tfbsz.records import results
 >>> from tfbsz.tb_plugin import _files
 >>> logdir = tempfile.mkdtemp()
 >>> d = results.batch_size_dir(f"{logdir}/study_a", "digits", "mlp", "sgd", 32)
 >>> results.write_json(d / "study.json", {"batch_size": 32})
->>> results.write_trial(d / "00", {"learning_rate": 0.1}, "COMPLETE", 40,
+>>> results.write_trial(results.trial_dir(d, 0), {"learning_rate": 0.1}, "COMPLETE", 40,
 ...     [{"step": 40, "val/classification_error": 0.05}])
->>> sorted(_files.find_runs(logdir))
-['study_a/digits/mlp/sgd']
->>> _files.read_run(_files.find_runs(logdir)["study_a/digits/mlp/sgd"])["trials"][0]["steps"]
+>>> files = _files.StudyFiles(logdir)
+>>> runs, notes = files.runs()
+>>> sorted(runs), notes
+(['study_a/digits/mlp/sgd'], [])
+>>> files.load("study_a/digits/mlp/sgd").batch_sizes[32].trials[0].steps
 40
 """
 
-import json
-import math
+import collections
 import os
 import pathlib
+import threading
+import time
 
+from tfbsz.core.errors import ConfigError
+from tfbsz.core.targets import Target
 from tfbsz.records import results
+from tfbsz.tb_plugin import metadata
 
 
 class StudyReadError(Exception):
-    """A study's files exist but cannot be read (bad JSON, unreadable CSV, vanished folder)."""
+    """A study's files exist but cannot be read (malformed, refused, too large, vanished)."""
+
+
+def run_name_problem(name):
+    """Why `name` cannot be a run name (None when it can): the one rule for `/runs` and `/study`.
+
+    >>> run_name_problem("studies/adam:v2") is None, run_name_problem("a\\nb")
+    (True, 'run name holds control characters')
+    """
+    if not name:
+        return "run name is empty"
+    if len(name) > metadata.MAX_RUN_NAME_LENGTH:
+        return f"run name is longer than {metadata.MAX_RUN_NAME_LENGTH} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "run name holds control characters"
+    return None
 
 
 def find_runs(logdir):
-    """Maps run names (study folders relative to `logdir`, with `/`) to their folders.
+    """`(runs, notes)`: run names (study folders relative to `logdir`, with `/`) mapped to their
+    folders, and one note per study folder that cannot be served.
 
     A study folder holds `tfbsz_study.json`, or is the `<optimizer>` folder of a bare
     Shallue-layout tree. When the logdir itself is a study, its run is named after the folder.
     """
     if not logdir or not os.path.isdir(logdir):
-        return {}
+        return {}, []
     base = pathlib.Path(logdir).resolve()
-    runs = {}
     try:
         roots = results.find_study_roots(base)
-    except OSError:
-        return {}
+    except OSError as err:
+        return {}, [f"cannot scan the logdir: {err.strerror or err}"]
+    runs, notes = {}, []
     for root in roots:
-        root = pathlib.Path(root).resolve()
+        root = pathlib.Path(os.path.realpath(root))
         if root != base and base not in root.parents:
             continue  # never list a folder outside the logdir (a symlink pointing away)
         name = base.name if root == base else root.relative_to(base).as_posix()
+        problem = run_name_problem(name)
+        if problem:
+            notes.append(f"skipped a study folder: {problem} ({name[:80]!r})")
+            continue
         runs[name] = root
-    return runs
-
-
-def has_any_study(logdir):
-    """True when `find_runs(logdir)` would list at least one study."""
-    return bool(find_runs(logdir))
+    return runs, notes
 
 
 def describe_run(root):
-    """A cheap description of a study for the run list: its workload and declared target."""
-    meta = _read_optional_json(pathlib.Path(root) / results.STUDY_MARKER)
-    kind = "tfbsz" if meta else "shallue"
-    if not meta:
-        meta = _first_batch_size_config(pathlib.Path(root))
-    return {
-        "kind": kind,
-        "dataset": _text(meta.get("dataset")),
-        "model": _text(meta.get("model")),
-        "optimizer": _text(meta.get("optimizer")),
-        "target": normalize_target(meta.get("target")),
-    }
-
-
-def read_run(root):
-    """Everything the dashboard needs from one study folder, as plain data.
-
-    Returns a dict with `kind`, `study` (workload and version fields), `target` (or None),
-    `summary_rows` (from `summary.json`, possibly empty) and `trials`: one dict per trial with
-    `batch_size`, `trial_id`, `status`, `steps`, `parameters`, `tfbsz` (the extra metadata) and
-    `measurements` (rows of numbers).
+    """A cheap description of a study for the run list: its workload and declared target.
 
     Raises:
-        StudyReadError: when a file of the study is missing or malformed.
+        StudyReadError: when its `tfbsz_study.json` (or, for a bare tree, first `study.json`)
+            cannot be read.
     """
+    root = pathlib.Path(root)
+    marker = root / results.STUDY_MARKER
     try:
-        study = results.load_study(root)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
-        raise StudyReadError(f"{type(err).__name__}: {err}") from None
-    meta = study.meta if isinstance(study.meta, dict) else {}
-    summary = study.summary if isinstance(study.summary, dict) else {}
-    target = normalize_target(meta.get("target"))
-    trials = []
-    for batch_size, bs_study in study.batch_sizes.items():
-        config = bs_study.config if isinstance(bs_study.config, dict) else {}
-        if target is None and isinstance(config.get("tfbsz"), dict):
-            target = normalize_target(config["tfbsz"].get("target"))
-        for trial in bs_study.trials:
-            trials.append(
-                {
-                    "batch_size": int(batch_size),
-                    "trial_id": str(trial.trial_id),
-                    "status": _text(trial.status),
-                    "steps": trial.steps,
-                    "parameters": _json_safe(dict(trial.parameters or {})),
-                    "tfbsz": _json_safe(dict(trial.extra or {})),
-                    "measurements": trial.measurements,
-                }
-            )
-    rows = summary.get("batch_sizes") if isinstance(summary.get("batch_sizes"), list) else []
+        if marker.exists():
+            kind, meta = "tfbsz", results.read_json(marker, within=root)
+        else:
+            kind, meta = "shallue", _first_batch_size_config(root)
+    except (OSError, ValueError) as err:
+        raise StudyReadError(str(err)) from None
+    if not isinstance(meta, dict):
+        raise StudyReadError(f"{marker}: expected a JSON object")
     return {
-        "kind": "tfbsz" if (pathlib.Path(root) / results.STUDY_MARKER).exists() else "shallue",
-        "study": {
-            key: _text(meta.get(key))
-            for key in ("dataset", "model", "optimizer", "tfbsz_version", "created")
-        },
-        "target": target,
-        "summary_rows": [r for r in rows if isinstance(r, dict)],
-        "trials": trials,
+        "kind": kind,
+        "dataset": text(meta.get("dataset")),
+        "model": text(meta.get("model")),
+        "optimizer": text(meta.get("optimizer")),
+        "target": declared_target(meta.get("target")),
     }
 
 
-def normalize_target(target):
-    """`{"metric", "threshold", "direction"}` from a study's target, or None if incomplete.
+def declared_target(target):
+    """`{"metric", "threshold", "direction"}` of a study's declared target, or None when it is
+    missing or incomplete (read with `tfbsz.core.targets.Target.from_dict`).
 
-    >>> normalize_target({"metric": "val/accuracy", "threshold": "0.9", "direction": "max"})
-    {'metric': 'val/accuracy', 'threshold': 0.9, 'direction': 'max'}
-    >>> normalize_target({"metric": "val/accuracy"}) is None
+    >>> declared_target({"metric": "val/accuracy", "threshold": "0.9"}) is None   # not a number
     True
+    >>> declared_target({"metric": "val/accuracy", "threshold": 0.9})
+    {'metric': 'val/accuracy', 'threshold': 0.9, 'direction': 'max'}
     """
     if not isinstance(target, dict):
         return None
-    metric = target.get("metric")
-    threshold = target.get("threshold", target.get("value"))
     try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
+        return Target.from_dict(target).to_dict()
+    except ConfigError:
         return None
-    if not isinstance(metric, str) or not metric or not math.isfinite(threshold):
-        return None
-    direction = target.get("direction") or ("max" if metric.endswith("accuracy") else "min")
-    if direction not in ("min", "max"):
-        return None
-    return {"metric": metric, "threshold": threshold, "direction": direction}
 
 
 def _first_batch_size_config(root):
     for study_json in sorted(root.glob("*/study.json")) + sorted(root.glob("*/*/*/*/study.json")):
-        config = _read_optional_json(study_json)
-        if config:
+        config = results.read_json(study_json, within=root)
+        if isinstance(config, dict):
             return config
     return {}
 
 
-def _read_optional_json(path):
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+def text(value):
+    """A short string for the run list and study header (None stays None)."""
+    return None if value is None else str(value)[:200]
 
 
-def _text(value):
-    return None if value is None else str(value)
+class StudyFiles:
+    """The studies under one logdir, with the run list and loaded studies cached.
 
+    Args:
+        logdir: the logdir TensorBoard serves.
+        rescan_seconds: how long a scan of the logdir for studies is reused.
+        cached_studies: how many loaded studies are kept (least recently used dropped first).
+        cache_bytes: the most bytes of files the kept studies may hold together (the latest
+            study is always kept).
+        max_study_bytes: the largest total size of a study's files that is loaded.
+    """
 
-def _json_safe(value):
-    """Values fit for JSON: non-finite floats become None, unknown objects become strings."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return str(value)
+    def __init__(self, logdir, rescan_seconds=metadata.RUNS_RESCAN_SECONDS,
+                 cached_studies=metadata.CACHED_STUDIES, cache_bytes=metadata.CACHE_BYTES,
+                 max_study_bytes=metadata.MAX_STUDY_BYTES):
+        self.logdir = logdir
+        self.rescan_seconds = rescan_seconds
+        self.cached_studies = cached_studies
+        self.cache_bytes = cache_bytes
+        self.max_study_bytes = max_study_bytes
+        self._lock = threading.Lock()
+        self._scan = None  # (time, runs, notes, descriptions)
+        self._studies = collections.OrderedDict()  # root -> (stamps, Study, total bytes)
+
+    def _scanned(self):
+        now = time.monotonic()
+        with self._lock:
+            if self._scan is not None and now - self._scan[0] < self.rescan_seconds:
+                return self._scan
+        runs, notes = find_runs(self.logdir)
+        descriptions = {}
+        for name, root in sorted(runs.items()):
+            try:
+                descriptions[name] = describe_run(root)
+            except StudyReadError as err:
+                notes.append(f"skipped study {name[:200]!r}: {err}")
+        scan = (now, runs, notes, descriptions)  # a study left out of the list still answers 422
+        with self._lock:
+            self._scan = scan
+        return scan
+
+    def runs(self):
+        """`({name: folder}, notes)`: every study that can be asked for by name (those whose
+        description failed included: asking for them gives the reason) and the notes."""
+        _, runs, notes, _ = self._scanned()
+        return dict(runs), list(notes)
+
+    def listing(self):
+        """`/runs`' body: `{"runs": [{"name", "kind", "dataset", ...}], "notes": [...]}`."""
+        _, _, notes, descriptions = self._scanned()
+        return {"runs": [{"name": name, **descriptions[name]} for name in sorted(descriptions)], "notes": list(notes)}
+
+    def load(self, name):
+        """The `results.Study` of run `name`, from the cache while its files are unchanged.
+
+        Raises:
+            KeyError: no study has that name.
+            StudyReadError: its files cannot be read, or are larger than `max_study_bytes`.
+        """
+        root = self.runs()[0][name]
+        try:
+            stamps = results.study_file_stamps(root)
+        except OSError as err:
+            raise StudyReadError(f"cannot list its files: {err.strerror or err}") from None
+        with self._lock:
+            cached = self._studies.get(root)
+            if cached is not None and cached[0] == stamps:
+                self._studies.move_to_end(root)
+                return cached[1]
+        total = sum(size for _, _, size in stamps)
+        if total > self.max_study_bytes:
+            raise StudyReadError(f"its files hold {total} bytes, more than the {self.max_study_bytes} the "
+                                 "dashboard loads; use python -m tfbsz.report on it")
+        try:
+            study = results.load_study(root)
+        except (OSError, ValueError, RecursionError) as err:
+            raise StudyReadError(str(err)) from None
+        with self._lock:
+            self._studies[root] = (stamps, study, total)
+            self._studies.move_to_end(root)
+            while len(self._studies) > 1 and (
+                    len(self._studies) > self.cached_studies
+                    or sum(entry[2] for entry in self._studies.values()) > self.cache_bytes):
+                self._studies.popitem(last=False)
+        return study

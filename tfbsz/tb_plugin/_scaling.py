@@ -1,21 +1,17 @@
 """Steps to result, best metaparameters and the scaling fit for one study, as JSON-ready data.
 
-Steps to result follows Shallue et al. (`compute_steps_to_result`): among all measurements of
-all trials of a batch size, the smallest `step` whose metric strictly beats the threshold. The fit
-S(B) = S_min (1 + B_crit / B) comes from `tfbsz.analysis.fit_critical_batch` when that module is
-importable; without it the dashboard shows the measurements and the perfect-scaling line only.
+Everything is computed by the modules the report uses: steps to result, the best trial and the
+outcome counts by `tfbsz.records.summary` (Shallue et al.'s rule over COMPLETE trials), the
+measured noise scale by `tfbsz.analysis.measured_noise_scale`, the fit S(B) = S_min (1 + B_crit /
+B) by `tfbsz.analysis.fit_critical_batch` and the regimes (perfect scaling, diminishing returns,
+beyond the maximal useful batch size) by `tfbsz.analysis.classify_regimes`.
 
-Regimes come from `tfbsz.analysis.classify_regimes` (perfect scaling, diminishing returns,
-beyond the maximal useful batch size; rules in docs/analysis.md).
-
->>> trials = [
-...     {"batch_size": 32, "trial_id": "0", "status": "COMPLETE", "steps": 90, "parameters":
-...      {"learning_rate": 0.1}, "tfbsz": {}, "measurements": [
-...         {"step": 50, "val/classification_error": 0.3}, {"step": 90, "val/classification_error": 0.1}]}]
->>> target = {"metric": "val/classification_error", "threshold": 0.2, "direction": "min"}
->>> first_step_beating(trials[0]["measurements"], target)
-90
->>> summarize({"trials": trials, "target": target, "summary_rows": []})["batch_sizes"][0]["steps_to_result"]
+>>> from tfbsz.core.targets import Target
+>>> from tfbsz.records.results import BatchSizeStudy, Study, Trial
+>>> trial = Trial(0, {"learning_rate": 0.1}, "COMPLETE",
+...               [{"step": 50, "val/classification_error": 0.3}, {"step": 90, "val/classification_error": 0.1}])
+>>> study = Study(root=None, meta={}, summary={}, batch_sizes={32: BatchSizeStudy(32, [trial])})
+>>> summarize(study, Target("val/classification_error", 0.2))["batch_sizes"][0]["steps_to_result"]
 90
 """
 
@@ -32,82 +28,64 @@ REGIME_LABELS = {
 
 LEARNING_RATE_KEYS = ("learning_rate", "lr", "base_learning_rate")
 
-# Written by the GradientNoiseScale callback when a study runs with `noise_scale.enabled: true`.
-NOISE_SCALE_COLUMN = "train/gradient_noise_scale"
 
+def summarize(study, target):
+    """Per-trial rows, per-batch-size rows and the analysis of a loaded `results.Study`.
 
-def first_step_beating(measurements, target):
-    """The first `step` whose target metric strictly beats the threshold, or None."""
-    return summary.first_step_beating(measurements, target["metric"], float(target["threshold"]),
-                                      target["direction"])
-
-
-def summarize(run):
-    """Per-trial rows, per-batch-size rows and the analysis for a study read by `_files.read_run`."""
-    target = run.get("target")
-    trials = [_trial_row(t, target) for t in run["trials"]]
+    Args:
+        study: the study (`tfbsz.records.results.Study`).
+        target: a `tfbsz.core.targets.Target`, or None (then the rows come from the trials'
+            recorded outcomes and the study's summary.json).
+    """
+    analysis = _import_analysis()
+    trials = [_trial_row(bs, t, target) for bs, b in study.batch_sizes.items() for t in b.trials]
     summary_by_bs = {}
-    for row in run.get("summary_rows", []):
-        if _is_number(row.get("batch_size")):
+    rows = study.summary.get("batch_sizes") if isinstance(study.summary.get("batch_sizes"), list) else []
+    for row in rows:
+        if isinstance(row, dict) and _is_number(row.get("batch_size")):
             summary_by_bs[int(row["batch_size"])] = row
     lr_key = learning_rate_key(trials)
     batch_sizes = []
-    for bs in sorted({t["batch_size"] for t in trials} | set(summary_by_bs)):
-        batch_sizes.append(_batch_size_row(bs, [t for t in trials if t["batch_size"] == bs],
+    for bs in sorted(set(study.batch_sizes) | set(summary_by_bs)):
+        bs_study = study.batch_sizes.get(bs)
+        batch_sizes.append(_batch_size_row(bs, bs_study, [t for t in trials if t["batch_size"] == bs],
                                            summary_by_bs.get(bs, {}), target, lr_key))
-    analysis = analyze(batch_sizes)
+    scaling = analyze(batch_sizes, analysis)
     for row in batch_sizes:
-        row["regime"] = regime_of(row["batch_size"], analysis["regimes"])
-    noise = noise_scale(run["trials"])
+        row["regime"] = regime_of(row["batch_size"], scaling["regimes"])
+    noise = noise_scale(study, analysis)
     for row in batch_sizes:
         row["noise_scale"] = noise["by_batch_size"].get(str(row["batch_size"])) if noise else None
+    columns = {c for b in study.batch_sizes.values() for t in b.trials for c in t.column_names}
     return {
         "trials": trials,
         "batch_sizes": batch_sizes,
-        "analysis": analysis,
+        "analysis": scaling,
         "noise_scale": noise,
         "learning_rate_key": lr_key,
         "parameter_names": sorted({k for t in trials for k in t["parameters"]}),
-        "metrics": sorted({k for t in run["trials"] for m in t["measurements"] for k in m} - {"step"}),
+        "metrics": sorted(str(c) for c in columns - {"step"}),
     }
 
 
-def noise_scale(trials, column=NOISE_SCALE_COLUMN):
-    """The measured B_simple: median over trials of each trial's last finite `column` value.
-
-    Same rule as `tfbsz.analysis.measured_noise_scale` (docs/analysis.md): returns
+def noise_scale(study, analysis):
+    """The measured B_simple (`tfbsz.analysis.measured_noise_scale`) as JSON-ready data:
     `{"column", "b_simple", "trials", "by_batch_size": {str(batch size): median}}`, or None when
-    no trial logged a finite value.
-
-    >>> noise_scale([{"batch_size": 16, "measurements": [{"step": 1, NOISE_SCALE_COLUMN: 8.0}]},
-    ...              {"batch_size": 64, "measurements": [{"step": 1, NOISE_SCALE_COLUMN: 20.0},
-    ...                                                  {"step": 2, NOISE_SCALE_COLUMN: None}]}])["b_simple"]
-    14.0
-    """
-    per_batch = {}
-    for trial in trials:
-        last = None
-        for row in trial["measurements"]:
-            value = row.get(column)
-            if _is_number(value):
-                last = float(value)
-        if last is not None:
-            per_batch.setdefault(int(trial["batch_size"]), []).append(last)
-    if not per_batch:
+    no trial logged a finite value (or the analysis is not importable)."""
+    if analysis is None:
         return None
-    everything = [v for values in per_batch.values() for v in values]
+    from tfbsz.analysis.study_files import workload_of  # noqa: PLC0415  (with the analysis, optional)
+
+    workload = workload_of(study)
+    found = analysis.measured_noise_scale(workload) if workload is not None else None
+    if found is None:
+        return None
     return {
-        "column": column,
-        "b_simple": _median(everything),
-        "trials": len(everything),
-        "by_batch_size": {str(b): _median(v) for b, v in sorted(per_batch.items())},
+        "column": found.column,
+        "b_simple": _number(found.b_simple),
+        "trials": found.trials,
+        "by_batch_size": {str(b): _number(v) for b, v in sorted(found.by_batch_size.items())},
     }
-
-
-def _median(values):
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
 
 
 def learning_rate_key(trials):
@@ -119,7 +97,7 @@ def learning_rate_key(trials):
     return next((k for k in sorted(names) if "learning_rate" in k), None)
 
 
-def analyze(batch_sizes):
+def analyze(batch_sizes, analysis):
     """Perfect-scaling line, fit, fitted curve and regimes over the batch sizes that reached the target."""
     points = [(r["batch_size"], r["steps_to_result"]) for r in batch_sizes
               if r["steps_to_result"] is not None and r["batch_size"] > 0 and r["steps_to_result"] > 0]
@@ -135,7 +113,6 @@ def analyze(batch_sizes):
         "reference_steps": s0,
         "points": [[b, s0 * b0 / b] for b in (b0, b_max)],
     }
-    analysis = _import_analysis()
     if analysis is None:
         out["fit_error"] = out["regime_error"] = "tfbsz.analysis is not available"
         return out
@@ -207,68 +184,77 @@ def _import_analysis():
     return analysis
 
 
-def _trial_row(trial, target):
-    extra = trial.get("tfbsz") or {}
+def _trial_row(batch_size, trial, target):
+    extra = trial.extra
     if target is not None:
-        steps_to_target = first_step_beating(trial["measurements"], target)
+        steps_to_target = summary.first_step_reaching(trial, target)
+        outcome = summary.outcome_from_first_step(trial, steps_to_target)
     else:
         steps_to_target = extra.get("steps_to_target") if _is_number(extra.get("steps_to_target")) else None
-    outcome = extra.get("outcome")
-    if outcome not in ("reached", "missed", "diverged", "beaten") or target is not None:
-        if trial["status"] == "INFEASIBLE" or outcome == "diverged":
-            outcome = "diverged"
-        elif steps_to_target is not None:
-            outcome = "reached"
-        elif target is not None or outcome == "missed":
-            outcome = "missed"
-        else:
-            outcome = None
+        outcome = trial.outcome
     return {
-        "batch_size": trial["batch_size"],
-        "trial_id": trial["trial_id"],
-        "status": trial["status"],
+        "batch_size": int(batch_size),
+        "trial_id": _json_safe(trial.trial_id),
+        "status": str(trial.status)[:40],
         "outcome": outcome,
-        "steps": trial["steps"],
+        "steps": trial.steps,
         "steps_to_target": steps_to_target,
-        "evaluations": len(trial["measurements"]),
+        "evaluations": len(trial.measurements),
         "wall_time_s": _number(extra.get("wall_time_s")),
-        "parameters": trial["parameters"],
+        "parameters": _json_safe(dict(trial.parameters)),
     }
 
 
-def _batch_size_row(batch_size, trials, summary_row, target, lr_key):
-    reached = [t for t in trials if t["steps_to_target"] is not None]
-    best = min(reached, key=lambda t: (t["steps_to_target"], t["trial_id"]), default=None)
-    if best is not None:
-        steps_to_result, best_trial, best_parameters = best["steps_to_target"], best["trial_id"], best["parameters"]
+def _batch_size_row(batch_size, bs_study, trials, summary_row, target, lr_key):
+    if target is not None and bs_study is not None:
+        row = summary.summarize_batch_size(bs_study, target)
+        steps_to_result, best_trial, best_parameters = row["steps_to_result"], row["best_trial"], row["best_parameters"]
     elif target is None and summary_row:
         steps_to_result = summary_row.get("steps_to_result") if _is_number(summary_row.get("steps_to_result")) else None
         best_trial = summary_row.get("best_trial")
         best_parameters = summary_row.get("best_parameters") or {}
     else:
         steps_to_result, best_trial, best_parameters = None, None, {}
-    best_lr = best_parameters.get(lr_key) if lr_key and isinstance(best_parameters, dict) else None
+    best_parameters = _json_safe(best_parameters) if isinstance(best_parameters, dict) else {}
+    best_lr = best_parameters.get(lr_key) if lr_key else None
+    counted = summary_row.get("trials") if _is_number(summary_row.get("trials")) else 0
     return {
         "batch_size": batch_size,
         "steps_to_result": None if steps_to_result is None else int(steps_to_result),
-        "best_trial": None if best_trial is None else str(best_trial),
+        "best_trial": _json_safe(best_trial) if isinstance(best_trial, (int, str)) else None,
         "best_learning_rate": best_lr if _is_number(best_lr) else None,
-        "best_parameters": best_parameters if isinstance(best_parameters, dict) else {},
-        "trials": len(trials) or summary_row.get("trials", 0),
-        "reached": sum(t["outcome"] == "reached" for t in trials),
-        "missed": sum(t["outcome"] == "missed" for t in trials),
-        "diverged": sum(t["outcome"] == "diverged" for t in trials),
+        "best_parameters": best_parameters,
+        "trials": len(trials) or int(counted),
+        **{outcome: sum(t["outcome"] == outcome for t in trials) for outcome in summary.OUTCOMES},
     }
 
 
+def _json_safe(value):
+    """Values fit for JSON: non-finite floats become None, unknown objects become strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return str(value)
+
+
 def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 def _number(value):
     try:
         value = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return value if math.isfinite(value) else None
 

@@ -3,13 +3,18 @@
 Routes (under `/data/plugin/tfbsz/`):
 
 * `/index.js`, `/static/<file>`: the dashboard (plain JavaScript ES modules, inline SVG charts).
-* `/runs`: `{"runs": [{"name", "kind", "dataset", "model", "optimizer", "target"}]}`.
+* `/runs`: `{"runs": [{"name", "kind", "dataset", "model", "optimizer", "target"}], "notes": [...]}`;
+  a study whose files cannot be read is left out, with a note saying why.
 * `/study?run=NAME[&metric=M&threshold=T&direction=min|max]`: one study's per-batch-size rows,
   per-trial rows and analysis (fit, perfect-scaling line, regimes). `metric`/`threshold`/
   `direction` replace the study's target (bare Shallue trees declare none).
 
 Bad requests get a JSON answer `{"error": "..."}` with a 4xx code: 400 for a missing or malformed
-parameter, 404 for an unknown run or file, 422 when a study's files cannot be read.
+parameter, 404 for an unknown run or file, 422 when a study's files cannot be read (malformed,
+too large, links out of the study, not regular files: see `tfbsz.records.file_reading`).
+Studies are read by `tfbsz.records.results` through `_files.StudyFiles`, which caches the run
+list for a few seconds and every loaded study until one of its files changes; the answer for a
+study and a target is kept as long as that loaded study is.
 
 >>> import tempfile, json
 >>> from werkzeug import test as wtest, wrappers
@@ -19,20 +24,24 @@ parameter, 404 for an unknown run or file, 422 when a study's files cannot be re
 >>> plugin = StepsToTargetPlugin(base_plugin.TBContext(logdir=tempfile.mkdtemp()))
 >>> client = wtest.Client(application.TensorBoardWSGI([plugin]), wrappers.Response)
 >>> json.loads(client.get("/data/plugin/tfbsz/runs").get_data())
-{'runs': []}
+{'runs': [], 'notes': []}
 >>> client.get("/data/plugin/tfbsz/study?run=../../etc").status_code
 400
 """
 
+import collections
 import math
 import os
 import posixpath
+import threading
 import time
 
 from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from tfbsz.core.errors import ConfigError
+from tfbsz.core.targets import Target, default_direction
 from tfbsz.tb_plugin import _files, _scaling, metadata
 
 _STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -59,6 +68,9 @@ class StepsToTargetPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context):
         self._logdir = getattr(context, "logdir", None) or None
+        self._files = _files.StudyFiles(self._logdir)
+        self._answers = collections.OrderedDict()  # (study id, target, run) -> (study, body)
+        self._answers_lock = threading.Lock()
         self._inactive_checked_at = None
         self._known_active = False
 
@@ -80,7 +92,7 @@ class StepsToTargetPlugin(base_plugin.TBPlugin):
         ):
             return False
         self._inactive_checked_at = now
-        self._known_active = _files.has_any_study(self._logdir)
+        self._known_active = bool(self._files.runs()[0])
         return self._known_active
 
     def frontend_metadata(self):
@@ -99,10 +111,7 @@ class StepsToTargetPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_runs(self, request):
-        runs = []
-        for name, root in sorted(_files.find_runs(self._logdir).items()):
-            runs.append({"name": name, **_files.describe_run(root)})
-        return http_util.Respond(request, {"runs": runs}, "application/json")
+        return http_util.Respond(request, self._files.listing(), "application/json")
 
     @wrappers.Request.application
     def _serve_study(self, request):
@@ -123,35 +132,46 @@ class StepsToTargetPlugin(base_plugin.TBPlugin):
                 raise RequestError(400, f"parameter '{key}' given more than once")
         run = validate_run_name(args.get("run"))
         override = parse_target(args)
-        root = _files.find_runs(self._logdir).get(run)
-        if root is None:
-            raise RequestError(404, f"no study named {run!r} under the logdir")
         try:
-            data = _files.read_run(root)
+            study = self._files.load(run)
+        except KeyError:
+            raise RequestError(404, f"no study named {run!r} under the logdir") from None
         except _files.StudyReadError as err:
             raise RequestError(422, f"cannot read study {run!r}: {err}") from None
+        declared = study.declared_target()
         if override is not None:
-            previous = data["target"]
             if "direction" not in override:
-                same_metric = previous and previous["metric"] == override["metric"]
-                override["direction"] = previous["direction"] if same_metric else _default_direction(override["metric"])
-            data["target"] = override
-            target_source = "request"
+                same_metric = declared is not None and declared.metric == override["metric"]
+                override["direction"] = declared.direction if same_metric else _default_direction(override["metric"])
+            target, target_source = _request_target(override), "request"
         else:
-            target_source = "study" if data["target"] else None
-        summary = _scaling.summarize(data)
+            target, target_source = declared, "study" if declared is not None else None
+        key = (id(study), None if target is None else (target.metric, target.threshold, target.direction),
+               target_source, run)
+        with self._answers_lock:
+            cached = self._answers.get(key)
+            if cached is not None and cached[0] is study:  # the same loaded study: its files are unchanged
+                self._answers.move_to_end(key)
+                return cached[1]
+        summary = _scaling.summarize(study, target)
         if override is not None and override["metric"] not in summary["metrics"]:
             raise RequestError(
                 400, f"metric {override['metric']!r} is not a measurement column; known: {summary['metrics']}"
             )
-        return {
+        body = {
             "run": run,
-            "kind": data["kind"],
-            "study": data["study"],
-            "target": data["target"],
+            "kind": "tfbsz" if study.is_tfbsz else "shallue",
+            "study": {key: _files.text(study.meta.get(key))
+                      for key in ("dataset", "model", "optimizer", "tfbsz_version", "created")},
+            "target": None if target is None else target.to_dict(),
             "target_source": target_source,
             **summary,
         }
+        with self._answers_lock:
+            self._answers[key] = (study, body)
+            while len(self._answers) > metadata.CACHED_ANSWERS:
+                self._answers.popitem(last=False)
+        return body
 
     def _static_response(self, request, name):
         if name not in _static_files():
@@ -163,7 +183,8 @@ class StepsToTargetPlugin(base_plugin.TBPlugin):
 
 
 def validate_run_name(run):
-    """The run name if well formed; raises RequestError(400) otherwise.
+    """The run name if well formed; raises RequestError(400) otherwise. The name is only looked
+    up among the studies found (never joined to a path), so ':' and any printable text are fine.
 
     >>> validate_run_name("studies/adam")
     'studies/adam'
@@ -174,10 +195,11 @@ def validate_run_name(run):
     """
     if run is None or run == "":
         raise RequestError(400, "missing parameter 'run' (a name from /runs)")
-    if len(run) > metadata.MAX_RUN_NAME_LENGTH or any(ord(c) < 32 for c in run):
-        raise RequestError(400, "run name too long or holds control characters")
+    problem = _files.run_name_problem(run)  # the same rule decides which names /runs lists
+    if problem:
+        raise RequestError(400, problem)
     parts = run.replace("\\", "/").split("/")
-    if run.startswith(("/", "\\")) or ".." in parts or posixpath.isabs(run) or ":" in parts[0]:
+    if run.startswith(("/", "\\")) or ".." in parts or posixpath.isabs(run):
         raise RequestError(400, f"run name must be a relative path without '..': {run!r}")
     return run
 
@@ -204,8 +226,19 @@ def parse_target(args):
 
 
 def _default_direction(metric):
-    """`max` for metrics where higher is better (accuracy, average precision), else `min`."""
-    return "max" if metric.endswith(("accuracy", "average_precision")) else "min"
+    """The metric's direction by the one rule (`tfbsz.core.targets.default_direction`); a
+    name that does not tell is a 400 asking for `direction`."""
+    try:
+        return default_direction(metric, key="direction")
+    except ConfigError as err:
+        raise RequestError(400, str(err)) from None
+
+
+def _request_target(override):
+    try:
+        return Target.from_dict(override)
+    except ConfigError as err:
+        raise RequestError(400, str(err)) from None
 
 
 def _static_files():

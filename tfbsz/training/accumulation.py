@@ -38,6 +38,7 @@ AccumulationPlan(micro_batch_global=64, accumulation_steps=1)
 
 from typing import NamedTuple
 
+from tfbsz.core import checks
 from tfbsz.core.errors import ConfigError
 
 __all__ = [
@@ -66,14 +67,6 @@ class AccumulationPlan(NamedTuple):
         return self.micro_batch_global * self.accumulation_steps
 
 
-def _check_int(key, value, allow_none=False):
-    if allow_none and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key}: expected an integer >= 1, got {value!r}")
-    return value
-
-
 def plan_accumulation(global_batch, num_replicas, max_device_batch):
     """The smallest accumulation that keeps every replica's micro-batch within `max_device_batch`.
 
@@ -92,9 +85,10 @@ def plan_accumulation(global_batch, num_replicas, max_device_batch):
         ConfigError: an argument is not a positive integer, or `global_batch` does not divide
             evenly across `num_replicas`.
     """
-    _check_int("batch size", global_batch)
-    _check_int("num_replicas", num_replicas)
-    _check_int("max_device_batch", max_device_batch, allow_none=True)
+    global_batch = checks.integer(global_batch, "batch size")
+    num_replicas = checks.integer(num_replicas, "num_replicas")
+    if max_device_batch is not None:
+        max_device_batch = checks.integer(max_device_batch, "max_device_batch")
     if global_batch % num_replicas:
         raise ConfigError(
             f"batch size {global_batch} does not divide evenly across {num_replicas} replicas; "
@@ -112,7 +106,7 @@ def plan_accumulation(global_batch, num_replicas, max_device_batch):
 
 def optimizer_kwargs(accumulation_steps):
     """Keyword arguments for a Keras optimizer: {} for 1, {"gradient_accumulation_steps": k} for k >= 2."""
-    _check_int("accumulation_steps", accumulation_steps)
+    accumulation_steps = checks.integer(accumulation_steps, "accumulation_steps")
     return {} if accumulation_steps == 1 else {"gradient_accumulation_steps": accumulation_steps}
 
 
@@ -128,7 +122,7 @@ def check_strategy_supports(strategy_name, accumulation_steps):
     ...
     tfbsz.core.errors.ConfigError: gradient accumulation (4 steps) does not work with strategy 'mirrored' ...
     """
-    _check_int("accumulation_steps", accumulation_steps)
+    accumulation_steps = checks.integer(accumulation_steps, "accumulation_steps")
     if accumulation_steps > 1 and strategy_name in UNSUPPORTED_STRATEGIES:
         raise ConfigError(
             f"gradient accumulation ({accumulation_steps} steps) does not work with strategy "

@@ -58,13 +58,14 @@ Example:
 """
 
 import math
-import numbers
 
 import keras
 from keras import ops
 
+from tfbsz.core import checks
 from tfbsz.core.errors import ConfigError
 from tfbsz.core.registry import Registry, check_option_names
+from tfbsz.core.schema import SCALING_RULES
 
 __all__ = [
     "build",
@@ -79,7 +80,6 @@ __all__ = [
     "SCALING_RULES",
 ]
 
-SCALING_RULES = ("none", "linear", "sqrt")
 
 WARMUP_OPTIONS = {"warmup_steps": 0, "warmup_fraction": 0.0, "warmup_start_factor": 0.0}
 
@@ -187,43 +187,18 @@ def _one_cycle(t, lr0, opts):
 # ---------------------------------------------------------------------------------------------
 
 
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_number(key, value, low=None, high=None, low_open=False, high_open=False):
-    lo = "(" if low_open else "["
-    hi = ")" if high_open else "]"
-    expected = f"a number in {lo}{low if low is not None else '-inf'}, "
-    expected += f"{high if high is not None else 'inf'}{hi}"
-    ok = _is_number(value) and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
-    return float(value)
-
-
-def _check_int(key, value, low):
-    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low):
-        raise ConfigError(f"{key}: expected an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def _resolve_options(name, given, total_steps):
     """Checks `given` options of schedule `name`, fills defaults, adds derived `_` keys."""
     check_option_names("schedule", name, given, options(name))
     opts = {**options(name), **given}
     opts["_total_steps"] = total_steps
 
-    opts["warmup_steps"] = _check_int("schedule.warmup_steps", opts["warmup_steps"], 0)
-    opts["warmup_fraction"] = _check_number(
-        "schedule.warmup_fraction", opts["warmup_fraction"], 0, 1
+    opts["warmup_steps"] = checks.integer(opts["warmup_steps"], "schedule.warmup_steps", 0)
+    opts["warmup_fraction"] = checks.number(
+        opts["warmup_fraction"], "schedule.warmup_fraction", 0, 1
     )
-    opts["warmup_start_factor"] = _check_number(
-        "schedule.warmup_start_factor", opts["warmup_start_factor"], 0, 1
+    opts["warmup_start_factor"] = checks.number(
+        opts["warmup_start_factor"], "schedule.warmup_start_factor", 0, 1
     )
     if opts["warmup_steps"] and opts["warmup_fraction"]:
         raise ConfigError(
@@ -233,14 +208,14 @@ def _resolve_options(name, given, total_steps):
     opts["_warmup_steps"] = opts["warmup_steps"] or round(opts["warmup_fraction"] * total_steps)
 
     if "decay_fraction" in opts:
-        opts["decay_fraction"] = _check_number(
-            "schedule.decay_fraction", opts["decay_fraction"], 0, 1, low_open=True
+        opts["decay_fraction"] = checks.number(
+            opts["decay_fraction"], "schedule.decay_fraction", 0, 1, low_open=True
         )
-        opts["end_factor"] = _check_number("schedule.end_factor", opts["end_factor"], 0, 1)
+        opts["end_factor"] = checks.number(opts["end_factor"], "schedule.end_factor", 0, 1)
         if opts["decay_steps"] is None:
             opts["_decay_steps"] = max(1, round(opts["decay_fraction"] * total_steps))
         else:
-            opts["decay_steps"] = _check_int("schedule.decay_steps", opts["decay_steps"], 1)
+            opts["decay_steps"] = checks.integer(opts["decay_steps"], "schedule.decay_steps", 1)
             opts["_decay_steps"] = opts["decay_steps"]
 
     if name == "cyclic":
@@ -249,24 +224,21 @@ def _resolve_options(name, given, total_steps):
                 "schedule.cycle_steps: required for schedule 'cyclic' (updates per full "
                 "cycle, up and down), expected an integer >= 2, got None"
             )
-        opts["cycle_steps"] = _check_int("schedule.cycle_steps", opts["cycle_steps"], 2)
-        opts["min_factor"] = _check_number("schedule.min_factor", opts["min_factor"], 0, 1)
-        opts["amplitude_decay"] = _check_number(
-            "schedule.amplitude_decay", opts["amplitude_decay"], 0, 1, low_open=True
+        opts["cycle_steps"] = checks.integer(opts["cycle_steps"], "schedule.cycle_steps", 2)
+        opts["min_factor"] = checks.number(opts["min_factor"], "schedule.min_factor", 0, 1)
+        opts["amplitude_decay"] = checks.number(
+            opts["amplitude_decay"], "schedule.amplitude_decay", 0, 1, low_open=True
         )
 
     if name == "one_cycle":
-        opts["pct_start"] = _check_number("schedule.pct_start", opts["pct_start"], 0, 1, True, True)
-        opts["div_factor"] = _check_number("schedule.div_factor", opts["div_factor"], 1)
-        opts["final_div_factor"] = _check_number(
-            "schedule.final_div_factor", opts["final_div_factor"], 1
+        opts["pct_start"] = checks.number(opts["pct_start"], "schedule.pct_start", 0, 1, True, True)
+        opts["div_factor"] = checks.number(opts["div_factor"], "schedule.div_factor", 1)
+        opts["final_div_factor"] = checks.number(
+            opts["final_div_factor"], "schedule.final_div_factor", 1
         )
-        if opts["anneal"] not in ("cosine", "linear"):
-            raise ConfigError(
-                f"schedule.anneal: expected 'cosine' or 'linear', got {opts['anneal']!r}"
-            )
-        opts["base_momentum"] = _check_number("schedule.base_momentum", opts["base_momentum"], 0, 1)
-        opts["max_momentum"] = _check_number("schedule.max_momentum", opts["max_momentum"], 0, 1)
+        opts["anneal"] = checks.choice(opts["anneal"], "schedule.anneal", ("cosine", "linear"))
+        opts["base_momentum"] = checks.number(opts["base_momentum"], "schedule.base_momentum", 0, 1)
+        opts["max_momentum"] = checks.number(opts["max_momentum"], "schedule.max_momentum", 0, 1)
         if opts["base_momentum"] > opts["max_momentum"]:
             raise ConfigError(
                 "schedule.base_momentum: expected base_momentum <= max_momentum, got "
@@ -318,11 +290,11 @@ class UpdateSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, name, base_learning_rate, total_steps, accumulation_steps=1, options=None):
         self._formula = _FORMULAS.get(name)
         self.name = name
-        self.base_learning_rate = _check_number(
-            "base_learning_rate", base_learning_rate, 0, low_open=True
+        self.base_learning_rate = checks.number(
+            base_learning_rate, "base_learning_rate", 0, low_open=True
         )
-        self.total_steps = _check_int("total_steps", total_steps, 1)
-        self.accumulation_steps = _check_int("accumulation_steps", accumulation_steps, 1)
+        self.total_steps = checks.integer(total_steps, "total_steps", 1)
+        self.accumulation_steps = checks.integer(accumulation_steps, "accumulation_steps", 1)
         self._opts = _resolve_options(name, dict(options or {}), self.total_steps)
         self.options = _public(self._opts)
 
@@ -408,7 +380,7 @@ class OneCycleMomentum:
     """
 
     def __init__(self, total_steps, options=None):
-        self.total_steps = _check_int("total_steps", total_steps, 1)
+        self.total_steps = checks.integer(total_steps, "total_steps", 1)
         self._opts = _resolve_options("one_cycle", dict(options or {}), self.total_steps)
         self.options = _public(self._opts)
 
@@ -441,7 +413,7 @@ def build_momentum(schedule_cfg, total_steps):
     name = cfg.pop("name", "constant")
     _FORMULAS.get(name)
     if name != "one_cycle":
-        _resolve_options(name, cfg, _check_int("total_steps", total_steps, 1))
+        _resolve_options(name, cfg, checks.integer(total_steps, "total_steps", 1))
         return None
     return OneCycleMomentum(total_steps, cfg)
 
@@ -488,7 +460,7 @@ class MomentumSchedule(keras.callbacks.Callback):
         if not callable(schedule):
             raise ConfigError(f"MomentumSchedule.schedule: expected a callable, got {schedule!r}")
         self.schedule = schedule
-        self.decimals = _check_int("decimals", decimals, 0)
+        self.decimals = checks.integer(decimals, "decimals", 0)
         self.history = []
 
     def _optimizer(self):
@@ -534,14 +506,8 @@ class MomentumSchedule(keras.callbacks.Callback):
 
 
 def _check_scaling(batch_size, base_batch_size, rule, key):
-    if rule not in SCALING_RULES:
-        raise ConfigError(
-            f"{key}: expected one of {', '.join(SCALING_RULES)}, got {rule!r}"
-        )
-    for arg, value in (("batch_size", batch_size), ("base_batch_size", base_batch_size)):
-        if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1):
-            raise ConfigError(f"{arg}: expected an integer >= 1, got {value!r}")
-    return batch_size / base_batch_size
+    checks.choice(rule, key, SCALING_RULES)
+    return checks.integer(batch_size, "batch_size") / checks.integer(base_batch_size, "base_batch_size")
 
 
 def scale_learning_rate(learning_rate, batch_size, base_batch_size, rule):
@@ -563,7 +529,7 @@ def scale_learning_rate(learning_rate, batch_size, base_batch_size, rule):
     0.2
     """
     ratio = _check_scaling(batch_size, base_batch_size, rule, "scale_learning_rate.rule")
-    _check_number("learning_rate", learning_rate, 0, low_open=True)
+    checks.number(learning_rate, "learning_rate", 0, low_open=True)
     factor = {"none": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio)}[rule]
     return float(learning_rate) * factor
 
@@ -584,7 +550,7 @@ def scale_warmup(warmup_steps, batch_size, base_batch_size, rule):
     250
     """
     ratio = _check_scaling(batch_size, base_batch_size, rule, "scale_warmup.rule")
-    warmup_steps = _check_int("warmup_steps", warmup_steps, 0)
+    warmup_steps = checks.integer(warmup_steps, "warmup_steps", 0)
     factor = {"none": 1.0, "linear": 1.0 / ratio, "sqrt": 1.0 / math.sqrt(ratio)}[rule]
     if warmup_steps == 0:
         return 0

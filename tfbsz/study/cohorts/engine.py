@@ -14,6 +14,7 @@ JAX backend only (see `compatibility.can_run_as_cohort`).
 """
 
 import functools
+import pathlib
 import time
 import weakref
 
@@ -149,6 +150,7 @@ def _save_member_model(setup, values, dataset, path):
                                  (model.optimizer.variables, values["optimizer"])):
             for variable, value in zip(variables, saved):
                 variable.assign(value)
+        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)  # as run_trial: made when saved
         model.save(str(path))
 
 

@@ -43,7 +43,7 @@ class StudyHyperModel(kt.HyperModel):
         cfg: the checked study config.
         dataset: the loaded `tfbsz.data.Dataset`.
         batch_size: the global batch size of these trials.
-        trial_root: the batch size's folder; trial `id` writes `<trial_root>/<id>/`.
+        trial_root: the batch size's folder; trial `id` writes `results.trial_dir(trial_root, id)`.
         strategy: the `tfbsz.strategies` strategy to train under (None: default device).
         fixed_parameters: values applied to every trial before the searched ones (used by the
             scaling-rule mode).
