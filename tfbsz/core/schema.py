@@ -3,7 +3,7 @@
 `KEYS` is the one table the config is checked against (`tfbsz.core.config`) and the config
 reference (docs/config.md) is generated from. Adding a key is one line in `KEYS`:
 
-    Key("search.parallel_trials", Integer(), 1, "trials trained at once per batch size"),
+    Key("search.repeats", Integer(), 1, "runs per trial"),
 
 A key whose default is `REQUIRED` must be set; a key whose default is None may be null (unset);
 any other key must hold a value of its type. Sections are the key paths' prefixes. The sections
