@@ -32,12 +32,23 @@ OPTIMIZERS = {
 }
 DIVERGING_LR = 1e30
 
+# Per optimizer: a per-trial setting searched alongside the learning rate, with a value per
+# member (float32-exact values: a traced float32 value then equals the Python float alone).
+SEARCHED = {
+    "momentum": ("momentum", [0.875, 0.75, 0.875, 0.5]),
+    "nesterov": ("momentum", [0.875, 0.75, 0.875, 0.5]),
+    "lars": ("trust_coefficient", [2.0**-10, 2.0**-9, 2.0**-10, 2.0**-11]),
+    "adam": ("beta_2", [0.9375, 0.984375, 0.9375, 0.96875]),
+    "adamw": ("weight_decay", [2.0**-8, 2.0**-6, 2.0**-8, 0.0]),
+    "lamb": ("weight_decay", [2.0**-8, 2.0**-6, 2.0**-8, 2.0**-10]),
+}
 
-def digits_cfg(optimizer, lr, **extra):
+
+def digits_cfg(optimizer_name, lr, **extra):
     from tfbsz.core.config import from_dict
 
     raw = {"data": {"name": "digits"}, "model": {"name": "mlp", "hidden_units": [32]},
-           "optimizer": {"name": optimizer, "learning_rate": lr},
+           "optimizer": {"name": optimizer_name, "learning_rate": lr},
            "schedule": {"name": "linear_decay", "warmup_steps": 5},
            "target": {"metric": "val/classification_error", "threshold": 0.2},
            "budget": {"max_steps": STEPS}, "eval_every": EVAL_EVERY, "eval_examples": 256,
@@ -99,7 +110,7 @@ def exactness(names):
     report = {}
     for name in names.split(","):
         lr, variable_momentum = OPTIMIZERS[name]
-        cfg = digits_cfg(name, lr)
+        cfg = digits_cfg(name, lr, optimizer={"name": name, "learning_rate": lr, "weight_decay": 0.001})
         second = {"schedule.name": "one_cycle", "schedule.warmup_steps": 0} if variable_momentum else {
             "schedule.name": "cosine", "schedule.warmup_steps": 8}
         parameters = [
@@ -108,6 +119,9 @@ def exactness(names):
             {"optimizer.learning_rate": DIVERGING_LR},
             {"optimizer.learning_rate": lr * 0.5, "regularization.label_smoothing": 0.01},
         ]
+        setting, values = SEARCHED[name]
+        for p, value in zip(parameters, values):
+            p[f"optimizer.{setting}"] = value
         result = cohort_vs_alone(cfg, parameters, BATCH, dataset, compare=(0, 1, 2))
         # The same cohort with the diverging member replaced by a healthy one: the others'
         # numbers must not change at all.
@@ -127,7 +141,8 @@ def workloads():
     report = {}
     cfg = from_dict({
         "data": {"name": "stdlib_text", "seq_len": 16, "max_bytes": 100000},
-        "model": {"name": "transformer", "num_layers": 1, "d_model": 32, "num_heads": 2, "mlp_dim": 64},
+        "model": {"name": "transformer", "num_layers": 1, "d_model": 32, "num_heads": 2, "mlp_dim": 64,
+                  "dropout": 0.1},  # each member's own dropout stream (seed-generator state)
         "optimizer": {"name": "adam", "learning_rate": 0.003},
         "schedule": {"name": "constant", "warmup_steps": 4},
         "target": {"metric": "val/cross_entropy_error", "threshold": 4.0},
@@ -138,7 +153,8 @@ def workloads():
     report["transformer"] = cohort_vs_alone(cfg, parameters, 16, text, compare=(0, 1))
 
     digits = data.load({"name": "digits"}, seed=0)
-    cfg = digits_cfg("momentum", 0.1, sparsity={"method": "random", "level": 0.5})
+    # the whole held-out split (360 examples): evaluate's full batch of 256, then a remainder of 104
+    cfg = digits_cfg("momentum", 0.1, sparsity={"method": "random", "level": 0.5}, eval_examples=None)
     parameters = [{"optimizer.learning_rate": 0.1}, {"optimizer.learning_rate": 0.2, "sparsity.level": 0.8},
                   {"optimizer.learning_rate": 0.05}]
     report["pruned"] = cohort_vs_alone(cfg, parameters, BATCH, digits, compare=(0, 1))
@@ -148,6 +164,11 @@ def workloads():
                                                       "regularization.mixup_alpha": 1.0,
                                                       "regularization.label_smoothing": 0.1}]
     report["mixup"] = cohort_vs_alone(cfg, parameters, BATCH, digits, compare=(0, 1))
+
+    # mixed_float16: Keras's LossScaleOptimizer around the members' optimizer, float16 compute
+    cfg = digits_cfg("nesterov", 0.1, precision="mixed_float16")
+    parameters = [{"optimizer.learning_rate": 0.1}, {"optimizer.learning_rate": 0.05}]
+    report["mixed_float16"] = cohort_vs_alone(cfg, parameters, BATCH, digits, compare=(0, 1))
     return report
 
 
@@ -176,6 +197,25 @@ def compile_once():
     counts["one_at_a_time_four"] = programs.trace_counts()
     counts["keys_equal"] = cohort_key(cfg, {"optimizer.learning_rate": 0.1}) == cohort_key(
         cfg, {"optimizer.learning_rate": 0.5, "schedule.name": "cosine", "optimizer.momentum": 0.8})
+
+    # budget.stop_when_beaten through the listener: a best trial reached at 20 updates, so a member
+    # not there by 20 is asked about its next evaluation (30) and ends as beaten.
+    class BeatenAfter20(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.asked = []
+
+        def is_beaten(self, trial_id, next_step):
+            self.asked.append((trial_id, next_step))
+            return next_step > 20
+
+    listener = BeatenAfter20()
+    members = [CohortMember({"optimizer.learning_rate": lr}, seed=40 + i, trial_id=str(i))
+               for i, lr in enumerate([0.001, 0.002, 0.003, 0.004])]
+    beaten = run_cohort(cfg, members, BATCH, dataset, listener=listener)
+    counts["beaten"] = {"outcomes": [r.outcome for r in beaten], "steps": [r.steps for r in beaten],
+                        "asked": listener.asked, "ended": listener.ended,
+                        "traces": programs.trace_counts()}
     return counts
 
 

@@ -51,7 +51,9 @@ def test_traced_values_share_a_key_and_shapes_do_not():
     different = [
         {"model.hidden_units": [32]},
         {"optimizer.momentum": 0.0},  # no velocity slots
-        {"optimizer.nesterov": True},
+        {"optimizer.name": "nesterov"},
+        {"optimizer.clipnorm": 1.0},
+        {"optimizer.weight_decay": 0.01},  # None (no decay term) is compiled in
         {"regularization.mixup_alpha": 0.2},
         {"sparsity.method": "random", "sparsity.level": 0.5},
         {"budget.max_steps": 80},
@@ -61,6 +63,8 @@ def test_traced_values_share_a_key_and_shapes_do_not():
         assert cohort_key(cfg, parameters) != base, parameters
     mixup = config(regularization={"mixup_alpha": 0.2})
     assert cohort_key(mixup, {"regularization.mixup_alpha": 1.0}) == cohort_key(mixup, {})
+    adam = config(optimizer={"name": "adam", "learning_rate": 0.01, "weight_decay": 0.001})
+    assert cohort_key(adam, {"optimizer.beta_2": 0.99, "optimizer.weight_decay": 0.1}) == cohort_key(adam, {})
     pruned = config(sparsity={"method": "snip", "level": 0.5})
     assert cohort_key(pruned, {"sparsity.level": 0.9, "sparsity.method": "random"}) == cohort_key(pruned, {})
 
@@ -132,6 +136,12 @@ def test_schedule_table_crosses_blocks():
 
 
 def test_members_are_checked():
+    import types
+
+    like = types.SimpleNamespace(parameters={"optimizer.learning_rate": 0.1}, seed=3, trial_id=7)
+    assert CohortMember.of(like) == CohortMember({"optimizer.learning_rate": 0.1}, 3, "7")
+    with pytest.raises(ValueError, match="CohortMember: expected parameters, seed and trial_id"):
+        CohortMember.of(types.SimpleNamespace(seed=1))
     with pytest.raises(ValueError, match="CohortMember.parameters: expected a dict"):
         CohortMember([("optimizer.learning_rate", 0.1)], seed=0, trial_id="a")
     with pytest.raises(ValueError, match="CohortMember.seed"):

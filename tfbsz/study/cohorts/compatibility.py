@@ -13,8 +13,8 @@ retrace:
 * `regularization.label_smoothing` (traced in the loss) and `regularization.mixup_alpha`
   (drawn per member on the host; only mixup on/off changes the program);
 * pruning masks (`sparsity.method`, `sparsity.level` change the masks, not the program);
-* the optimizer values that `tfbsz.optimizers.per_trial` can trace (betas, epsilon, weight
-  decay, LARS/LAMB trust settings), once that module exists.
+* the optimizer settings that `tfbsz.optimizers.per_trial` can trace (betas, epsilon, weight
+  decay, LARS's trust coefficient; see `optimizer_values`).
 
 This module imports no JAX, so the study can ask it on any backend.
 
@@ -37,7 +37,7 @@ import json
 
 from tfbsz.core.config import get_path
 
-__all__ = ["can_run_as_cohort", "cohort_key", "traced_optimizer_names", "VARIABLE_MOMENTUM_OPTIMIZERS"]
+__all__ = ["can_run_as_cohort", "cohort_key", "VARIABLE_MOMENTUM_OPTIMIZERS"]
 
 # Optimizer names whose momentum lives in an optimizer variable (tfbsz's MomentumSGD and LARS):
 # their momentum is set per member and per update through that variable's slot.
@@ -47,26 +47,6 @@ VARIABLE_MOMENTUM_OPTIMIZERS = ("momentum", "nesterov", "lars")
 # whole; `optimizer`, `regularization` and `sparsity` are reduced to their program-relevant part.
 _PROGRAM_SECTIONS = ("data", "model", "precision", "init", "budget", "eval_every",
                      "eval_examples", "target", "max_device_batch", "noise_scale")
-
-
-def traced_optimizer_names(optimizer_name):
-    """The `optimizer:` options that a cohort sets per member without retracing.
-
-    The learning rate always (its schedule is evaluated per member); the momentum where it is a
-    variable; plus whatever `tfbsz.optimizers.per_trial` reports traceable for that optimizer.
-
-    >>> traced_optimizer_names("momentum")[:2]
-    ('learning_rate', 'momentum')
-    """
-    names = ["learning_rate"]
-    if optimizer_name in VARIABLE_MOMENTUM_OPTIMIZERS:
-        names.append("momentum")
-    from tfbsz.study.cohorts import optimizer_values
-
-    for name in optimizer_values.traceable_option_names(optimizer_name):
-        if name not in names:
-            names.append(name)
-    return tuple(names)
 
 
 def cohort_key(cfg, parameters):
@@ -79,17 +59,16 @@ def cohort_key(cfg, parameters):
     Returns:
         A string (canonical JSON of the program-relevant configuration).
     """
+    from tfbsz.study.cohorts import optimizer_values
     from tfbsz.study.trainer import apply_parameters
 
     trial_cfg = apply_parameters(cfg, parameters or {})
     program = {section: trial_cfg.get(section) for section in _PROGRAM_SECTIONS}
-    optimizer = dict(trial_cfg["optimizer"])
-    name = optimizer.get("name")
-    traced = traced_optimizer_names(name)
-    program["optimizer"] = {k: v for k, v in optimizer.items() if k not in traced}
-    if "momentum" in traced:
-        # Momentum 0 at build time creates no velocity slots: a different program.
-        program["optimizer"]["momentum_is_zero"] = optimizer.get("momentum") == 0
+    # Per-trial optimizer settings leave the key; those that are static for this optimizer
+    # (e.g. momentum 0, which keeps no velocity, or weight decay 0) stay in it.
+    traced = optimizer_values.traced_option_names(trial_cfg["optimizer"])
+    program["optimizer"] = {k: v for k, v in trial_cfg["optimizer"].items() if k not in traced}
+    program["optimizer_per_trial"] = sorted(traced)  # which ones the built optimizer traces
     regularization = trial_cfg.get("regularization") or {}
     program["mixup"] = float(regularization.get("mixup_alpha") or 0.0) > 0
     sparsity = dict(trial_cfg.get("sparsity") or {})

@@ -31,12 +31,9 @@ def _check_members(cfg, members):
     from tfbsz.study.cohorts.compatibility import cohort_key
     from tfbsz.study.cohorts.members import CohortMember
 
-    members = list(members)
+    members = [CohortMember.of(m) for m in members]
     if not members:
         raise ConfigError("run_cohort: members: expected at least one CohortMember, got none")
-    for m in members:
-        if not isinstance(m, CohortMember):
-            raise ConfigError(f"run_cohort: members: expected CohortMember objects, got {m!r}")
     ids = [m.trial_id for m in members]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"run_cohort: members: trial ids must differ, got {ids}")
@@ -88,15 +85,17 @@ def _device_data(dataset, placement, cfg, soft_targets, eval_batch_size):
     return per_dataset[key]
 
 
-def _build_program(setup, batch_size, dataset, smoothing_bound):
+def _build_program(setup, batch_size, dataset, variant):
     from tfbsz.study import trainer
     from tfbsz.study.cohorts.members import build_member_model
     from tfbsz.study.cohorts.programs import CohortProgram
 
     cfg = trainer.apply_parameters(setup.cfg, {})
-    # The template's loss must take a traced label smoothing when any member smooths: a
-    # positive placeholder selects `SmoothedCrossEntropy` (members bind their own value).
-    cfg["regularization"]["label_smoothing"] = 0.5 if smoothing_bound else 0.0
+    # A traced label smoothing needs a loss that takes it: a positive placeholder selects
+    # `SmoothedCrossEntropy` (members bind their own value). Otherwise the template's loss is the
+    # members' own (their common value is compiled in, as in a trial alone).
+    smoothing = variant.label_smoothing
+    cfg["regularization"]["label_smoothing"] = 0.5 if smoothing is None else smoothing
     soft_targets = setup.mixup_alpha > 0
     with trainer.dtype_policy(cfg["precision"]):
         model = build_member_model(cfg, setup.plan, dataset, setup.member.seed)
@@ -106,7 +105,7 @@ def _build_program(setup, batch_size, dataset, smoothing_bound):
             x = x.astype("float32")
             y = np.eye(dataset.num_classes, dtype="float32")[y]
         model._symbolic_build(data_batch=(x, y))  # what fit does first: builds metrics and optimizer
-    return CohortProgram(model, dataset.num_classes)
+    return CohortProgram(model, dataset.num_classes, traced_smoothing=smoothing is None)
 
 
 def _stack(setups, field):
@@ -116,13 +115,17 @@ def _stack(setups, field):
     return [jnp.stack([jnp.asarray(v) for v in column]) for column in columns]
 
 
-def _initial_state(setups):
+def _initial_state(setups, program):
+    """Stacked initial values; the optimizer's are the template's (alike for every member)."""
+    import jax.numpy as jnp
+
+    optimizer = [jnp.broadcast_to(v.value, (len(setups), *v.shape)) for v in program.optimizer.variables]
     return {"trainable": _stack(setups, "trainable"), "non_trainable": _stack(setups, "non_trainable"),
-            "optimizer": _stack(setups, "optimizer")}
+            "optimizer": optimizer}
 
 
-def _constants(setups):
-    names = sorted(setups[0].optimizer_values)
+def _constants(setups, variant):
+    names = variant.optimizer_names
     return {
         "label_smoothing": np.array([s.label_smoothing for s in setups], dtype=np.float32),
         "masks": [np.stack(column).astype(np.float32) for column in zip(*(s.masks for s in setups))],
@@ -164,13 +167,15 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
 
     Args:
         cfg: a checked study config.
-        members: `CohortMember`s whose `cohort_key`s are equal.
+        members: `CohortMember`s (or objects with `parameters`, `seed`, `trial_id` and
+            optionally `save_model_path`) whose `cohort_key`s are equal.
         batch_size: the global batch size.
         dataset: a `tfbsz.data.Dataset`.
         strategy: None or a `one_device` strategy (see `can_run_as_cohort`).
         listener: optional object with `measurement(trial_id, row)` (each measurement as it is
             made) and `trial_end(trial_id, result)` (each member as soon as it ends), and
-            optionally `is_beaten(trial_id, next_step)` (`budget.stop_when_beaten`, as `run_trial`).
+            optionally `is_beaten(trial_id, next_step)`: asked after each evaluation of a member
+            that has not ended; True ends it as `beaten` (`budget.stop_when_beaten`).
         devices: None (the default device), ``"all"`` local devices, a count, or a list of JAX
             devices: with more than one, the member axis is sharded over them.
 
@@ -191,6 +196,7 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     from tfbsz.study.cohorts.members import set_up_member
     from tfbsz.study.cohorts.placement import Placement, padded_size, resolve_devices
     from tfbsz.study.cohorts.tracking import MemberTracker
+    from tfbsz.study.cohorts.variants import choose_variant
     from tfbsz.study.trainer import TrialResult
 
     possible, reason = can_run_as_cohort(cfg, strategy)
@@ -202,18 +208,20 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
         if s.plan.max_steps != setups[0].plan.max_steps:
             raise ConfigError("run_cohort: members have different budgets (max_steps)")
     first = setups[0]
-    smoothing_bound = any(s.label_smoothing > 0 for s in setups)
+    variant = choose_variant(members, setups)
     soft_targets = first.mixup_alpha > 0
     program = programs.get_program(
-        (key, int(batch_size), _dataset_signature(dataset), smoothing_bound),
-        lambda: _build_program(first, batch_size, dataset, smoothing_bound),
+        (key, int(batch_size), _dataset_signature(dataset), variant),
+        lambda: _build_program(first, batch_size, dataset, variant),
     )
 
     placement = Placement(resolve_devices(devices))
     size = padded_size(len(setups), placement.count)
     padded = setups + [first] * (size - len(setups))
-    state = placement.members(_initial_state(padded))
-    constants = placement.members(_constants(padded))
+    state = placement.members(_initial_state(padded, program))
+    for s in setups:  # the stacked copies are all the cohort needs now
+        s.trainable = s.non_trainable = None
+    constants = placement.members(_constants(padded, variant))
     eval_batch_size = max(256, first.plan.micro_batch)
     data = _device_data(dataset, placement, first.cfg, soft_targets, eval_batch_size)
 
@@ -223,51 +231,58 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
         on_measurement = None
         if listener is not None:
             on_measurement = (lambda trial_id: lambda row: listener.measurement(trial_id, row))(s.member.trial_id)
-        is_beaten = getattr(listener, "is_beaten", None)  # budget.stop_when_beaten
-        is_beaten = functools.partial(is_beaten, s.member.trial_id) if is_beaten is not None else None
-        trackers.append(MemberTracker(s, (x_eval, y_eval), batch_size, on_measurement, is_beaten))
+        trackers.append(MemberTracker(s, (x_eval, y_eval), batch_size, on_measurement))
         feeds.append(MemberFeed(s, dataset, batch_size))
 
+    is_beaten = getattr(listener, "is_beaten", None)
     max_steps = first.plan.max_steps
     eval_every = first.cfg["eval_every"]
     length = min(eval_every, max_steps)
     active = [True] * len(setups) + [False] * (size - len(setups))
     results = [None] * len(setups)
     idle = feeds[0].empty(length)
+
+    def prepare(start):
+        """The next stretch's end and every active member's inputs for it, on the devices."""
+        end = min((start // eval_every + 1) * eval_every, max_steps)
+        rows = [feeds[i].chunk(start, end - start, length) if active[i] else idle for i in range(size)]
+        return end, placement.members(stack_feeds(rows))
+
     for tracker in trackers:
         tracker.begin()
     started = time.perf_counter()
     updates = 0
+    target, feed = prepare(0)
     while any(active):
-        target = min((updates // eval_every + 1) * eval_every, max_steps)
-        steps = target - updates
-        rows = []
-        for i in range(size):
-            if active[i]:
-                rows.append(feeds[i].chunk(updates, steps, length))
-            else:
-                rows.append(idle)
-        feed = placement.members(stack_feeds(rows))
         flags = placement.members(np.array(active))
-        state, train_logs = program.train_chunk(state, flags, constants, feed, np.int32(steps), *data["train"])
+        state, train_logs = program.train_chunk(state, flags, constants, feed, np.int32(target - updates),
+                                                *data["train"])
         val_logs = program.evaluate(state, constants, *data["eval"])
-        train_logs, val_logs = jax.device_get((train_logs, val_logs))
         updates = target
+        if updates < max_steps:
+            # Prepared while the device works; rows of members that end now are ignored
+            # (their `active` flag will be off).
+            target, feed = prepare(updates)
+        train_logs, val_logs = jax.device_get((train_logs, val_logs))
+        ending = []
         for i in range(len(setups)):
-            if not active[i]:
-                continue
-            ended = trackers[i].after_updates(
+            if active[i] and trackers[i].after_updates(
                 updates,
                 {k: v[i] for k, v in train_logs.items()},
                 {k: float(v[i]) for k, v in val_logs.items()},
                 feeds[i].learning_rates.at(updates),
-            )
-            if ended or updates >= max_steps:
-                active[i] = False
-                results[i] = _finish(setups[i], trackers[i], started, size, placement, dataset,
-                                     state, i, TrialResult)
-                if listener is not None:
-                    listener.trial_end(setups[i].member.trial_id, results[i])
+            ):
+                ending.append(i)
+        if is_beaten is not None:  # asked once every member's measurement is in
+            ending += [i for i in range(len(setups)) if active[i] and i not in ending
+                       and trackers[i].end_if_beaten(functools.partial(is_beaten, setups[i].member.trial_id))]
+        if updates >= max_steps:  # the budget ends everyone (StepsToTarget says missed)
+            ending += [i for i in range(len(setups)) if active[i] and i not in ending]
+        for i in sorted(ending):
+            active[i] = False
+            results[i] = _finish(setups[i], trackers[i], started, size, placement, dataset, state, i, TrialResult)
+            if listener is not None:
+                listener.trial_end(setups[i].member.trial_id, results[i])
     return results
 
 

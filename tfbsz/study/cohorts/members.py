@@ -3,8 +3,8 @@
 `set_up_member` follows `run_trial` step by step: the trial's config (`apply_parameters`), its
 plan (`plan_trial`), `keras.utils.set_random_seed(seed)`, `build_compiled_model` under the
 trial's dtype policy, pruning with the trial's seed and batches. It then reads out what the
-cohort needs and lets the model go: the initial values of the trainable, non-trainable and
-optimizer variables, the pruning masks, the learning-rate schedule object the optimizer would
+cohort needs and lets the model go: the initial values of the trainable and non-trainable
+variables, the pruning masks, the learning-rate schedule object the optimizer would
 call, the one-cycle momentum schedule, the label smoothing and mixup alpha, and the optimizer
 settings that `per_trial` traces.
 
@@ -51,6 +51,16 @@ class CohortMember:
         self.seed = int(self.seed)
         self.trial_id = str(self.trial_id)
 
+    @classmethod
+    def of(cls, member):
+        """`member` as a checked `CohortMember` (any object with the same attributes will do)."""
+        if isinstance(member, cls):
+            return member
+        try:
+            return cls(member.parameters, member.seed, member.trial_id, getattr(member, "save_model_path", None))
+        except AttributeError:
+            raise ValueError(f"CohortMember: expected parameters, seed and trial_id, got {member!r}") from None
+
 
 @dataclasses.dataclass
 class MemberSetup:
@@ -66,7 +76,6 @@ class MemberSetup:
     mixup_alpha: float
     trainable: list
     non_trainable: list
-    optimizer: list
     masks: list  # one array per pruned trainable variable, in trainable-variable order
     optimizer_values: dict  # per_trial settings {name: float}
     extra: dict  # TrialResult.extra as run_trial writes it
@@ -134,9 +143,9 @@ def set_up_member(cfg, member, batch_size, dataset, keep_model=False):
     }
     with trainer.dtype_policy(trial_cfg["precision"]):
         model = build_member_model(trial_cfg, plan, dataset, member.seed, extra)
-        optimizer = model.optimizer
-        optimizer.build(model.trainable_variables)
-    inner = inner_optimizer(optimizer)
+    # The optimizer is not built: its variables start alike for every member (zeros, update
+    # count 0) except the momentum coefficient, which the cohort sets before every update.
+    inner = inner_optimizer(model.optimizer)
     momentum_schedule = schedules.build_momentum(trial_cfg["schedule"], plan.max_steps)
     momentum = None
     if isinstance(inner, VariableMomentum):
@@ -162,7 +171,6 @@ def set_up_member(cfg, member, batch_size, dataset, keep_model=False):
         mixup_alpha=float(trial_cfg["regularization"]["mixup_alpha"]),
         trainable=[v.value for v in model.trainable_variables],
         non_trainable=[v.value for v in model.non_trainable_variables],
-        optimizer=[v.value for v in optimizer.variables],
         masks=masks,
         optimizer_values=optimizer_values.member_values(inner),
         extra=extra,

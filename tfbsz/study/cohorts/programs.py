@@ -85,9 +85,10 @@ class CohortProgram:
         model: the template: a member's compiled model (pruned if members are), with its
             optimizer, loss and metrics built (`Trainer._symbolic_build`).
         num_classes: the number of classes (mixup's one-hot targets).
+        traced_smoothing: whether members bind their own label smoothing into the loss.
     """
 
-    def __init__(self, model, num_classes):
+    def __init__(self, model, num_classes, traced_smoothing):
         import jax
 
         from tfbsz.study.cohorts.members import inner_optimizer
@@ -106,7 +107,8 @@ class CohortProgram:
         ]
         loss = model.loss
         self.smoothing_loss = (
-            loss if isinstance(loss, (regularizers.SmoothedCrossEntropy, regularizers.SoftTargetCrossEntropy)) else None
+            loss if traced_smoothing and isinstance(loss, (regularizers.SmoothedCrossEntropy,
+                                                          regularizers.SoftTargetCrossEntropy)) else None
         )
         self.metrics_initial = [v.value for v in model.metrics_variables]
         self.train_chunk = jax.jit(self._train_chunk, donate_argnums=(0,))
@@ -115,19 +117,21 @@ class CohortProgram:
     # ------------------------------------------------------------------ bindings
 
     @contextlib.contextmanager
-    def _bound(self, constants, learning_rate=None):
-        """Within the block the template uses one member's traced values."""
+    def _bound(self, constants, learning_rate=None, training=True):
+        """Within the block the template uses one member's traced values: its label smoothing,
+        and when `training`, its pruning masks, learning rate and per-trial optimizer settings."""
         from tfbsz.study.cohorts import optimizer_values
 
         saved = []
         try:
-            if learning_rate is not None:
-                _set(saved, self.inner, "_learning_rate", lambda: learning_rate)
             if self.smoothing_loss is not None:
                 _set(saved, self.smoothing_loss, "label_smoothing", constants["label_smoothing"])
+            if not training:
+                yield
+                return
             for constraint, mask in zip(self.mask_constraints, constants["masks"]):
                 _set(saved, constraint, "mask", mask)
-            with optimizer_values.bind(self.inner, constants["optimizer_values"]):
+            with optimizer_values.bind(self.inner, learning_rate, constants["optimizer_values"]):
                 yield
         finally:
             _restore(saved)
@@ -197,7 +201,7 @@ class CohortProgram:
     # ------------------------------------------------------------------ evaluation
 
     def _member_test_step(self, trainable, non_trainable, metrics, x, y, constants):
-        with self._bound(constants):
+        with self._bound(constants, training=False):
             logs, (_, _, metrics) = self.model.test_step((trainable, non_trainable, metrics), (x, y))
         return logs, list(metrics)
 

@@ -54,13 +54,10 @@ class MemberTracker:
         eval_data: the held-out `(x, y)` as `run_trial` gives it to `StepsToTarget`.
         batch_size: the global batch size.
         on_measurement: optional callable receiving each measurement row.
-        is_beaten: optional callable `(next_step) -> bool` ending the member as `beaten`, through
-            the same `StopWhenBeaten` callback as `run_trial` (`budget.stop_when_beaten`).
     """
 
-    def __init__(self, setup, eval_data, batch_size, on_measurement=None, is_beaten=None):
+    def __init__(self, setup, eval_data, batch_size, on_measurement=None):
         from tfbsz.study.callbacks import StepsToTarget
-        from tfbsz.study.trainer import StopWhenBeaten
 
         cfg, plan = setup.cfg, setup.plan
         self.view = MemberModelView()
@@ -77,20 +74,10 @@ class MemberTracker:
             on_measurement=on_measurement,
         )
         self.callback.set_model(self.view)
-        self.stopper = None
-        if is_beaten is not None:
-            self.stopper = StopWhenBeaten(self.callback, is_beaten, cfg["eval_every"], plan.max_steps)
-            self.stopper.set_model(self.view)
 
     @property
     def outcome(self):
         return self.callback.outcome
-
-    @property
-    def next_measurement(self):
-        """The update count at which the callback measures next (the budget caps it)."""
-        cb = self.callback
-        return min(cb._next_eval, cb.max_steps) if cb.max_steps is not None else cb._next_eval
 
     def begin(self):
         self.callback.on_train_begin()
@@ -100,10 +87,21 @@ class MemberTracker:
         """Reports the state after `updates` updates; True once the member has ended."""
         self.view.serve(val_logs, learning_rate)
         self.callback.on_train_batch_end(updates - 1, train_logs)
-        if self.stopper is not None:
-            self.stopper.on_train_batch_end(updates - 1, train_logs)
         self.view.serve(None, None)
         return self.callback.outcome is not None
+
+    def end_if_beaten(self, is_beaten):
+        """Ends the member as `beaten` when `is_beaten(next_step)` says reaching the target at its
+        next evaluation could no longer beat the best trial so far (`budget.stop_when_beaten`,
+        as the trainer's `StopWhenBeaten` decides for a trial alone); True if it ended."""
+        cb = self.callback
+        if cb.outcome is not None or not cb.measurements:
+            return False
+        step = cb.measurements[-1]["step"]
+        if is_beaten(min((step // cb.eval_every + 1) * cb.eval_every, cb.max_steps)):
+            cb.outcome = "beaten"
+            return True
+        return False
 
     def end(self):
         self.callback.on_train_end()
