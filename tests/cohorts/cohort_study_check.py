@@ -50,7 +50,8 @@ def trials(out):
 
     return [{"trial_id": t.trial_id, "outcome": t.outcome, "steps": t.steps, "parameters": t.parameters,
              "steps_to_target": t.extra.get("steps_to_target"), "cohort": t.extra.get("cohort"),
-             "measurements": [{k: v for k, v in row.items() if k != "wall_time_s"} for row in t.measurements]}
+             "measurements": [{k: v for k, v in row.items() if k not in ("wall_time_s", "train/tokens_per_s", "train/mfu")}
+                              for row in t.measurements]}
             for t in results.load_study(out).batch_sizes[32].trials]
 
 
