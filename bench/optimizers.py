@@ -23,7 +23,9 @@ Modes:
   `--only` also accepts variants of tfbsz's optimizers: `_unfused` (the
   TensorFlow XLA function switched off), `_separate` / `_grouped` (norms
   reduced one by one, or stacked by shape, whatever the device),
-  `_stacksum` (separate reductions feeding one stack), e.g. `tfbsz_lamb_grouped`.
+  `_stacksum` (separate reductions feeding one stack), `_allgrouped` (stacked by
+  shape whatever the size: tfbsz before `trust_ratio.MAX_GROUPED_ELEMENTS`),
+  e.g. `tfbsz_lamb_grouped`.
 * `gpu`: JAX backend, a decoder-only Transformer of about 25M parameters
   (d=512, 7 blocks, vocabulary 4096, sequence 256) under `mixed_bfloat16`.
   The script does not import TensorFlow when `KERAS_BACKEND=jax`.
@@ -92,6 +94,13 @@ def _grouped_norms(tensors):
     return l2_norms(tensors, grouped=True)
 
 
+def _all_grouped_norms(tensors):
+    """Same-shape tensors stacked whatever their size (tfbsz before the size limit)."""
+    from tfbsz.optimizers.trust_ratio import l2_norms
+
+    return l2_norms(tensors, grouped=True, max_grouped_elements=float("inf"))
+
+
 def _stacked_sums(tensors):
     """One reduction per norm, all feeding one `stack` (left to XLA's horizontal fusion)."""
     from keras import ops
@@ -122,6 +131,8 @@ EXTRA = {
     "tfbsz_lars_grouped": lambda: _with_norms(_lars(), _grouped_norms),
     "tfbsz_lamb_grouped": lambda: _with_norms(_lamb(), _grouped_norms),
     "tfbsz_lars_stacksum": lambda: _with_norms(_lars(), _stacked_sums),
+    "tfbsz_lars_allgrouped": lambda: _with_norms(_lars(), _all_grouped_norms),
+    "tfbsz_lamb_allgrouped": lambda: _with_norms(_lamb(), _all_grouped_norms),
     "tfbsz_lamb_stacksum": lambda: _with_norms(_lamb(), _stacked_sums),
 }
 

@@ -109,13 +109,19 @@ def format_table(summary):
             for k, v in row["best_parameters"].items()
         )
         steps = "-" if row["steps_to_result"] is None else str(row["steps_to_result"])
+        edges = row.get("at_search_edge") or []
+        params = (params or "-") + (f"  [edge: {', '.join(n.split('.')[-1] for n in edges)}]" if edges else "")
         lines.append((str(row["batch_size"]), steps, *(str(row.get(c, 0)) for c in counts),
-                      f"{row['wall_time_s']:.0f} s", params or "-"))
+                      f"{row['wall_time_s']:.0f} s", params))
     widths = [max(len(h), *(len(r[i]) for r in lines)) if lines else len(h) for i, h in enumerate(header)]
     last = len(header) - 1
     fmt = lambda cells: "  ".join(c.rjust(w) if i < last else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     out = [fmt(header), fmt(["-" * w for w in widths])]
     out += [fmt(r) for r in lines]
+    if any(row.get("at_search_edge") for row in summary["batch_sizes"]):
+        from tfbsz.analysis.search_edges import WIDEN_HINT
+
+        out.append(f"[edge: ...] best trial in the outer eighth of a searched range: {WIDEN_HINT}")
     return "\n".join(line.rstrip() for line in out)
 
 

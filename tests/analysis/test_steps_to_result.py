@@ -94,3 +94,18 @@ def test_target_checks_its_fields():
         Target("err", 0.1, "down")
     with pytest.raises(ConfigError, match="target.threshold"):
         Target("err", float("nan"))
+
+
+def test_search_luck_interval_reaches_below_the_point_estimate():
+    # issue 11 item 4: the plain bootstrap's lower end was the point estimate by construction
+    trials = _trials([120, 100, 180, 150, 400, 130, 110, 210])
+    est = bootstrap_steps_to_result(trials, Target("err", 0.5), seed=0)
+    assert est.low < est.steps < est.high
+    assert est.bandwidth > 0
+
+
+def test_ties_are_broken_by_numeric_trial_id():
+    from tfbsz.analysis import BatchSizeStudy, best_trial
+
+    study = BatchSizeStudy(32, [trial([100], [0.0], trial_id="10"), trial([100], [0.0], trial_id="9")], {}, "")
+    assert best_trial(study, Target("err", 0.5)).trial_id == "9"

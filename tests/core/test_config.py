@@ -42,7 +42,7 @@ def test_unknown_key_names_path_and_closest_name():
         ({"batch_sizes": "16"}, r"^batch_sizes: expected a list of integers >= 1, got '16'"),
         ({"batch_sizes": [16, 16]}, r"^batch_sizes: contains duplicates"),
         ({"seed": "zero"}, r"^seed: expected an integer >= 0, got 'zero'"),
-        ({"eval_every": 2.5}, r"^eval_every: expected an integer >= 1, got 2.5 \(float\)"),
+        ({"eval_every": 2.5}, r"^eval_every: expected an integer >= 1 or auto, got 2.5 \(float\)"),
         ({"precision": "fp8"}, r"^precision: expected one of float32, mixed_float16, mixed_bfloat16"),
         ({"optimizer": {"name": "sgd", "learning_rate": -1}}, r"^optimizer\.learning_rate: expected a number > 0"),
         ({"optimizer": "sgd"}, r"^optimizer: expected a section \(mapping\), got 'sgd'"),

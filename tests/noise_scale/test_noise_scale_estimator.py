@@ -55,3 +55,44 @@ def test_bad_arguments_name_the_argument():
         gradient_norm_sq_estimate(1.0, 1.0, 8, 8)
     with pytest.raises(ConfigError, match="b_small"):
         trace_covariance_estimate(1.0, 1.0, 0, 8)
+
+
+def _median_estimates(b_small, b_big, runs=100, updates=30, seed=0):
+    """Each run: `updates` pairs into a fresh estimator (decay 0.95); returns the final values."""
+    rng = np.random.default_rng(seed)
+    trace = grad = np.zeros(runs)
+    decay = 0.95
+    for k in range(1, updates + 1):
+        g = per_example_gradients(rng, runs * b_big).reshape(runs, b_big, -1)
+        sq_small = np.sum(g[:, :b_small].mean(axis=1) ** 2, axis=-1)
+        sq_big = np.sum(g.mean(axis=1) ** 2, axis=-1)
+        trace = decay * trace + (1 - decay) * trace_covariance_estimate(sq_small, sq_big, b_small, b_big)
+        grad = decay * grad + (1 - decay) * gradient_norm_sq_estimate(sq_small, sq_big, b_small, b_big)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(grad > 0, trace / grad, np.inf)   # bias correction cancels in the ratio
+
+
+def test_the_old_default_pair_at_batch_8_was_biased_low_and_the_new_one_is_not():
+    # issue 11 item 1: (micro / 8, micro) = (1, 8) at batch 8, infinite values dropped
+    from tfbsz.training.noise_scale import default_batch_pair
+
+    old = _median_estimates(1, 8)
+    assert np.median(old[np.isfinite(old)]) < 0.4 * exact_noise_scale()
+    assert np.median(old) < 0.75 * exact_noise_scale()    # keeping inf alone does not save b_small = 1
+    small, big = default_batch_pair(8, 60000)
+    assert small >= 8
+    new = _median_estimates(small, big)
+    assert np.isfinite(new).all()
+    assert np.median(new) == pytest.approx(exact_noise_scale(), rel=0.05)
+
+
+def test_latest_measurement_keeps_infinite_values():
+    from tfbsz.training.noise_scale import NOISE_SCALE_COLUMN, GradientNoiseScale
+
+    x, y = np.zeros((300, 4), "float32"), np.zeros((300, 1), "float32")
+    gns = GradientNoiseScale(x, y, small_batch=8, big_batch=64)
+    assert gns.latest_measurement() == {}
+    gns.history.append({"gradient_noise_scale": math.inf})
+    assert gns.latest_measurement() == {NOISE_SCALE_COLUMN: math.inf}
+    gns.history.append({"gradient_noise_scale": math.nan})
+    assert gns.latest_measurement() == {}

@@ -1,7 +1,10 @@
 """Runs tfbsz's LARS/LAMB on `reference.make_problem` so tests can compare trajectories.
 
-Works on any Keras backend (the JAX subprocess test imports it too).
+Works on any Keras backend (the JAX subprocess test imports it too). `subprocess_result`
+runs code on another backend and returns what it printed as `RESULT <json>`.
 """
+
+import json
 
 import keras
 import numpy as np
@@ -71,3 +74,13 @@ def stateless_trajectory(optimizer_class, options, seed=0):
         param_values, opt_values = step(opt_values, param_values, step_grads, np.float32(lr))
         history.append([np.asarray(p, np.float64) for p in param_values])
     return history
+
+
+def subprocess_result(code, backend="jax", timeout=240):
+    """Runs `code` (which prints one line `RESULT <json>`) in a subprocess; returns the JSON."""
+    from helpers import run_python
+
+    result = run_python(code, backend=backend, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = [ln for ln in result.stdout.splitlines() if ln.startswith("RESULT")][0]
+    return json.loads(line.split(" ", 1)[1])

@@ -25,8 +25,6 @@ import numpy as np  # noqa: E402
 from optimizers.driver import make_variables  # noqa: E402
 from tfbsz.optimizers import build, names, per_trial  # noqa: E402
 
-assert keras.backend.backend() == "jax"
-
 MEMBERS = 3
 STEPS = 5
 PATHS = ["dense/kernel", "dense/bias", "norm/gamma", "conv/kernel"]
@@ -151,6 +149,7 @@ def relative_error(a, b):
 
 
 def main():
+    assert keras.backend.backend() == "jax", "run with KERAS_BACKEND=jax"
     report = {}
     for index, name in enumerate(names()):
         params, grads = problem(index)

@@ -17,14 +17,12 @@ optimizer built with a schedule follows the bound rate).
 """
 
 import inspect
-import json
 
 import keras
 import numpy as np
 import pytest
 
-from helpers import run_python
-from optimizers.driver import make_variables
+from optimizers.driver import make_variables, subprocess_result
 from optimizers.reference import make_problem
 from tfbsz.optimizers import LAMB, LARS
 from tfbsz.optimizers.layerwise import LayerwiseOptimizer
@@ -111,8 +109,5 @@ def test_jax_apply_runs_one_batched_update():
         "LAMB(learning_rate=0.1).apply(grads[0], variables)\n"
         "print('RESULT', json.dumps({'calls': calls, 'variables': len(variables)}))\n"
     )
-    result = run_python(code, backend="jax", timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = [ln for ln in result.stdout.splitlines() if ln.startswith("RESULT")][0]
-    found = json.loads(line.split(" ", 1)[1])
+    found = subprocess_result(code, backend="jax", timeout=120)
     assert found["calls"] == [found["variables"]]

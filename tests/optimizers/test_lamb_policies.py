@@ -21,12 +21,10 @@ from a half-precision norm) moves the losses by more. Each run must also learn:
 the final loss is below 75% of the initial one.
 """
 
-import json
-
 import numpy as np
 import pytest
 
-from helpers import run_python
+from optimizers.driver import subprocess_result
 from optimizers.policy_model import mirrored_strategy, train
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -77,9 +75,6 @@ def test_jax_backend_agrees(baseline):
         "                                           (LARS, 'lars', LARS_VARIANTS, 'nesterov')]]\n"
         "print('RESULT', json.dumps({'losses': losses, 'errors': errors}))\n"
     )
-    result = run_python(code, backend="jax", timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = [ln for ln in result.stdout.splitlines() if ln.startswith("RESULT")][0]
-    found = json.loads(line.split(" ", 1)[1])
+    found = subprocess_result(code, backend="jax", timeout=240)
     assert max(found["errors"]) <= 1e-6, found["errors"]
     _assert_close(found["losses"], baseline, 1e-5)

@@ -41,6 +41,23 @@ def test_l2_norms_match_float64(grouped):
     assert got[1] == 0.0
 
 
+def test_only_tensors_up_to_the_size_limit_are_stacked(monkeypatch):
+    rng = np.random.default_rng(4)
+    shapes = [(2, 2), (2, 2), (3, 3), (3, 3), (3, 3)]
+    tensors = [rng.normal(size=shape).astype("float32") for shape in shapes]
+    stacked = []
+    stack = keras.ops.stack
+    monkeypatch.setattr(keras.ops, "stack", lambda xs, *a, **k: stacked.append(len(xs)) or
+                        stack(xs, *a, **k))
+    got = trust_ratio.l2_norms(tensors, grouped=True, max_grouped_elements=4)
+    assert stacked == [2]  # the two (2, 2) tensors; each (3, 3) one (9 elements) alone
+    expected = [np.sqrt(np.sum(np.square(t.astype(np.float64)))) for t in tensors]
+    np.testing.assert_allclose([float(n) for n in got], expected, rtol=1e-6)
+    stacked.clear()
+    trust_ratio.l2_norms(tensors, grouped=True)  # the default limit, 2**20 elements
+    assert sorted(stacked) == [2, 3]
+
+
 def test_l2_norms_of_no_tensors():
     assert trust_ratio.l2_norms([], grouped=True) == []
     assert trust_ratio.l2_norms([], grouped=False) == []

@@ -104,7 +104,8 @@ def test_records_and_analysis_read_released_data_with_statuses_respected(release
     for batch_size, trials in TRIALS.items():
         assert rows[batch_size]["diverged"] == sum(status == "INFEASIBLE" for _, status, *_ in trials)
         assert rows[batch_size]["steps"] == expected_steps_to_result(batch_size)[0]
-        assert rows[batch_size]["steps_low"] >= rows[batch_size]["steps"]
+        # the search-luck interval reaches below the minimum (a luckier search): issue 11 item 4
+        assert rows[batch_size]["steps_low"] <= rows[batch_size]["steps"] <= rows[batch_size]["steps_high"]
     assert rows[16]["learning_rate"] == 0.05 and rows[16]["momentum"] == 0.99
 
 

@@ -14,6 +14,8 @@ from tfbsz.report import main
 
 BATCHES = [2**k for k in range(4, 12)]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+OUTPUTS = ["steps_to_result.png", "metaparameters.png", "summary.csv", "summary.md", "search_saturation.png",
+           "search_saturation.json", "goal_sensitivity.png", "goal_sensitivity.csv"]
 
 
 def run_report(args):
@@ -43,8 +45,27 @@ def test_cli_writes_plots_and_tables_for_overlaid_studies(trees):
     assert all(int(r["steps"]) > 0 for r in rows)
     markdown = (out / "summary.md").read_text()
     assert "Critical batch size B_crit" in markdown and "## synthetic/simple_cnn/momentum" in markdown
-    assert result.stdout.split() == [str(out / n) for n in
-                                     ["steps_to_result.png", "metaparameters.png", "summary.csv", "summary.md"]]
+    assert result.stdout.split() == [str(out / n) for n in OUTPUTS]
+    # every interval is named for what it is
+    assert "90% bootstrap interval over trials, curve refitted" in markdown
+    assert "90% profile-likelihood interval given the measured points" in markdown
+    assert "90% search-luck interval (smoothed bootstrap over trials)" in markdown
+    assert "Goal sensitivity" in markdown and "(target)" in markdown
+
+
+def test_search_saturation_json_and_default_goal_sensitivity(trees, capsys):
+    import json
+
+    out = trees / "sat"
+    assert main([str(trees / "tfbsz_run"), "--output", str(out)]) == 0
+    (workload,) = json.loads((out / "search_saturation.json").read_text())
+    assert [b["batch_size"] for b in workload["batch_sizes"]] == BATCHES
+    first = workload["batch_sizes"][0]
+    assert first["trials"] == 5 and len(first["best_so_far"]) == len(first["typical_best_of"]) == 5
+    assert (out / "search_saturation.png").read_bytes().startswith(PNG_MAGIC)
+    with open(out / "goal_sensitivity.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len({r["threshold"] for r in rows}) == 5 and len(rows) == 5 * len(BATCHES)
 
 
 def test_default_output_is_inside_the_first_run_dir_and_uses_the_stored_target(trees, capsys):
@@ -84,6 +105,7 @@ def test_bad_input_is_one_line_and_exit_code_2(trees):
     ([], "the following arguments are required: RUN_DIR"),
     (["empty"], "no studies found under"),
     (["tfbsz_run", "--goals", "0.1,x"], "--goals: expected a number, got 'x'"),
+    (["tfbsz_run", "--metric", "val/wibble", "--target", "1"], "--direction: cannot tell from the name 'val/wibble'"),
 ])
 def test_bad_input_messages(trees, capsys, args, message):
     (trees / "empty").mkdir()

@@ -113,8 +113,10 @@ def test_study_analysis_fits_the_critical_batch_size_and_regimes(client):
         assert perfect["reference_batch_size"] == BATCH_SIZES[0]
         (b0, s0), (b1, s1) = perfect["points"]
         assert s0 * b0 == pytest.approx(s1 * b1)
-        assert analysis["regime_bands"][0]["name"] == "perfect scaling"
-        assert body["batch_sizes"][0]["regime"] == "perfect scaling"
+        # judged against the fitted small-batch limit: S / (E_min / B) = 1 + B / B_crit <= 1.2 at B = 16?
+        first = "perfect scaling" if BATCH_SIZES[0] <= 0.2 * true_b_crit else "diminishing returns"
+        assert analysis["regime_bands"][0]["name"] == first
+        assert body["batch_sizes"][0]["regime"] == first
     assert fits["sgd"] < fits["momentum"]
 
 

@@ -11,8 +11,8 @@ Example:
 300
 """
 
-from tfbsz.analysis.critical_batch import CriticalBatchFit, fit_critical_batch
-from tfbsz.analysis.goals import goal_sensitivity, workload_steps
+from tfbsz.analysis.critical_batch import CriticalBatchFit, fit_critical_batch, fit_log_curves
+from tfbsz.analysis.goals import default_goals, goal_sensitivity, workload_steps
 from tfbsz.analysis.metaparameters import (
     BestTrial,
     best_metaparameters,
@@ -20,12 +20,16 @@ from tfbsz.analysis.metaparameters import (
     find_parameter,
     scaling_heuristics,
 )
-from tfbsz.analysis.noise import NoiseScaleSummary, measured_noise_scale
-from tfbsz.analysis.regimes import Regimes, classify_regimes, perfect_scaling_line
+from tfbsz.analysis.noise import NoiseScaleSummary, measured_noise_scale, summarize_noise_scale
+from tfbsz.analysis.regimes import Regimes, classify_regimes, perfect_scaling_line, regime_boundaries
+from tfbsz.analysis.saturation import SearchSaturation, search_saturation
+from tfbsz.analysis.scaling_intervals import ScalingIntervals, scaling_intervals
+from tfbsz.analysis.search_edges import search_edges
 from tfbsz.analysis.steps_to_result import (
     StepsEstimate,
     bootstrap_steps_to_result,
     first_step_reaching,
+    first_steps,
     steps_to_result,
 )
 from tfbsz.analysis.study_files import (
@@ -44,6 +48,8 @@ __all__ = [
     "CriticalBatchFit",
     "NoiseScaleSummary",
     "Regimes",
+    "ScalingIntervals",
+    "SearchSaturation",
     "StepsEstimate",
     "Target",
     "Trial",
@@ -55,14 +61,22 @@ __all__ = [
     "bootstrap_steps_to_result",
     "classify_regimes",
     "default_direction",
+    "default_goals",
     "find_parameter",
     "first_step_reaching",
+    "first_steps",
     "fit_critical_batch",
+    "fit_log_curves",
     "goal_sensitivity",
     "load_workloads",
     "measured_noise_scale",
     "perfect_scaling_line",
+    "regime_boundaries",
     "scaling_heuristics",
+    "scaling_intervals",
+    "search_edges",
+    "search_saturation",
     "steps_to_result",
+    "summarize_noise_scale",
     "workload_steps",
 ]

@@ -1,7 +1,8 @@
 """Best metaparameters against batch size, and the linear and square-root scaling heuristics.
 
 For each batch size the *best trial* is the COMPLETE trial that reached the goal first (ties
-broken by trial id, as Shallue et al.'s sort by step then trial: `tfbsz.records.summary.best_result`). Its learning rate, momentum and
+broken by numeric trial id, trial 9 before trial 10, as Shallue et al.'s sort by step then trial:
+`tfbsz.records.summary.best_result`). Its learning rate, momentum and
 *effective learning rate* ``lr / (1 - momentum)`` are read from `metadata.json` parameters whose
 name is `learning_rate` / `momentum` or ends in `.learning_rate` / `/momentum` etc. (so both
 Shallue et al.'s flat names and dotted tfbsz names work).
@@ -19,8 +20,9 @@ Example:
 import dataclasses
 import math
 
-from tfbsz.records.summary import best_result
+from tfbsz.analysis.inputs import is_number
 from tfbsz.core.errors import ConfigError
+from tfbsz.records.summary import best_result
 
 __all__ = ["BestTrial", "best_trial", "find_parameter", "best_metaparameters", "scaling_heuristics"]
 
@@ -49,7 +51,7 @@ def find_parameter(parameters, name):
 
 
 def _number(value):
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+    return float(value) if is_number(value) and math.isfinite(value) else None
 
 
 def best_trial(study, target):
@@ -79,14 +81,14 @@ def scaling_heuristics(batch_sizes, base_value, base_batch_size=None):
     Returns {"linear": [...], "sqrt": [...]} aligned with `batch_sizes`.
     """
     batch_sizes = list(batch_sizes)
-    if not batch_sizes or any(not isinstance(b, (int, float)) or b <= 0 for b in batch_sizes):
+    if not batch_sizes or any(not is_number(b) or b <= 0 for b in batch_sizes):
         raise ConfigError(f"batch_sizes: expected a non-empty list of positive numbers, got {batch_sizes!r}")
-    if not isinstance(base_value, (int, float)) or not base_value > 0:
+    if not is_number(base_value) or not base_value > 0:
         raise ConfigError(f"base_value: expected a positive number, got {base_value!r}")
     b0 = min(batch_sizes) if base_batch_size is None else base_batch_size
-    if not isinstance(b0, (int, float)) or b0 <= 0:
+    if not is_number(b0) or b0 <= 0:
         raise ConfigError(f"base_batch_size: expected a positive number, got {b0!r}")
     return {
-        "linear": [base_value * b / b0 for b in batch_sizes],
-        "sqrt": [base_value * math.sqrt(b / b0) for b in batch_sizes],
+        "linear": [float(base_value * b / b0) for b in batch_sizes],
+        "sqrt": [float(base_value * math.sqrt(b / b0)) for b in batch_sizes],
     }

@@ -33,7 +33,7 @@ sequential/out/bias    (2,)    no            yes
 import re
 from typing import NamedTuple
 
-from tfbsz.core.errors import ConfigError
+from tfbsz.core import checks
 
 __all__ = ["ExclusionRule", "VariableTreatment", "variable_path"]
 
@@ -52,32 +52,15 @@ class ExclusionRule:
         patterns: `None`, one regex string, or a list of regex strings.
 
     Raises:
-        ConfigError: a pattern is not a string or not a valid regular expression.
+        ConfigError: `patterns` is not a list, or a pattern is not a string or not a
+            valid regular expression (`tfbsz.core.checks.regex_list`).
     """
 
     def __init__(self, argument, patterns):
         self.argument = argument
         if isinstance(patterns, str):
             patterns = [patterns]
-        if patterns is not None:
-            if not isinstance(patterns, (list, tuple)):
-                raise ConfigError(
-                    f"{argument}: expected null (rank <= 1 variables) or a list of "
-                    f"regular expressions, got {patterns!r}"
-                )
-            for pattern in patterns:
-                if not isinstance(pattern, str):
-                    raise ConfigError(
-                        f"{argument}: expected regular expressions (strings), got {pattern!r}"
-                    )
-                try:
-                    re.compile(pattern)
-                except re.error as err:
-                    raise ConfigError(
-                        f"{argument}: invalid regular expression {pattern!r} ({err})"
-                    ) from None
-            patterns = list(patterns)
-        self.patterns = patterns
+        self.patterns = checks.regex_list(patterns, argument, allow_none=True)
 
     def excludes(self, variable):
         """Whether this rule excludes `variable` (a Keras or backend variable)."""

@@ -96,7 +96,7 @@ class Direction(NamedTuple):
 class VariableFlags(NamedTuple):
     """The two static decisions for one variable (the key of its compiled update)."""
 
-    weight_decay: bool  # weight decay switched on (weight_decay > 0 at construction) and not excluded
+    weight_decay: bool  # switched on (weight_decay > 0 at construction), not excluded
     layer_adaptation: bool  # the trust ratio applies (not excluded)
 
 

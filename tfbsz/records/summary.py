@@ -150,6 +150,9 @@ def summarize_batch_size(bs_study, target):
     best = None
     if found is not None:
         best = next(t for t in bs_study.trials if t.trial_id == found[1])
+    from tfbsz.analysis.search_edges import search_edges  # noqa: PLC0415  (the analysis's rule)
+
+    edges = search_edges(best.parameters, bs_study.config.get("parameter_configs")) if best else {}
     return {
         "batch_size": bs_study.batch_size,
         "steps_to_result": found[0] if found else None,
@@ -158,6 +161,7 @@ def summarize_batch_size(bs_study, target):
         **counts,
         "wall_time_s": round(wall, 3),
         "best_parameters": dict(best.parameters) if best else {},
+        "at_search_edge": sorted(edges),
     }
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from tfbsz.core import checks
 from tfbsz.core.targets import Target
+from tfbsz.study.eval_schedule import AUTO, next_evaluation
 
 __all__ = ["StepsToTarget", "measurement_from_logs"]
 
@@ -80,7 +81,10 @@ class StepsToTarget(keras.callbacks.Callback):
         direction: `"min"` or `"max"`. Defaults to the direction the metric's name implies
             (`tfbsz.core.targets.default_direction`: accuracy-like names `"max"`, error and loss
             `"min"`).
-        eval_every: evaluate every this many optimizer updates. Defaults to `100`.
+        eval_every: evaluate every this many optimizer updates, or `"auto"`: a grid whose spacing
+            is 5% of the step count (at least 1/200 of `max_steps`), so rounding to the next
+            evaluation costs the same share at every batch size (`tfbsz.study.eval_schedule`).
+            Defaults to `100`.
         max_steps: the budget in optimizer updates; training stops there. Defaults to None
             (no budget: `fit`'s own length decides).
         batch_size: the global batch size, to record examples seen. Defaults to None.
@@ -100,6 +104,8 @@ class StepsToTarget(keras.callbacks.Callback):
         steps_to_target: the update count of the first evaluation that beat the target.
         measurements: the list of measurement dicts, in step order.
         best_value: the best value of `target_metric` seen.
+        reached_at_first_evaluation: True when the target was beaten at the first evaluation:
+            steps to result is then only an upper bound (evaluate earlier).
     """
 
     def __init__(
@@ -124,7 +130,7 @@ class StepsToTarget(keras.callbacks.Callback):
                 f"got {checks.describe(target_metric)}"
             )
         target = Target(target_metric, threshold, direction)
-        eval_every = checks.integer(eval_every, "eval_every")
+        eval_every = eval_every if eval_every == AUTO else checks.integer(eval_every, "eval_every")
         accumulation_steps = checks.integer(accumulation_steps, "accumulation_steps")
         eval_batch_size = checks.integer(eval_batch_size, "eval_batch_size")
         max_steps = checks.integer(max_steps, "max_steps", allow_none=True)
@@ -152,7 +158,8 @@ class StepsToTarget(keras.callbacks.Callback):
         self._micro_steps = 0
         self._epoch_base = 0
         self._count_base = 0  # batches of this epoch before the last reset of the metrics
-        self._next_eval = self.eval_every
+        self._next_eval = next_evaluation(0, self.eval_every, self.max_steps)
+        self.reached_at_first_evaluation = False
         self._window_sums = {}
         self._window_start = {}
         self._last_cum = {}
@@ -193,7 +200,7 @@ class StepsToTarget(keras.callbacks.Callback):
         if updates >= self._next_eval or at_budget:
             self._measure(updates)
             while self._next_eval <= updates:
-                self._next_eval += self.eval_every
+                self._next_eval = next_evaluation(self._next_eval, self.eval_every, self.max_steps)
             if self.outcome is None and at_budget:
                 self.outcome = "missed"
             if self.outcome is not None:
@@ -286,6 +293,7 @@ class StepsToTarget(keras.callbacks.Callback):
             if self.beats(value) and self.steps_to_target is None:
                 self.steps_to_target = int(updates)
                 self.outcome = "reached"
+                self.reached_at_first_evaluation = len(self.measurements) == 1
         if self.on_measurement is not None:
             self.on_measurement(row)
         self._window_clock = time.perf_counter()

@@ -34,7 +34,7 @@ from tfbsz import models, optimizers
 from tfbsz.core.config import set_path, steps_budget
 from tfbsz.core.errors import ConfigError
 from tfbsz.models.efficiency import measurement_throughput
-from tfbsz.study import callbacks as callbacks_lib
+from tfbsz.study import callbacks as callbacks_lib, eval_schedule
 from tfbsz.training import regularizers, schedules
 
 __all__ = [
@@ -358,7 +358,7 @@ class StopWhenBeaten(keras.callbacks.Callback):
     Args:
         steps_to_target: the trial's `StepsToTarget` callback (listed before this one).
         is_beaten: callable `(next_step) -> bool`.
-        eval_every: updates between evaluations.
+        eval_every: updates between evaluations, or "auto" (`tfbsz.study.eval_schedule`).
         max_steps: the trial's budget (its last evaluation).
     """
 
@@ -376,7 +376,7 @@ class StopWhenBeaten(keras.callbacks.Callback):
             return
         self._seen = len(stt.measurements)
         step = stt.measurements[-1]["step"]
-        next_step = min((step // self.eval_every + 1) * self.eval_every, self.max_steps)
+        next_step = min(eval_schedule.evaluation_after(step, self.eval_every, self.max_steps), self.max_steps)
         if self.is_beaten(next_step):
             stt.outcome = "beaten"
             self.model.stop_training = True
@@ -414,24 +414,12 @@ def run_in_turn(cfg, members, batch_size, dataset, strategy=None, listener=None)
 
 
 def _noise_scale_callback(cfg, dataset, plan, model, stt, seed):
-    from tfbsz.training.noise_scale import GradientNoiseScale
+    from tfbsz.training.noise_scale import GradientNoiseScale, default_batch_pair
 
     ns = cfg["noise_scale"]
-    small = ns["small_batch"] or max(1, plan.micro_batch // 8)
-    big = ns["big_batch"] or plan.micro_batch
+    small, big = default_batch_pair(plan.micro_batch, len(dataset.x_train), ns["small_batch"], ns["big_batch"])
     callback = GradientNoiseScale(
         dataset.x_train, dataset.y_train, every=ns["every"], small_batch=small, big_batch=big, loss_fn=model.loss
     )
-    stt.extra_measurements = lambda _model: _latest_noise_scale(callback)
+    stt.extra_measurements = lambda _model: callback.latest_measurement()
     return callback
-
-
-def _latest_noise_scale(callback):
-    history = getattr(callback, "history", None) or []
-    if not history:
-        return {}
-    last = history[-1]
-    value = last.get("gradient_noise_scale") if isinstance(last, dict) else last
-    if value is None or not math.isfinite(float(value)):
-        return {}
-    return {"train/gradient_noise_scale": float(value)}

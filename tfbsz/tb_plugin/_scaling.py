@@ -53,7 +53,7 @@ def summarize(study, target):
     scaling = analyze(batch_sizes, analysis)
     for row in batch_sizes:
         row["regime"] = regime_of(row["batch_size"], scaling["regimes"])
-    noise = noise_scale(study, analysis)
+    noise = noise_scale(study, analysis, target)
     for row in batch_sizes:
         row["noise_scale"] = noise["by_batch_size"].get(str(row["batch_size"])) if noise else None
     columns = {c for b in study.batch_sizes.values() for t in b.trials for c in t.column_names}
@@ -68,22 +68,26 @@ def summarize(study, target):
     }
 
 
-def noise_scale(study, analysis):
-    """The measured B_simple (`tfbsz.analysis.measured_noise_scale`) as JSON-ready data:
-    `{"column", "b_simple", "trials", "by_batch_size": {str(batch size): median}}`, or None when
-    no trial logged a finite value (or the analysis is not importable)."""
+def noise_scale(study, analysis, target=None):
+    """The measured B_simple at the goal (`tfbsz.analysis.measured_noise_scale`) as JSON-ready data:
+    `{"column", "b_simple", "trials", "infinite", "interval", "interval_coverage",
+    "by_batch_size": {str(batch size): value}}` with None for infinite values (JSON has no
+    infinity), or None when no best trial logged the column (or the analysis is not importable)."""
     if analysis is None:
         return None
     from tfbsz.analysis.study_files import workload_of  # noqa: PLC0415  (with the analysis, optional)
 
     workload = workload_of(study)
-    found = analysis.measured_noise_scale(workload) if workload is not None else None
+    found = analysis.measured_noise_scale(workload, target) if workload is not None else None
     if found is None:
         return None
     return {
         "column": found.column,
         "b_simple": _number(found.b_simple),
         "trials": found.trials,
+        "infinite": found.infinite,
+        "interval": [_number(v) for v in found.interval],
+        "interval_coverage": _number(found.interval_coverage),
         "by_batch_size": {str(b): _number(v) for b, v in sorted(found.by_batch_size.items())},
     }
 
@@ -109,6 +113,7 @@ def analyze(batch_sizes, analysis):
     b0, s0 = points[0]
     b_max = max(r["batch_size"] for r in batch_sizes)
     out["perfect_scaling"] = {
+        "reference": "smallest",
         "reference_batch_size": b0,
         "reference_steps": s0,
         "points": [[b, s0 * b0 / b] for b in (b0, b_max)],
@@ -117,11 +122,14 @@ def analyze(batch_sizes, analysis):
         out["fit_error"] = out["regime_error"] = "tfbsz.analysis is not available"
         return out
     out["fit"], out["fit_error"] = fit_points(analysis, points)
-    if out["fit"]:
+    if out["fit"]:  # perfect scaling is judged against the fitted small-batch limit E_min / B
+        e_min = out["fit"]["s_min"] * out["fit"]["b_crit"]
+        out["perfect_scaling"].update(reference="fit", points=[[b, e_min / b] for b in (b0, b_max)])
         lo, hi = min(b for b, _ in points) / 1.5, b_max * 1.5
         grid = [lo * (hi / lo) ** (i / 48.0) for i in range(49)]
         out["fitted_curve"] = [[b, out["fit"]["s_min"] * (1.0 + out["fit"]["b_crit"] / b)] for b in grid]
-    out["regimes"], out["regime_bands"], out["regime_error"] = classify(analysis, points)
+    missed = [r["batch_size"] for r in batch_sizes if r["steps_to_result"] is None and r["batch_size"] > 0]
+    out["regimes"], out["regime_bands"], out["regime_error"] = classify(analysis, points, missed)
     return out
 
 
@@ -146,16 +154,18 @@ def fit_points(analysis, points):
     return fit, None
 
 
-def classify(analysis, points):
+def classify(analysis, points, missed=()):
     """({batch size: regime label}, bands, None) from `tfbsz.analysis.classify_regimes`, or a reason.
 
-    Bands cover the chart's x axis; a boundary lies halfway (geometrically) between the last batch
-    size of one regime and the first of the next.
+    `missed` batch sizes (target not reached) bound the maximal useful batch size. Bands cover the
+    chart's x axis; a boundary lies halfway (geometrically) between the last batch size of one
+    regime and the first of the next.
     """
     if len(points) < 2:
         return {}, [], "regimes need at least 2 batch sizes that reached the target"
     try:
-        result = analysis.classify_regimes([b for b, _ in points], [s for _, s in points])
+        result = analysis.classify_regimes([b for b, _ in points] + list(missed),
+                                           [s for _, s in points] + [None] * len(missed))
     except Exception as err:  # noqa: BLE001
         return {}, [], f"regimes failed: {err}"
     labels = [REGIME_LABELS.get(r, str(r)) for r in result.regimes]
@@ -206,13 +216,16 @@ def _trial_row(batch_size, trial, target):
 
 
 def _batch_size_row(batch_size, bs_study, trials, summary_row, target, lr_key):
+    edges = []  # searched parameters whose best value sits in the outer eighth of the range
     if target is not None and bs_study is not None:
         row = summary.summarize_batch_size(bs_study, target)
         steps_to_result, best_trial, best_parameters = row["steps_to_result"], row["best_trial"], row["best_parameters"]
+        edges = row["at_search_edge"]
     elif target is None and summary_row:
         steps_to_result = summary_row.get("steps_to_result") if _is_number(summary_row.get("steps_to_result")) else None
         best_trial = summary_row.get("best_trial")
         best_parameters = summary_row.get("best_parameters") or {}
+        edges = summary_row.get("at_search_edge") if isinstance(summary_row.get("at_search_edge"), list) else []
     else:
         steps_to_result, best_trial, best_parameters = None, None, {}
     best_parameters = _json_safe(best_parameters) if isinstance(best_parameters, dict) else {}
@@ -226,6 +239,7 @@ def _batch_size_row(batch_size, bs_study, trials, summary_row, target, lr_key):
         "best_parameters": best_parameters,
         "trials": len(trials) or int(counted),
         **{outcome: sum(t["outcome"] == outcome for t in trials) for outcome in summary.OUTCOMES},
+        "at_search_edge": [str(n)[:200] for n in edges],
     }
 
 

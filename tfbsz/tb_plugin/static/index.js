@@ -167,7 +167,7 @@ function renderResults(results) {
   section.append(el('div', {class: 'tfbsz-charts'},
     el('figure', {}, stepsChart(ok),
       el('figcaption', {}, 'Points: steps to result of the best trial per batch size. Dashed: perfect scaling ' +
-        '(steps halve when the batch doubles) from the smallest batch size. Dotted: fit S(B) = S_min (1 + B_crit / B). ' +
+        '(steps halve when the batch doubles): the fitted small-batch limit E_min / B (without a fit, through the smallest batch size). Dotted: fit S(B) = S_min (1 + B_crit / B). ' +
         (ok.some((r) => r.study.noise_scale) ? 'Dash-dotted: measured gradient noise scale B_simple. ' : '') +
         (shadedStudy(ok) ? `Shading: regimes of ${shadedStudy(ok).name}.` : ''))),
     el('figure', {}, learningRateChart(ok),
@@ -195,11 +195,20 @@ function fitCard(name, study) {
   }
   const noise = study.noise_scale;
   if (noise) {
-    const ratio = fit ? ` = ${formatNumber(noise.b_simple / fit.b_crit)} × B_crit` : ' (no B_crit to compare)';
-    lines.push(el('div', {class: 'tfbsz-noise', 'data-b-simple': noise.b_simple},
-      `B_simple ≈ ${formatNumber(noise.b_simple)}${ratio}`));
+    // b_simple null: infinite (more than half of the values at the goal: signal below the noise)
+    const shown = noise.b_simple === null ? '∞' : formatNumber(noise.b_simple);
+    const ratio = fit && noise.b_simple !== null ? ` = ${formatNumber(noise.b_simple / fit.b_crit)} × B_crit` : (fit ? '' : ' (no B_crit to compare)');
+    lines.push(el('div', {class: 'tfbsz-noise', 'data-b-simple': noise.b_simple ?? 'inf'},
+      `B_simple ≈ ${shown}${interval(noise.interval)}${ratio}`));
     lines.push(el('div', {class: 'tfbsz-muted'},
-      `Measured gradient noise scale: median over ${noise.trials} trials of each one's last ${noise.column}.`));
+      `Measured gradient noise scale at the goal: median over ${noise.trials} batch sizes' best trials of ${noise.column} ` +
+      `(${noise.infinite} infinite; ${Math.round(noise.interval_coverage * 100)}% distribution-free interval).`));
+  }
+  const edges = study.batch_sizes.filter((b) => (b.at_search_edge || []).length);
+  if (edges.length) {
+    lines.push(el('div', {class: 'tfbsz-warning'},
+      `⚠ Best trial at a search edge at batch size ${edges.map((b) => `${b.batch_size} (${b.at_search_edge.join(', ')})`).join('; ')}: ` +
+      'widen the search range past that edge and re-run those batch sizes.'));
   }
   const reached = study.batch_sizes.filter((b) => b.steps_to_result !== null).length;
   lines.push(el('div', {class: 'tfbsz-muted'}, `${reached} of ${study.batch_sizes.length} batch sizes reached the target; ` +
@@ -218,7 +227,7 @@ function stepsChart(ok) {
     if (a.perfect_scaling) series.push({name: `${name} perfect`, color, points: a.perfect_scaling.points, dash: '6 4', width: 1.4, legend: false});
     if (a.fitted_curve.length) series.push({name: `${name} fit`, color, points: a.fitted_curve, dash: '2 3', width: 1.6, legend: false});
     if (a.fit) vlines.push({x: a.fit.b_crit, color, label: `B_crit ${formatNumber(a.fit.b_crit)}`});
-    if (study.noise_scale) {
+    if (study.noise_scale && study.noise_scale.b_simple !== null) {
       vlines.push({x: study.noise_scale.b_simple, color, dash: '8 3 2 3', class: 'tfbsz-noise-line', raise: 14,
         label: `B_simple ${formatNumber(study.noise_scale.b_simple)}`});
     }
@@ -280,7 +289,8 @@ function batchSizeTable(ok) {
       rows.push(el('tr', {'data-run': name, 'data-batch-size': b.batch_size},
         el('td', {}, el('span', {class: 'tfbsz-swatch', style: `background:${colorOf(name)}`}), name),
         el('td', {class: 'num'}, b.batch_size),
-        el('td', {class: 'num'}, b.steps_to_result === null ? 'not reached' : b.steps_to_result),
+        el('td', {class: 'num'}, (b.steps_to_result === null ? 'not reached' : `${b.steps_to_result}`) +
+          ((b.at_search_edge || []).length ? ` ⚠ edge: ${b.at_search_edge.join(', ')}` : '')),
         el('td', {class: 'num'}, b.best_trial ?? '–'),
         el('td', {class: 'num'}, formatNumber(b.best_learning_rate)),
         el('td', {class: 'num'}, b.trials),
