@@ -5,20 +5,12 @@ import copy
 
 import numpy as np
 
+from beaten_workload import CONFIG
+
 import tfbsz
 from tfbsz.records import results
 
-CONFIG = {
-    "data": {"name": "digits"},
-    "model": {"name": "mlp", "hidden_units": [32]},
-    "optimizer": {"name": "momentum", "learning_rate": 0.1, "momentum": 0.9},
-    "target": {"metric": "val/classification_error", "threshold": 0.12},
-    "budget": {"max_steps": 100},
-    "eval_every": 10,
-    "batch_sizes": [32],
-    "search": {"trials": 4, "space": {"optimizer.learning_rate": {"min": 0.005, "max": 0.3, "scale": "log"}}},
-    "logging": {"tensorboard": False, "progress": "none"},
-}
+
 
 
 def run(tmp_path, stop_when_beaten):

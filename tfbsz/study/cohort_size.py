@@ -270,5 +270,4 @@ def _trial_bytes(cfg, batch_size, dataset):
         for output in outputs:
             activations += math.prod(int(d) for d in output.shape[1:] if d is not None)
     del model
-    keras.backend.clear_session()
     return weights + 8 * 4 * batch_size * activations
