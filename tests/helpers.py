@@ -40,3 +40,12 @@ def run_cli(args, backend=None, timeout=300, cwd=None, **extra_env):
         text=True,
         timeout=timeout,
     )
+
+
+def check_docstring_examples(module):
+    """Runs the doctests of `module`: there must be some, and all must pass."""
+    import doctest
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{module.__name__} has no examples"
+    assert result.failed == 0

@@ -9,6 +9,8 @@ Distributed tuning (KerasTuner's chief/worker mode; every process sees the same 
     python -m tfbsz.run --config X --output runs/d --role chief  --oracle 127.0.0.1:8000
     python -m tfbsz.run --config X --output runs/d --role worker --oracle 127.0.0.1:8000   # any number
 
+(a shared token, TLS and listening beyond this machine: see docs/distributed.md)
+
 Bad input ends with one line `tfbsz: error: ...` and exit code 2 (`--debug` shows the traceback).
 An interrupted study (Ctrl-C, a kill) continues with `--resume`: finished trials are kept.
 """
@@ -42,12 +44,9 @@ def build_parser():
     parser.add_argument("--resume", action="store_true", help="continue the study already in the output folder")
     parser.add_argument("--progress", choices=("auto", "rich", "plain", "none"),
                         help="progress display (default: the config's logging.progress)")
-    parser.add_argument("--role", choices=("chief", "worker"),
-                        help="distributed tuning: chief serves the oracle, workers run trials")
-    parser.add_argument("--oracle", metavar="HOST:PORT",
-                        help="the chief's address for distributed tuning (port P serves the first batch "
-                             "size, P+1 the second, ...)")
-    parser.add_argument("--worker-id", metavar="ID", help="this worker's id (default: worker-<pid>)")
+    from tfbsz.study.distributed.options import add_arguments as add_distributed_arguments
+
+    add_distributed_arguments(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -63,34 +62,6 @@ def _parse_batch_sizes(text):
         except ValueError:
             raise ConfigError(f"--batch-sizes: expected comma-separated integers, got {text!r}") from None
     return sizes
-
-
-def _configure_distributed(args):
-    from tfbsz.core.errors import ConfigError
-
-    if args.role is None:
-        if args.oracle:
-            raise ConfigError("--oracle: needs --role chief or --role worker")
-        return
-    address = args.oracle or (
-        f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
-        if "KERASTUNER_ORACLE_IP" in os.environ and "KERASTUNER_ORACLE_PORT" in os.environ else None
-    )
-    if not address or ":" not in address:
-        raise ConfigError("--oracle: expected HOST:PORT of the chief (or set KERASTUNER_ORACLE_IP/PORT)")
-    host, _, port = address.rpartition(":")
-    if not port.isdigit():
-        raise ConfigError(f"--oracle: the port must be a number, got {port!r}")
-    os.environ["KERASTUNER_ORACLE_IP"] = host
-    os.environ["KERASTUNER_ORACLE_PORT"] = port
-    os.environ["TFBSZ_ORACLE_BASE_PORT"] = port
-    if args.role == "chief":
-        os.environ["KERASTUNER_TUNER_ID"] = "chief"
-    else:
-        os.environ["KERASTUNER_TUNER_ID"] = args.worker_id or f"worker-{os.getpid()}"
-    from tfbsz.study.distributed import install_worker_timeouts
-
-    install_worker_timeouts()
 
 
 def format_table(summary):
@@ -179,7 +150,9 @@ def _run(args):
         set_path(cfg, path, value)
     if given:
         cfg = from_dict(cfg)  # the flags' values are checked (and batch sizes sorted) like the file's
-    _configure_distributed(args)
+    from tfbsz.study.distributed.options import configure as configure_distributed
+
+    configure_distributed(args, batch_sizes=len(cfg["batch_sizes"] or ()))
     _import_backend_quietly(args.debug)
 
     from tfbsz.study.progress import make_progress

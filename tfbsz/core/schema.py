@@ -185,6 +185,10 @@ class Either:
     Traceback (most recent call last):
     ...
     tfbsz.core.errors.ConfigError: eval_every: expected an integer >= 1 or auto, got 'often'
+    >>> Either(Integer(), Choice("auto")).check(0, "eval_every")
+    Traceback (most recent call last):
+    ...
+    tfbsz.core.errors.ConfigError: eval_every: expected an integer >= 1, got 0
     """
 
     def __init__(self, *specs):
@@ -194,11 +198,16 @@ class Either:
         self.words = " or ".join(s.words for s in specs)
 
     def check(self, value, key, allow_none=False):
+        refusals = []
         for spec in self.specs:
             try:
                 return spec.check(value, key, allow_none=allow_none)
-            except ConfigError:
-                pass
+            except ConfigError as refusal:
+                refusals.append((spec, refusal))
+        for spec, refusal in refusals:
+            of_its_type = {"number": checks.is_number, "integer": checks.is_integer}.get(spec.type_name)
+            if of_its_type is not None and of_its_type(value):
+                raise refusal  # out of that type's range: its own message says which range
         or_null = " or null" if allow_none else ""
         raise ConfigError(f"{key}: expected {self.words}{or_null}, got {checks.describe(value)}")
 

@@ -47,7 +47,7 @@ import json
 import math
 import os
 import pathlib
-import tempfile
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -66,6 +66,7 @@ __all__ = [
     "Trial",
     "BatchSizeStudy",
     "Study",
+    "atomic_write",
     "batch_size_dir",
     "failure_path",
     "failure_paths",
@@ -202,22 +203,63 @@ def json_safe(value):
     return value
 
 
-def _umask_mode():
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+def atomic_write(path, write, mode="w", newline=None):
+    """Writes a file atomically and durably: `write(f)` fills a new file that replaces `path`.
+
+    The new file gets a unique name in the same folder (so concurrent writers never share one)
+    and is created with mode 0666 minus the process umask (as `open` would make it); it is
+    flushed and fsync'd before the rename, and the folder is fsync'd after it, so after a crash
+    `path` holds either the old or the new content, never a mix. Returns `path`.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = atomic_write(target, lambda f: f.write("hello"))
+    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+    ('hello', ['a.txt'])
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, mode, newline=newline) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+    return path
+
+
+def _fsync_folder(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a platform without folder handles (Windows)
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_json(path, data):
-    """Writes `data` as JSON atomically (write to a temporary file, then rename)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    """Writes `data` as JSON atomically and durably (see `atomic_write`)."""
+
+    def dump(f):
         json.dump(json_safe(data), f, indent=2, sort_keys=False)
         f.write("\n")
-    os.chmod(tmp, _umask_mode())  # mkstemp creates 0600; others (TensorBoard, workers) must read
-    os.replace(tmp, path)
+
+    atomic_write(path, dump)
 
 
 def write_measurements(path, rows):
@@ -226,15 +268,14 @@ def write_measurements(path, rows):
     columns = [c for c in MEASUREMENT_COLUMNS if any(c in r for r in rows)]
     extra = sorted({k for r in rows for k in r} - set(columns))
     columns += extra
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
+
+    def dump(f):
         writer = csv.DictWriter(f, fieldnames=columns or ["step"])
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _format(row.get(k)) for k in columns})
-    os.chmod(tmp, _umask_mode())
-    os.replace(tmp, path)
+
+    atomic_write(path, dump, newline="")
 
 
 def _format(value):

@@ -178,8 +178,8 @@ def write_summary(root, summary):
     """Writes `summary.json` and `summary.csv` under `root`."""
     root = pathlib.Path(root)
     results.write_json(root / "summary.json", summary)
-    tmp = root / ".summary.csv.tmp"
-    with open(tmp, "w", newline="") as f:
+
+    def dump(f):
         writer = csv.writer(f)
         writer.writerow(SUMMARY_FIELDS)
         for row in summary["batch_sizes"]:
@@ -190,4 +190,5 @@ def write_summary(root, summary):
                     value = ";".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
                 values.append("" if value is None else value)
             writer.writerow(values)
-    tmp.replace(root / "summary.csv")
+
+    results.atomic_write(root / "summary.csv", dump, newline="")

@@ -24,6 +24,8 @@ import functools
 import importlib
 import time
 
+from keras_tuner.errors import FatalError
+
 from tfbsz.core.errors import TfbszError
 from tfbsz.study.trainer import run_in_turn
 
@@ -88,7 +90,7 @@ def _train_cohort(run, cohort, cfg, batch_size, dataset, strategy, recorder, eng
     started = time.perf_counter()
     try:
         results = run(cfg, cohort, batch_size, dataset, listener=recorder)
-    except TfbszError:
+    except (TfbszError, FatalError):  # bad input, or the search must stop (e.g. the chief is gone)
         raise
     except Exception as error:
         unfinished = [member for member in cohort if not recorder.ended(member.trial_id)]

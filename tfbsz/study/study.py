@@ -31,15 +31,12 @@ import os
 import pathlib
 
 from tfbsz.records import legacy_layout, results
-from tfbsz.core.config import DEFAULTS, OPEN_SECTIONS, check_component_options, from_dict, load_config
+from tfbsz.core.config import OPEN_SECTIONS, check_component_options, from_dict, load_config
 from tfbsz.core.errors import ConfigError
 from tfbsz.records.summary import summarize_batch_size, write_summary
+from tfbsz.study.resume_checks import WORKLOAD_KEYS, check_output
 
 __all__ = ["Study", "check_components", "WORKLOAD_KEYS"]
-
-# Config sections that define what a study measures: a resumed study must not change them.
-WORKLOAD_KEYS = ("data", "model", "optimizer", "schedule", "target", "budget", "eval_every", "precision",
-                 "regularization", "sparsity", "init", "seed")
 
 
 def check_components(cfg):
@@ -74,16 +71,6 @@ def _check_writable(root):
         probe.unlink(missing_ok=True)
     except OSError as e:
         raise ConfigError(f"output: cannot write to {root}: {e.strerror or e}") from None
-
-
-def _workload(cfg):
-    return {k: cfg[k] for k in WORKLOAD_KEYS}
-
-
-def _with_defaults(key, stored):
-    """A stored config section with the defaults of keys added since it was written."""
-    default = DEFAULTS.get(key)
-    return {**default, **stored} if isinstance(default, dict) and isinstance(stored, dict) else stored
 
 
 class Study:
@@ -123,22 +110,8 @@ class Study:
     # ------------------------------------------------------------------ set-up
 
     def _prepare_output(self):
-        marker = self.root / results.STUDY_MARKER
-        if marker.exists() and not self.resume and self.role != "worker":
-            raise ConfigError(
-                f"output: {self.root} already holds a study; pass --resume to continue it, "
-                "or choose another --output"
-            )
+        check_output(self.root, self.cfg, resume=self.resume, role=self.role)
         _check_writable(self.root)
-        if marker.exists():
-            stored = results.read_json(marker).get("config", {})
-            old, new = {k: _with_defaults(k, stored.get(k)) for k in WORKLOAD_KEYS}, _workload(self.cfg)
-            changed = [k for k in WORKLOAD_KEYS if results.json_safe(old[k]) != results.json_safe(new[k])]
-            if changed:
-                raise ConfigError(
-                    f"{changed[0]}: differs from the study being resumed in {self.root}; a resumed study "
-                    "must measure the same workload (use another --output for a new study)"
-                )
 
     def _names(self):
         cfg = self.cfg
@@ -314,7 +287,7 @@ class Study:
             hyperparameters=hypermodel.hyperparameters(),
             reverse_log=tuning.reverse_log_names(space),
         )
-        distributed.use_batch_size_port(index)
+        distributed.prepare_batch_size(self.root, index)  # port P + index of distributed tuning
         project = results.tuner_dir(directory)
         tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(project.parent), project_name=project.name,
                                           parallel_trials=sizer.next_size if sizer is not None else 1)

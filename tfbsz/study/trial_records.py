@@ -35,6 +35,7 @@ import traceback
 
 from tfbsz.records import results
 from tfbsz.records.summary import as_target
+from tfbsz.study import trial_ids
 from tfbsz.study.best_so_far import BestSoFar
 
 __all__ = ["TrialRecorder", "RECORDED_OPTIMIZER_KEYS"]
@@ -87,25 +88,23 @@ class TrialRecorder:
         return recorded
 
     def kept(self, trial_id, parameters):
-        """The `TrialResult` of a trial whose files a killed run finished writing (the oracle had
-        not yet heard of it), or None: such a trial is not trained again."""
-        trial_dir = results.trial_dir(self.trial_root, trial_id)
-        if not (trial_dir / "metadata.json").exists():
-            return None
-        trial = results.load_trial(trial_dir)
-        extra = dict(trial.extra)
-        if trial.parameters != self.recorded_parameters(parameters) or extra.get("outcome") not in _STATUS:
-            return None
-        from tfbsz.study.trainer import TrialResult
+        """The `TrialResult` of a trial whose files a killed run finished writing before the oracle
+        heard of it (`tfbsz.study.recorded_trials`), or None. Such a trial is not trained again; its
+        TensorBoard records are written again (they replace the earlier ones)."""
+        from tfbsz.study import recorded_trials
 
-        outcome_keys = ("outcome", "steps_to_target", "best_value", "max_steps", "wall_time_s", "target")
-        return TrialResult(extra["outcome"], extra.get("steps_to_target"), trial.steps, extra.get("max_steps"),
-                           trial.measurements, extra.get("best_value"), extra.get("wall_time_s") or 0.0,
-                           {k: v for k, v in extra.items() if k not in outcome_keys})
+        recorded = self.recorded_parameters(parameters)
+        trial_dir = trial_ids.trial_dir(self.trial_root, trial_id)
+        result = recorded_trials.finished_result(trial_dir, recorded)
+        if result is not None and self.tensorboard_root is not None:
+            from tfbsz.records import tb_logging
+
+            tb_logging.log_trial(self.tensorboard_root, trial_dir, recorded, result)
+        return result
 
     def begin(self, trial_id, parameters, max_steps):
         """A trial is about to train: clear what a killed attempt left, show it."""
-        trial_dir = results.trial_dir(self.trial_root, trial_id)
+        trial_dir = trial_ids.trial_dir(self.trial_root, trial_id)
         if trial_dir.exists():  # an interrupted attempt: its partial files are stale
             shutil.rmtree(trial_dir)
         self._parameters[str(trial_id)] = dict(parameters)
@@ -118,7 +117,7 @@ class TrialRecorder:
         the model is saved: a batch size's folder holds finished trials only."""
         if self.cfg.get("save_models", "none") == "none":
             return None
-        return results.trial_dir(self.trial_root, trial_id) / "model.keras"
+        return trial_ids.trial_dir(self.trial_root, trial_id) / "model.keras"
 
     # ------------------------------------------------------------------ during training
 
@@ -154,7 +153,7 @@ class TrialRecorder:
             "wall_time_s": round(result.wall_time_s, 3),
             "target": dict(self.cfg["target"]),
         })
-        trial_dir = results.trial_dir(self.trial_root, trial_id)
+        trial_dir = trial_ids.trial_dir(self.trial_root, trial_id)
         recorded = self.recorded_parameters(self._parameters.get(trial_id, {}))
         if self.tensorboard_root is not None:
             from tfbsz.records import tb_logging
@@ -171,7 +170,7 @@ class TrialRecorder:
     def trial_failed(self, trial_id, error):
         """A trial raised `error` (e.g. out of memory): record why next to it and hand it on."""
         trial_id = str(trial_id)
-        shutil.rmtree(results.trial_dir(self.trial_root, trial_id), ignore_errors=True)  # finished trials only
+        shutil.rmtree(trial_ids.trial_dir(self.trial_root, trial_id), ignore_errors=True)  # finished trials only
         results.write_trial_failure(self.trial_root, trial_id, {
             "parameters": self._parameters.get(trial_id, {}),
             "reason": f"{type(error).__name__}: {' '.join(str(error).split())[:2000]}",

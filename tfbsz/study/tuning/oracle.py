@@ -25,12 +25,13 @@ import numpy as np
 from scipy.stats import qmc
 
 from tfbsz.study.tuning import kt_internals
+from tfbsz.study.tuner_files import DurableOracle
 from tfbsz.study.tuning.space import reverse_log_value
 
 __all__ = ["QuasiRandomOracle"]
 
 
-class QuasiRandomOracle(kt.Oracle):
+class QuasiRandomOracle(DurableOracle):  # DurableOracle: KerasTuner's files, crash-safe
     """An Oracle whose trials follow a scrambled Halton or Sobol sequence.
 
     Args:

@@ -23,6 +23,7 @@ import keras_tuner as kt
 
 from tfbsz.core.errors import TfbszError
 from tfbsz.study.tuning.kt_internals import TrialStatus
+from tfbsz.study.tuner_files import DurableTuner
 
 __all__ = ["StepsToTargetTuner", "SearchAborted"]
 
@@ -35,7 +36,7 @@ class SearchAborted(kt.errors.FatalError):
         self.error = error
 
 
-class StepsToTargetTuner(kt.Tuner):
+class StepsToTargetTuner(DurableTuner):  # DurableTuner: KerasTuner's files, crash-safe
     """Tunes one batch size of a study. See the module docstring.
 
     Args:
@@ -94,8 +95,13 @@ class StepsToTargetTuner(kt.Tuner):
         def report(trial_id, metrics, error):
             trial = by_id[trial_id]
             if error is None:
-                self.oracle.update_trial(trial_id, metrics, step=0)
-                trial.status = TrialStatus.COMPLETED
+                try:
+                    self.oracle.update_trial(trial_id, metrics, step=0)
+                    trial.status = TrialStatus.COMPLETED
+                except kt.errors.FatalError:
+                    raise
+                except Exception as e:  # as KerasTuner's loop: e.g. a chief that re-queued the trial meanwhile
+                    trial.status, trial.message = TrialStatus.INVALID, "".join(traceback.format_exception(e))
             else:
                 trial.status = TrialStatus.FAILED
                 trial.message = "".join(traceback.format_exception(error))
