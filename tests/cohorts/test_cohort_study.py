@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from helpers import ROOT, run_cli, subprocess_env
 
 from tfbsz.records import results
@@ -121,3 +122,25 @@ def test_a_study_killed_mid_cohort_resumes_with_each_trial_once(tmp_path):
     assert statuses == ["COMPLETED"] * 4
     summary = json.loads((out / "summary.json").read_text())
     assert summary["batch_sizes"][0]["trials"] == 4
+
+
+@pytest.mark.slow
+def test_a_distributed_worker_takes_and_reports_cohorts(tmp_path):
+    from distributed_helpers import expect_success, free_port, log_text, start_study, stop_all
+
+    out = tmp_path / "study"
+    extra = ["--set", "search.trials=4", "--batch-sizes", "16", "--parallel-trials", "2"]
+    chief, workers = start_study(out, free_port(1), tmp_path, extra, workers=1, KERAS_BACKEND="jax",
+                                 JAX_PLATFORMS="cpu", TFBSZ_CHIEF_TIMEOUT="120")
+    try:
+        expect_success(chief, workers)
+    finally:
+        stop_all([chief, *workers])
+    base = out / "digits/mlp/momentum/16"
+    metadata = [json.loads(p.read_text()) for p in sorted(base.glob("*/metadata.json"))]
+    assert [m["trial_id"] for m in metadata] == [0, 1, 2, 3]
+    assert [m["tfbsz"]["cohort"]["size"] for m in metadata] == [2, 2, 2, 2]  # two cohorts of two
+    statuses = [json.loads(p.read_text())["status"] for p in sorted(results.tuner_dir(base).glob("trial_*/trial.json"))]
+    assert statuses == ["COMPLETED"] * 4
+    started = [line for line in log_text(workers[0]).splitlines() if "] start" in line]
+    assert len(started) == 4

@@ -127,7 +127,7 @@ def test_measurements_of_a_cohort_show_under_their_own_trial():
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("search.parallel_trials", 0, "search.parallel_trials: expected an integer >= 1 or auto, got 0"),
+    ("search.parallel_trials", 0, "search.parallel_trials: expected an integer >= 1, got 0"),
     ("search.parallel_trials", "many", "search.parallel_trials: expected an integer >= 1 or auto, got 'many'"),
     ("budget.stop_when_beaten", "yes", "budget.stop_when_beaten: expected true or false, got 'yes'"),
 ])
@@ -192,6 +192,7 @@ def test_asking_for_cohorts_on_tensorflow_says_once_that_trials_train_one_at_a_t
 
 def test_chief_keeps_a_cohort_while_its_worker_beats_and_requeues_all_of_it_when_it_stops(tmp_path, monkeypatch):
     from tfbsz.study import distributed
+    from tfbsz.study.distributed import chief, heartbeat
 
     monkeypatch.setenv("TFBSZ_WORKER_TIMEOUT", "5")
     oracle = tuning.QuasiRandomOracle(objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"), max_trials=4,
@@ -199,13 +200,13 @@ def test_chief_keeps_a_cohort_while_its_worker_beats_and_requeues_all_of_it_when
     project = results.tuner_dir(folder(tmp_path))
     oracle._set_project_dir(str(project.parent), project.name)
     members = [oracle.create_trial(distributed.cohort_member_id("w0", k)) for k in range(3)]
-    beat = distributed._heartbeat_dir(project) / "w0"
+    beat = heartbeat.heartbeat_dir(project) / "w0"
     beat.touch()
-    distributed._requeue_dead_workers(oracle, project, folder(tmp_path))
+    chief._requeue_dead_workers(oracle, project, folder(tmp_path))
     assert len(oracle.ongoing_trials) == 3  # the worker's one heartbeat covers its cohort
     old = time.time() - 60
     os.utime(beat, (old, old))
-    distributed._requeue_dead_workers(oracle, project, folder(tmp_path))
+    chief._requeue_dead_workers(oracle, project, folder(tmp_path))
     assert not oracle.ongoing_trials
     failures = [p.name for p in results.failure_paths(folder(tmp_path))]
     assert failures == [f"{int(m.trial_id)}.failure.json" for m in members]
