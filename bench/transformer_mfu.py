@@ -5,6 +5,12 @@ training step of:
 
 * tfbsz's `transformer` with `attention: auto`, `flash` and `xla`, with its query/key/value
   projection `qkv: fused` (default), `split` and `separate`, and with `remat: true`;
+* `tfbsz_auto_broadcast_positions`: tfbsz `auto` with the position embedding as it was before
+  the layout fix (the table's first rows broadcast over the batch, so its gradient is a sum over
+  the batch, for which XLA's GPU compiler laid out the residual stream `[seq, d_model, batch]`;
+  `tfbsz.models.transformer.PositionEmbedding`), rebuilt here for the before/after comparison, and
+  `tfbsz_auto_broadcast_positions_pinned`, the same with the embedding's output pinned to the
+  row-major layout (`jax.experimental.layout.with_layout_constraint`), the other possible remedy;
 * the plain Keras `MultiHeadAttention` language model of the same shape (bench/reference_lm.py)
   with Keras's flash attention on (`keras.config.enable_flash_attention()`) and off
   (`keras.config.disable_flash_attention()`),
@@ -14,7 +20,9 @@ byte vocabulary) and a 135M model with a 32K vocabulary (`transformer_config_for
 d_model 768, 15 layers). Each variant's step (forward, backward, Adam update) is one jitted
 function on donated state, compiled ahead (compile time, XLA's memory and FLOP counts recorded),
 warmed up, then timed in `--rounds` rounds of `--steps` steps with the order of the variants
-rotated every round; each timing ends with `block_until_ready`. Reported per variant: median
+rotated every round; each timing ends with `block_until_ready`. Per variant it also counts the
+transposes and copies in the compiled program and the reductions XLA's GPU compiler relayouts its
+input for (`bench/hlo_census.py`). Reported per variant: median
 ms/step (and the spread), tokens/s, MFU, and the median of per-round ratios to the Keras model
 with flash attention. All tfbsz variants start from the same weights and see the same batch, as
 do the two Keras ones, so their first losses must agree (flash vs XLA within bf16 rounding).
@@ -28,8 +36,9 @@ also timed, to show what this device reaches.
 Then, per shape, one JAX profiler trace of a few steps of tfbsz (`auto`) and of the Keras model with
 flash attention, summarised by kernel kind and by kernel (bench/profile_summary.py), and, at the
 first shape, tfbsz `auto` through Keras `model.fit`: with no per-batch callback (Keras dispatches
-steps asynchronously) and with tfbsz's `StepsToTarget` (a per-batch callback, so Keras turns each
-step's logs into Python numbers, waiting for the device every step).
+steps asynchronously), with tfbsz's `StepsToTarget` (async-safe: Keras still dispatches steps
+without waiting for the device) and with `StepsToTarget` next to a callback with a per-batch hook
+(Keras then turns each step's logs into Python numbers, waiting for the device every step).
 
 Writes into `--out DIR`: `results.json` (everything, raw per-round times included), `summary.txt`
 (the tables), `<variant>_<shape>.trace.json.gz` (Perfetto / TensorBoard trace of the profiled
@@ -45,12 +54,19 @@ GPU (one H200):
 
     KERAS_BACKEND=jax python3 bench/transformer_mfu.py --out /tmp/mfu
 
+The layout fix's confirmation (about 3 minutes: tfbsz `auto`, the Keras model, the pre-fix position
+embedding and the separate QKV projection at 86M, the first two at 135M, and the `model.fit` rows):
+
+    KERAS_BACKEND=jax python3 bench/transformer_mfu.py --out /tmp/mfu2 --variants \\
+        tfbsz_auto,keras_mha_flash,tfbsz_auto_broadcast_positions,tfbsz_auto_broadcast_positions_pinned,tfbsz_flash_qkv_separate
+
 CPU check with tiny shapes (one to three minutes on 2 cores):
 
     KERAS_BACKEND=jax python3 bench/transformer_mfu.py --tiny --out /tmp/mfu_tiny
 """
 
 import argparse
+import contextlib
 import gzip
 import hashlib
 import json
@@ -80,18 +96,23 @@ VARIANTS = {
     "tfbsz_flash_qkv_split": ("tfbsz", {"attention": "flash", "qkv": "split"}),
     "tfbsz_flash_qkv_separate": ("tfbsz", {"attention": "flash", "qkv": "separate"}),
     "tfbsz_flash_remat": ("tfbsz", {"attention": "flash", "remat": True}),
+    "tfbsz_auto_broadcast_positions": ("tfbsz", {"attention": "auto"}),
+    "tfbsz_auto_broadcast_positions_pinned": ("tfbsz", {"attention": "auto"}),
     "keras_mha_flash": ("keras", {"flash_attention": True}),
     "keras_mha_xla": ("keras", {"flash_attention": False}),
 }
 # Compiled in this order, most wanted first; none is started past --budget-s (the rest are skipped).
 PLAN = [
-    ("86m", "tfbsz_auto"), ("86m", "keras_mha_flash"), ("86m", "tfbsz_xla"), ("86m", "keras_mha_xla"),
+    ("86m", "tfbsz_auto"), ("86m", "keras_mha_flash"), ("86m", "tfbsz_auto_broadcast_positions"),
+    ("86m", "tfbsz_auto_broadcast_positions_pinned"),
+    ("86m", "tfbsz_xla"), ("86m", "keras_mha_xla"),
     ("86m", "tfbsz_flash"), ("86m", "tfbsz_flash_qkv_split"), ("86m", "tfbsz_flash_qkv_separate"),
     ("135m", "tfbsz_auto"), ("135m", "keras_mha_flash"), ("86m", "tfbsz_flash_remat"),
     ("135m", "tfbsz_xla"), ("135m", "keras_mha_xla"), ("135m", "tfbsz_flash_qkv_split"),
 ]
 BASELINE = "keras_mha_flash"
 PROFILED = ("tfbsz_auto", "keras_mha_flash")
+BEFORE_LAYOUT_FIX = {"tfbsz_auto_broadcast_positions": False, "tfbsz_auto_broadcast_positions_pinned": True}
 
 
 def parse_args(argv):
@@ -178,6 +199,32 @@ def build_model(keras, family, options, shape):
     )
 
 
+@contextlib.contextmanager
+def positions_before_layout_fix(pin_layout=False):
+    """`PositionEmbedding.call` as it was before the layout fix, while building and compiling a variant;
+    with `pin_layout`, its output (and so its gradient) pinned to the row-major layout
+    (`jax.experimental.layout.with_layout_constraint`), the other remedy for the relayout."""
+    from keras import ops
+    from tfbsz.models import transformer
+
+    def broadcast_positions(self, inputs):
+        _, length, dim = ops.shape(inputs)
+        positions = ops.slice(ops.convert_to_tensor(self.position_embeddings), (0, 0), (length, dim))
+        summed = ops.cast(ops.cast(inputs, positions.dtype) + positions, self.compute_dtype)
+        if pin_layout:
+            from jax.experimental.layout import Layout, with_layout_constraint
+
+            summed = with_layout_constraint(summed, Layout(tuple(range(len(summed.shape)))))
+        return summed
+
+    fixed = transformer.PositionEmbedding.call
+    transformer.PositionEmbedding.call = broadcast_positions
+    try:
+        yield
+    finally:
+        transformer.PositionEmbedding.call = fixed
+
+
 def _remat_free(path):
     head, _, rest = path.partition("/")
     return rest if head.startswith("block_") and rest.startswith(head + "_") else path
@@ -239,8 +286,11 @@ class Variant:
 
     def compile(self, x, y):
         started = time.perf_counter()
+        import hlo_census
+
         lowered = self.jitted.lower(*self.state, x, y)
         traced = time.perf_counter()
+        hazards = hlo_census.layout_hazards(lowered.as_text(dialect="hlo"))
         self.compiled = lowered.compile()
         done = time.perf_counter()
         info = {"trace_s": traced - started, "compile_s": done - traced}
@@ -258,6 +308,9 @@ class Variant:
             info["cost_analysis"] = f"unavailable: {e}"
         text = self.compiled.as_text() or ""
         info["hlo_sha256"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        info["hlo_copies"] = hlo_census.copy_census(text)
+        info["hlo_relayouted_reductions"] = [
+            f"{h.operand_shape} reduced over {h.dimensions} -> {h.result_shape}" for h in hazards]
         info["hlo_custom_calls"] = sorted({
             token.split('"')[1] for token in text.split("custom_call_target=")[1:] if '"' in token
         })
@@ -272,6 +325,12 @@ class Variant:
         self.jax.block_until_ready((loss, self.state[0]))
         self.losses.append(float(loss))
         return float(loss)
+
+
+def _first_of(items):
+    if not items:
+        return "none"
+    return f"{len(items)} ({items[0]}{', ...' if len(items) > 1 else ''})"
 
 
 def matmul_tflops(jax, size, repeats=30):
@@ -321,13 +380,15 @@ class Shape:
     def add(self, run, args, name, jax, keras, np):
         family, options = VARIANTS[name]
         keras.utils.set_random_seed(0)
-        model = build_model(keras, family, options, self.dims)
-        if family in self.firsts:  # every variant of a family starts from the same weights
-            copy_weights(np, self.firsts[family], model)
-        else:
-            self.firsts[family] = model
-        variant = Variant(name, self.name, model, jax, keras)
-        info, text = variant.compile(self.x, self.y)
+        with (positions_before_layout_fix(BEFORE_LAYOUT_FIX[name]) if name in BEFORE_LAYOUT_FIX
+              else contextlib.nullcontext()):
+            model = build_model(keras, family, options, self.dims)
+            if family in self.firsts:  # every variant of a family starts from the same weights
+                copy_weights(np, self.firsts[family], model)
+            else:
+                self.firsts[family] = model
+            variant = Variant(name, self.name, model, jax, keras)
+            info, text = variant.compile(self.x, self.y)
         if name == "tfbsz_auto":
             self.hlo[name] = text
         info.update(family=family, options=options, parameters=int(model.count_params()))
@@ -338,7 +399,9 @@ class Shape:
         self.variants.append(variant)
         run.say(f"   {self.name} {name}: {info['parameters']:,} params; trace {info['trace_s']:.1f} s, "
                 f"compile {info['compile_s']:.1f} s; temp {info.get('temp_bytes', 0) / 2**30:.2f} GiB; "
-                f"initial loss {info['loss_at_init']:.5f}; custom calls {info['hlo_custom_calls']}")
+                f"initial loss {info['loss_at_init']:.5f}; custom calls {info['hlo_custom_calls']}; "
+                f"compiled transposes/copies {info['hlo_copies']['transpose']}/{info['hlo_copies']['copy']}; "
+                f"relayouted reductions {_first_of(info['hlo_relayouted_reductions'])}")
 
     def time(self, run, args, peak):
         """Rounds of `args.steps` steps of every variant, the order rotated each round."""
@@ -352,7 +415,7 @@ class Shape:
         record = self.record
         peak_note = f"{peak / 1e12:.0f} TFLOP/s" if peak else "unknown (no MFU)"
         run.say(f"== {self.name}: {args.rounds} rounds x {args.steps} steps; peak {peak_note}")
-        run.say(f"   {'variant':<22s} {'ms/step':>9s} {'(min-max)':>16s} {'tokens/s':>11s} {'MFU':>7s} "
+        run.say(f"   {'variant':<38s} {'ms/step':>9s} {'(min-max)':>16s} {'tokens/s':>11s} {'MFU':>7s} "
                 f"{'vs ' + BASELINE:>22s} {'loss init / last':>20s}")
         for v in variants:
             info = record["variants"][v.name]
@@ -364,7 +427,7 @@ class Shape:
                 info["ratio_to_" + BASELINE] = statistics.median(
                     a / b for a, b in zip(times[v.name], times[BASELINE]))
             ratio = info.get("ratio_to_" + BASELINE)
-            run.say(f"   {v.name:<22s} {ms:9.2f} {min(times[v.name]):7.2f}-{max(times[v.name]):7.2f} "
+            run.say(f"   {v.name:<38s} {ms:9.2f} {min(times[v.name]):7.2f}-{max(times[v.name]):7.2f} "
                     f"{info['tokens_per_s']:11,.0f} {100 * info['mfu'] if info['mfu'] else float('nan'):6.1f}% "
                     f"{ratio if ratio else float('nan'):22.3f} {info['loss_at_init']:9.5f} / {v.losses[-1]:8.5f}")
         for family, reference in (("tfbsz", "tfbsz_xla"), ("keras", "keras_mha_xla")):
@@ -403,8 +466,16 @@ class Shape:
 # --------------------------------------------------------------------------- model.fit
 
 
+FIT_KINDS = {
+    "none": "no per-batch callback",
+    "steps_to_target": "StepsToTarget",
+    "steps_to_target_in_line": "StepsToTarget + a per-batch hook (Keras syncs every step)",
+}
+
+
 def measure_fit(run, args, shape, keras, np, peak):
-    """ms/step of tfbsz `auto` through `model.fit`, without and with a per-batch callback.
+    """ms/step of tfbsz `auto` through `model.fit`: no callback, `StepsToTarget`, and `StepsToTarget`
+    beside a callback with a per-batch hook (which makes Keras wait for every step's logs).
 
     Per-step time is (time of fit(2n) - time of fit(n)) / n, so fit's fixed costs cancel.
     """
@@ -412,6 +483,10 @@ def measure_fit(run, args, shape, keras, np, peak):
 
     from tfbsz.models import efficiency
     from tfbsz.study.callbacks import StepsToTarget
+
+    class PerBatchHook(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
 
     keras.utils.set_random_seed(0)
     model = build_model(keras, "tfbsz", {"attention": "auto"}, shape.dims)
@@ -430,12 +505,12 @@ def measure_fit(run, args, shape, keras, np, peak):
     last = {}
 
     def callbacks(kind):
-        if kind == "async":
+        if kind == "none":
             return []
         # As in a study's trial: evaluation only at the end here, tokens/s and MFU in its row.
-        last["callback"] = StepsToTarget((data[:, :-1], data[:, 1:]), "val/cross_entropy_error", -1.0,
-                                         eval_every=10**9, batch_size=batch, throughput=throughput)
-        return [last["callback"]]
+        last[kind] = StepsToTarget((data[:, :-1], data[:, 1:]), "val/cross_entropy_error", -1.0,
+                                   eval_every=10**9, batch_size=batch, throughput=throughput)
+        return [last[kind], PerBatchHook()] if kind == "steps_to_target_in_line" else [last[kind]]
 
     def timed(steps, kind):
         started = time.perf_counter()
@@ -444,25 +519,28 @@ def measure_fit(run, args, shape, keras, np, peak):
         return time.perf_counter() - started
 
     started = time.perf_counter()
-    timed(2, "async")  # compiles the train step
+    timed(2, "none")  # compiles the train step
     compile_s = time.perf_counter() - started
-    timed(2, "sync")  # and StepsToTarget's closing evaluation
-    per_step = {"async": [], "sync": []}
+    timed(2, "steps_to_target")  # and StepsToTarget's closing evaluation
+    per_step = {kind: [] for kind in FIT_KINDS}
+    kinds = list(FIT_KINDS)
     for r in range(max(3, args.rounds - 2)):
-        for kind in (("async", "sync") if r % 2 == 0 else ("sync", "async")):
+        for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
             short, long = timed(n, kind), timed(2 * n, kind)
             per_step[kind].append(1000.0 * (long - short) / n)
-    row = last["callback"].measurements[-1]
-    result = {"compile_s": compile_s, "ms_per_step_rounds": per_step,
-              "steps_to_target_row": {k: v for k, v in row.items() if k.startswith("train/") or k == "step"}}
+    result = {"compile_s": compile_s, "ms_per_step_rounds": per_step}
     for kind, values in per_step.items():
         ms = statistics.median(values)
         result[kind] = {"ms_per_step": ms, "tokens_per_s": tokens_per_step * 1000.0 / ms,
                         "mfu": flops_per_step / (ms / 1000.0) / peak if peak else None}
-        run.say(f"   model.fit, tfbsz auto, {'no per-batch callback' if kind == 'async' else 'StepsToTarget'}: "
-                f"{ms:.2f} ms/step" + (f", MFU {100 * result[kind]['mfu']:.1f}%" if peak else "")
+        if kind in last:
+            row = last[kind].measurements[-1]
+            result[kind]["steps_to_target_row"] = {k: v for k, v in row.items() if k.startswith("train/") or k == "step"}
+        run.say(f"   model.fit, tfbsz auto, {FIT_KINDS[kind]}: {ms:.2f} ms/step"
+                + (f", MFU {100 * result[kind]['mfu']:.1f}%" if peak else "")
                 + f" (rounds {', '.join(f'{v:.2f}' for v in values)})")
-    run.say(f"   StepsToTarget's own row for its last fit: {result['steps_to_target_row']}")
+    for kind in last:
+        run.say(f"   {FIT_KINDS[kind]}: its own row for its last fit: {result[kind]['steps_to_target_row']}")
     return result
 
 

@@ -18,8 +18,6 @@ import sys
 sys.modules["tensorflow"] = None  # as on the GPU machines: JAX without TensorFlow
 
 STEPS = 50
-# Columns measured with a clock (they differ from run to run); every other column is compared.
-TIMING_COLUMNS = ("wall_time_s", "train/tokens_per_s", "train/mfu")
 EVAL_EVERY = 10
 BATCH = 32
 
@@ -59,6 +57,10 @@ def digits_cfg(optimizer_name, lr, **extra):
     return from_dict(raw)
 
 
+# Columns measured with a clock: they differ between any two runs.
+TIMINGS = ("wall_time_s", "train/tokens_per_s", "train/mfu")
+
+
 def plain(value):
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
@@ -71,7 +73,7 @@ def summary(result):
         "steps_to_target": result.steps_to_target,
         "steps": result.steps,
         "best_value": plain(result.best_value),
-        "measurements": [{k: plain(v) for k, v in row.items() if k not in TIMING_COLUMNS}
+        "measurements": [{k: plain(v) for k, v in row.items() if k not in TIMINGS}
                          for row in result.measurements],
     }
 
@@ -166,6 +168,11 @@ def workloads():
                                                       "regularization.mixup_alpha": 1.0,
                                                       "regularization.label_smoothing": 0.1}]
     report["mixup"] = cohort_vs_alone(cfg, parameters, BATCH, digits, compare=(0, 1))
+
+    # eval_every: auto (evaluations at uneven steps, see tfbsz.study.eval_schedule)
+    cfg = digits_cfg("adam", 0.003, eval_every="auto")
+    parameters = [{"optimizer.learning_rate": 0.003}, {"optimizer.learning_rate": 0.01}]
+    report["eval_every_auto"] = cohort_vs_alone(cfg, parameters, BATCH, digits, compare=(0, 1))
 
     # mixed_float16: Keras's LossScaleOptimizer around the members' optimizer, float16 compute
     cfg = digits_cfg("nesterov", 0.1, precision="mixed_float16")

@@ -95,6 +95,9 @@ def test_transformer_pruned_and_mixup_cohorts_match_alone():
     assert pruned["extra"]["sparsity"]["global_sparsity"] == 0.5
     assert "val/cross_entropy_error" in report["transformer"]["cohort"][0]["measurements"][0]
     assert report["mixed_float16"]["extra"]["precision"] == "mixed_float16"
+    # eval_every: auto evaluates at uneven steps, the same ones alone and in a cohort
+    steps = [r["step"] for r in report["eval_every_auto"]["alone"]["0"]["measurements"]]
+    assert len(set(b - a for a, b in zip(steps, steps[1:]))) > 1, steps
 
 
 def test_programs_compile_once_per_shape():

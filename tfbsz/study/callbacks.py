@@ -7,6 +7,17 @@ evaluation whose target metric strictly beats the threshold (Shallue et al.'s de
 At the end, `outcome` is `"reached"`, `"missed"` (budget spent) or `"diverged"` (the loss
 became NaN or infinite).
 
+It does not make `fit` wait for the device after every step. Keras turns a step's logs into Python
+numbers (a device sync) before it calls a callback's `on_train_batch_end`, unless every callback
+is `async_safe`, in which case it calls them on worker threads and goes on dispatching steps.
+`StepsToTarget` is `async_safe`: there it only files the logs, and the thread that runs `fit`
+makes each measurement at the start of the next step (or at the end of the epoch or of training),
+from the weights and logs after exactly `step` updates, so the measurements are the same. When a
+measurement decides the run (target reached, diverged) in that mode, `fit` has already been handed
+the next step and makes that one more update before it stops. With another callback that has a
+per-batch hook (or on TensorFlow, where Keras never dispatches callbacks asynchronously) each step
+is measured at its end, as before.
+
 Example:
 
 >>> import numpy as np, keras
@@ -26,6 +37,7 @@ Example:
 """
 
 import math
+import threading
 import time
 
 import keras
@@ -37,6 +49,7 @@ from tfbsz.study.eval_schedule import AUTO, next_evaluation
 
 __all__ = ["StepsToTarget", "measurement_from_logs"]
 
+FILED_LOGS_TIMEOUT_S = 3600.0  # a step whose logs take longer than this has hung
 _ACCURACY_NAMES = ("accuracy", "sparse_categorical_accuracy", "acc", "compile_metrics")
 
 
@@ -108,6 +121,9 @@ class StepsToTarget(keras.callbacks.Callback):
             steps to result is then only an upper bound (evaluate earlier).
     """
 
+    # Keras may call on_train_batch_end on worker threads (see the module docstring).
+    async_safe = True
+
     def __init__(
         self,
         eval_data,
@@ -166,6 +182,9 @@ class StepsToTarget(keras.callbacks.Callback):
         self._start_time = None
         self._window_clock = None  # when the current training window began (after the last evaluation)
         self._window_updates = 0
+        self._driver = None  # the thread that runs fit (on_train_begin's)
+        self._filed = threading.Condition()
+        self._filed_logs = (0, {})  # (micro-step, logs): the latest logs filed by a worker thread
 
     # ------------------------------------------------------------------ comparisons
 
@@ -181,6 +200,7 @@ class StepsToTarget(keras.callbacks.Callback):
     # ------------------------------------------------------------------ hooks
 
     def on_train_begin(self, logs=None):
+        self._driver = threading.get_ident()
         if self._start_time is None:
             self._start_time = time.perf_counter()
         if self._window_clock is None:
@@ -192,9 +212,54 @@ class StepsToTarget(keras.callbacks.Callback):
         self._last_cum = {}
         self._window_start = {}
 
+    def on_train_batch_begin(self, batch, logs=None):
+        self._catch_up(self._epoch_base + batch)
+
     def on_train_batch_end(self, batch, logs=None):
-        self._micro_steps = self._epoch_base + batch + 1
-        self._track_training_logs(batch + 1, logs or {})
+        micro_step = self._epoch_base + batch + 1
+        if self._driver is None or threading.get_ident() == self._driver:
+            self._after_micro_step(micro_step, logs or {})
+            return
+        with self._filed:  # a Keras worker thread: file the logs for the driver's _catch_up
+            if micro_step > self._filed_logs[0]:
+                self._filed_logs = (micro_step, dict(logs or {}))
+            self._filed.notify_all()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._catch_up()
+
+    def _catch_up(self, completed=None):
+        """On the thread that runs `fit`, after worker threads filed the logs: measure if the
+        `completed` micro-steps reached an evaluation (or the budget). Without `completed` (at the
+        end of an epoch or of training, when Keras has waited for its workers), take in the
+        latest filed logs whatever the step."""
+        if self.outcome is not None:
+            return
+        if completed is None:
+            filed_step, logs = self._filed_logs
+            if filed_step > self._micro_steps:
+                self._after_micro_step(filed_step, logs)
+            return
+        if completed <= self._micro_steps:
+            return  # on_train_batch_end ran on this thread: nothing was left to do
+        updates = completed // self.accumulation_steps
+        if updates < self._next_eval and not (self.max_steps is not None and updates >= self.max_steps):
+            self._micro_steps = completed
+            return
+        with self._filed:
+            if not self._filed.wait_for(lambda: self._filed_logs[0] >= completed, timeout=FILED_LOGS_TIMEOUT_S):
+                raise RuntimeError(
+                    f"StepsToTarget: the logs of micro-step {completed} never reached on_train_batch_end "
+                    f"({FILED_LOGS_TIMEOUT_S:.0f} s)"
+                )
+            _, logs = self._filed_logs
+        self._after_micro_step(completed, logs)
+
+    def _after_micro_step(self, micro_step, logs):
+        if self.outcome is not None:
+            return
+        self._micro_steps = micro_step
+        self._track_training_logs(micro_step - self._epoch_base, logs)
         updates = self.updates
         at_budget = self.max_steps is not None and updates >= self.max_steps
         if updates >= self._next_eval or at_budget:
@@ -207,6 +272,7 @@ class StepsToTarget(keras.callbacks.Callback):
                 self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        self._catch_up()
         if self.outcome is None:
             if not self.measurements or self.measurements[-1]["step"] != self.updates:
                 if self.updates > 0:

@@ -18,7 +18,7 @@ sooner than 1/200 of the budget after the last. Over a whole budget that is abou
 import math
 
 __all__ = ["AUTO", "AUTO_RESOLUTION", "AUTO_MIN_GAP_FRACTION", "next_evaluation", "evaluation_after",
-           "evaluation_steps"]
+           "evaluation_steps", "longest_stretch"]
 
 AUTO = "auto"
 AUTO_RESOLUTION = 0.05
@@ -57,3 +57,17 @@ def evaluation_steps(eval_every, max_steps):
         steps.append(step)
         step = next_evaluation(step, eval_every, max_steps)
     return steps
+
+
+def longest_stretch(eval_every, max_steps):
+    """The most updates between two evaluations (or from the last one to the budget's end).
+
+    A cohort compiles its train program for stretches of at most this many updates.
+
+    >>> longest_stretch(50, 120), longest_stretch(50, 30), longest_stretch("auto", 400)
+    (50, 30, 18)
+    """
+    if eval_every != AUTO:
+        return min(eval_every, max_steps)
+    marks = [0, *evaluation_steps(eval_every, max_steps), max_steps]
+    return max(b - a for a, b in zip(marks, marks[1:]))

@@ -20,6 +20,8 @@ import weakref
 
 import numpy as np
 
+from tfbsz.study.eval_schedule import evaluation_after, longest_stretch
+
 __all__ = ["run_cohort"]
 
 # Device copies of data sets' arrays, per data set object and placement.
@@ -239,14 +241,14 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     is_beaten = getattr(listener, "is_beaten", None)
     max_steps = first.plan.max_steps
     eval_every = first.cfg["eval_every"]
-    length = min(eval_every, max_steps)
+    length = longest_stretch(eval_every, max_steps)
     active = [True] * len(setups) + [False] * (size - len(setups))
     results = [None] * len(setups)
     idle = feeds[0].empty(length)
 
     def prepare(start):
         """The next stretch's end and every active member's inputs for it, on the devices."""
-        end = min((start // eval_every + 1) * eval_every, max_steps)
+        end = min(evaluation_after(start, eval_every, max_steps), max_steps)
         rows = [feeds[i].chunk(start, end - start, length) if active[i] else idle for i in range(size)]
         return end, placement.members(stack_feeds(rows))
 

@@ -20,6 +20,8 @@ Example:
 
 import types
 
+from tfbsz.study.eval_schedule import evaluation_after
+
 __all__ = ["MemberModelView", "MemberTracker"]
 
 
@@ -101,7 +103,7 @@ class MemberTracker:
         if cb.outcome is not None or not cb.measurements:
             return False
         step = cb.measurements[-1]["step"]
-        if is_beaten(min((step // cb.eval_every + 1) * cb.eval_every, cb.max_steps)):
+        if is_beaten(min(evaluation_after(step, cb.eval_every, cb.max_steps), cb.max_steps)):
             cb.outcome = "beaten"
             return True
         return False
