@@ -84,9 +84,6 @@ def cohorts_possible(cfg, strategy, engine, backend):
                        "trials train one at a time" if asked else None)
     from tfbsz.study import cohort_runs
 
-    if cfg["eval_every"] == "auto":
-        return False, (f"search.parallel_trials: {setting}: trials train one at a time with eval_every: auto "
-                       "(a cohort evaluates every eval_every updates)") if asked else None
     able, why = cohort_runs.can_run(cfg, strategy, engine)
     if not able:
         return False, f"search.parallel_trials: {setting}: trials train one at a time ({why})"
