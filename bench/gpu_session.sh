@@ -3,6 +3,9 @@
 #   bash bench/gpu_session.sh benches   # optimizer step time (1 GPU) + weak scaling on 1 and 2 GPUs
 #   bash bench/gpu_session.sh optimizers  # optimizer step time only (1 GPU)
 #   bash bench/gpu_session.sh study     # the default study with strategy: auto on the GPUs
+#   bash bench/gpu_session.sh cohorts_transformer   # bench/cohorts.py throughput (BATCHES=32,64,...)
+#   bash bench/gpu_session.sh cohorts_mnist_cnn     # the same for the MNIST-5k CNN
+#   bash bench/gpu_session.sh cohorts_study         # the default study, parallel_trials 1 vs auto
 # Expects the Keras/KerasTuner wheels in .whl/ (../shared/gpu/wheels.sh) and writes into $OUT.
 set -uo pipefail
 OUT="${OUT:-/tmp/tfbsz_gpu}"
@@ -20,6 +23,18 @@ optimizers() {
   done
 }
 case "${1:-benches}" in
+  cohorts_transformer|cohorts_mnist_cnn)
+    W="${1#cohorts_}"
+    TAG="${W}_${BATCHES:-all}"; TAG="${TAG//,/_}"
+    CUDA_VISIBLE_DEVICES=0 python3 bench/cohorts.py --mode gpu --part throughput --workload "$W" \
+      --batch-sizes "${BATCHES:-32,64,128,256,512,1024}" --json "$OUT/cohorts_$TAG.json" > "$OUT/cohorts_$TAG.log" 2>&1
+    tail -n 20 "$OUT/cohorts_$TAG.log"
+    ;;
+  cohorts_study)
+    CUDA_VISIBLE_DEVICES=0 python3 bench/cohorts.py --mode gpu --part study --study-runs "${RUNS_STUDY:-16:auto,4:1,4:auto}" \
+      --json "$OUT/cohorts_study.json" > "$OUT/cohorts_study.log" 2>&1
+    tail -n 20 "$OUT/cohorts_study.log"
+    ;;
   benches)
     optimizers
     python3 bench/scaling.py --devices 1,2 --json "$OUT/scaling.json" > "$OUT/scaling.log" 2>&1

@@ -38,6 +38,8 @@ def build_parser():
                         help="override a config key, e.g. --set optimizer.learning_rate=0.1 (repeatable)")
     parser.add_argument("--batch-sizes", metavar="B1,B2,...", help="override batch_sizes, e.g. 16,32,64")
     parser.add_argument("--trials", type=int, metavar="N", help="override search.trials (trials per batch size)")
+    parser.add_argument("--parallel-trials", metavar="N|auto",
+                        help="override search.parallel_trials (trials trained at once, JAX backend)")
     parser.add_argument("--output", metavar="DIR", help="override output (the study folder)")
     parser.add_argument("--resume", action="store_true", help="continue the study already in the output folder")
     parser.add_argument("--progress", choices=("auto", "rich", "plain", "none"),
@@ -63,8 +65,14 @@ def _parse_batch_sizes(text):
 
 
 def format_table(summary):
-    """The final table as plain text: batch size, steps to result, trial counts, parameters, time."""
-    header = ("batch size", "steps to result", "reached", "missed", "diverged", "wall time", "best metaparameters")
+    """The final table as plain text: batch size, steps to result, trial counts, parameters, time.
+
+    A `beaten` column (`budget.stop_when_beaten`) appears when some trial was beaten.
+    """
+    counts = ["reached", "missed", "diverged"]
+    if any(row.get("beaten") for row in summary["batch_sizes"]):
+        counts.append("beaten")
+    header = ("batch size", "steps to result", *counts, "wall time", "best metaparameters")
     lines = []
     for row in summary["batch_sizes"]:
         params = ", ".join(
@@ -74,10 +82,11 @@ def format_table(summary):
         steps = "-" if row["steps_to_result"] is None else str(row["steps_to_result"])
         edges = row.get("at_search_edge") or []
         params = (params or "-") + (f"  [edge: {', '.join(n.split('.')[-1] for n in edges)}]" if edges else "")
-        lines.append((str(row["batch_size"]), steps, str(row["reached"]), str(row["missed"]), str(row["diverged"]),
+        lines.append((str(row["batch_size"]), steps, *(str(row.get(c, 0)) for c in counts),
                       f"{row['wall_time_s']:.0f} s", params))
     widths = [max(len(h), *(len(r[i]) for r in lines)) if lines else len(h) for i, h in enumerate(header)]
-    fmt = lambda cells: "  ".join(c.rjust(w) if i < 6 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    last = len(header) - 1
+    fmt = lambda cells: "  ".join(c.rjust(w) if i < last else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
     out = [fmt(header), fmt(["-" * w for w in widths])]
     out += [fmt(r) for r in lines]
     if any(row.get("at_search_edge") for row in summary["batch_sizes"]):
@@ -128,7 +137,10 @@ def _run(args):
     from tfbsz.core.config import from_dict, load_config, set_path
     from tfbsz.core.errors import ConfigError
 
-    cfg = load_config(args.config, list(args.set))
+    overrides = list(args.set)
+    if args.parallel_trials is not None:
+        overrides.append(f"search.parallel_trials={args.parallel_trials}")
+    cfg = load_config(args.config, overrides)
     if args.trials is not None and args.trials < 1:
         raise ConfigError(f"--trials: expected an integer >= 1, got {args.trials}")
     flags = {"output": args.output, "search.trials": args.trials, "logging.progress": args.progress,

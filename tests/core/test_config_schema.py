@@ -138,18 +138,18 @@ def test_a_new_key_is_one_line():
     """Adding a `Key` to the table is all a new key needs: default, check, docs (in a fresh process)."""
     code = (
         "from tfbsz.core import schema\n"
-        "schema.KEYS += (schema.Key('search.parallel_trials', schema.Integer(), 1, 'trials at once'),)\n"
+        "schema.KEYS += (schema.Key('search.repeats', schema.Integer(), 1, 'runs per trial'),)\n"
         "from tfbsz.core.config import from_dict\n"
         f"base = {base()!r}\n"
-        "print(from_dict(base).search.parallel_trials)\n"
+        "print(from_dict(base).search.repeats)\n"
         "try:\n"
-        "    from_dict({**base, 'search': {'parallel_trials': 0}})\n"
+        "    from_dict({**base, 'search': {'repeats': 0}})\n"
         "except ValueError as e:\n"
         "    print(e)\n"
-        "print('| `search.parallel_trials` | integer | `1` | >= 1 |' in schema.reference_markdown())\n"
+        "print('| `search.repeats` | integer | `1` | >= 1 |' in schema.reference_markdown())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines() == ["1", "search.parallel_trials: expected an integer >= 1, got 0", "True"]
+    assert out.splitlines() == ["1", "search.repeats: expected an integer >= 1, got 0", "True"]
 
 
 def test_either_takes_the_first_type_that_fits():

@@ -3,7 +3,7 @@
 `KEYS` is the one table the config is checked against (`tfbsz.core.config`) and the config
 reference (docs/config.md) is generated from. Adding a key is one line in `KEYS`:
 
-    Key("search.parallel_trials", Integer(), 1, "trials trained at once per batch size"),
+    Key("search.repeats", Integer(), 1, "runs per trial"),
 
 A key whose default is `REQUIRED` must be set; a key whose default is None may be null (unset);
 any other key must hold a value of its type. Sections are the key paths' prefixes. The sections
@@ -366,12 +366,16 @@ KEYS = (
     Key("budget.max_steps", Integer(), None, "a trial's budget in optimizer updates (set one of the three)"),
     Key("budget.epochs", Number(low=0, low_open=True), None, "a trial's budget in passes over the training set"),
     Key("budget.examples", Integer(), None, "a trial's budget in training examples"),
+    Key("budget.stop_when_beaten", Flag(), False,
+        "end a trial as `beaten` once it can no longer reach the target in fewer steps than the batch size's best"),
     Key("eval_every", Either(Integer(), Choice("auto")), 50,
         "optimizer updates between evaluations, or `auto`: a grid spaced at 5% of the step count (docs/analysis.md section 11)"),
     Key("eval_examples", Integer(), None, "held-out examples per evaluation; null: all"),
     Key("batch_sizes", BatchSizes(), REQUIRED, "the batch sizes measured (`--batch-sizes` overrides them)"),
     Key("search.algorithm", Choice("halton", "sobol"), "halton", "the quasi-random sequence the trials follow"),
     Key("search.trials", Integer(), 4, "trials per batch size (`--trials` overrides it)"),
+    Key("search.parallel_trials", Either(Integer(), Choice("auto")), "auto",
+        "trials trained at once as one program (JAX); `auto`: measured per batch size"),
     Key("search.metaparameters", Choice("tune", "rule"), "tune",
         "`tune`: search every batch size; `rule`: search the base batch size, scale the rest by `scaling.rule`"),
     Key("search.base_batch_size", Integer(), None, "the base batch size under `rule`; null: the smallest"),

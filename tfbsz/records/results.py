@@ -71,8 +71,10 @@ __all__ = [
     "failure_path",
     "failure_paths",
     "find_study_roots",
+    "json_safe",
     "load_batch_size",
     "load_study",
+    "load_trial",
     "read_json",
     "read_measurements",
     "study_file_stamps",
@@ -81,9 +83,12 @@ __all__ = [
     "trial_number",
     "trial_order_key",
     "tuner_dir",
+    "write_batch_size_study",
     "write_json",
     "write_measurements",
+    "write_study_marker",
     "write_trial",
+    "write_trial_failure",
 ]
 
 STUDY_MARKER = "tfbsz_study.json"
@@ -181,17 +186,18 @@ def failure_paths(batch_size_folder):
 # --------------------------------------------------------------------------- writing
 
 
-def _clean(value):
-    """JSON-safe value: NaN and infinities become None (browsers reject `Infinity`)."""
+def json_safe(value):
+    """`value` as it reads back from JSON: NaN and infinities become None (browsers reject
+    `Infinity`), tuples lists, NumPy scalars numbers, keys strings."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         try:
-            return _clean(value.item())
+            return json_safe(value.item())
         except (TypeError, ValueError):
             pass
     return value
@@ -250,7 +256,7 @@ def write_json(path, data):
     """Writes `data` as JSON atomically and durably (see `atomic_write`)."""
 
     def dump(f):
-        json.dump(_clean(data), f, indent=2, sort_keys=False)
+        json.dump(json_safe(data), f, indent=2, sort_keys=False)
         f.write("\n")
 
     atomic_write(path, dump)
@@ -295,6 +301,38 @@ def write_trial(trial_folder, parameters, status, steps, measurements, extra=Non
     if extra:
         metadata["tfbsz"] = dict(extra)
     write_json(trial_folder / "metadata.json", metadata)
+
+
+def write_study_marker(root, meta):
+    """Writes `<root>/tfbsz_study.json` from `meta`, keeping the `created` time of an earlier marker."""
+    import datetime
+
+    marker = pathlib.Path(root) / STUDY_MARKER
+    created = read_json(marker).get("created") if marker.exists() else None
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    meta = dict(meta)
+    config = meta.pop("config", None)
+    meta["created"] = created or now
+    write_json(marker, {**meta, "config": config} if config is not None else meta)
+
+
+def write_batch_size_study(directory, batch_size, dataset, model, optimizer, parameter_configs, train_steps, extra):
+    """Writes a batch size's `study.json` (Shallue et al.'s fields, then tfbsz's own under "tfbsz")."""
+    write_json(pathlib.Path(directory) / "study.json", {
+        "batch_size": batch_size,
+        "dataset": dataset,
+        "model": model,
+        "optimizer": optimizer,
+        "early_stopping": True,
+        "parameter_configs": parameter_configs,
+        "train_steps": train_steps,
+        "tfbsz": extra,
+    })
+
+
+def write_trial_failure(batch_size_folder, trial_id, record):
+    """Writes why trial `trial_id` failed (or was re-queued) to its `failure_path`."""
+    write_json(failure_path(batch_size_folder, trial_id), {"trial_id": trial_id, **record})
 
 
 # --------------------------------------------------------------------------- reading
@@ -418,9 +456,9 @@ class Trial:
 
     @property
     def outcome(self):
-        """`reached`, `missed` or `diverged` (tfbsz trials), `incomplete`, else None (work it
-        out from the measurements)."""
-        if self.extra.get("outcome") in ("reached", "missed", "diverged"):
+        """`reached`, `missed`, `diverged` or `beaten` (tfbsz trials), `incomplete`, else None
+        (work it out from the measurements)."""
+        if self.extra.get("outcome") in ("reached", "missed", "diverged", "beaten"):
             return self.extra["outcome"]
         if self.status == STATUS_INFEASIBLE:
             return "diverged"
@@ -569,6 +607,12 @@ def _load_trial(folder, within):
         extra=_mapping(metadata.get("tfbsz"), "the 'tfbsz' entry", meta_path),
         path=folder,
     )
+
+
+def load_trial(folder):
+    """The `Trial` in one trial folder (its `metadata.json` and `measurements.csv`)."""
+    folder = pathlib.Path(folder)
+    return _load_trial(folder, folder)
 
 
 def _trial_folders(batch_size_folder):

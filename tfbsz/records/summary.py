@@ -52,10 +52,13 @@ SUMMARY_FIELDS = (
     "missed",
     "diverged",
     "incomplete",
+    "beaten",
     "wall_time_s",
     "best_parameters",
 )
-OUTCOMES = ("reached", "missed", "diverged", "incomplete")
+# "beaten": stopped once it could no longer beat the best trial (`budget.stop_when_beaten`),
+# counted apart from "missed".
+OUTCOMES = ("reached", "missed", "diverged", "incomplete", "beaten")
 
 
 def as_target(target):
@@ -116,16 +119,19 @@ def best_result(trials, target):
 
 def outcome_from_first_step(trial, first_step):
     """`diverged` (INFEASIBLE, or recorded so by tfbsz), `incomplete` (any other status but
-    COMPLETE), else `reached` or `missed` by whether the trial has a `first_step` beating the target."""
+    COMPLETE), else `reached` or `missed` by whether the trial has a `first_step` beating the target
+    (`beaten` instead of missed for a trial tfbsz stopped as beaten)."""
     if trial.status == results.STATUS_INFEASIBLE or trial.extra.get("outcome") == "diverged":
         return "diverged"
     if trial.status != results.STATUS_COMPLETE:
         return "incomplete"
+    if first_step is None and trial.extra.get("outcome") == "beaten":
+        return "beaten"
     return "reached" if first_step is not None else "missed"
 
 
 def trial_outcome(trial, target):
-    """`outcome_from_first_step` for `target`: diverged, incomplete, reached or missed."""
+    """`outcome_from_first_step` for `target`: diverged, incomplete, reached, missed or beaten."""
     return outcome_from_first_step(trial, first_step_reaching(trial, target))
 
 

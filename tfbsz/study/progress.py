@@ -1,9 +1,13 @@
 """Progress of a running study: a live display on a terminal, plain lines elsewhere.
 
 `make_progress(mode)` returns a listener with the hooks the study calls:
-`study_begin`, `batch_size_begin`, `trial_begin`, `measurement`, `trial_end`, `study_end`.
-`mode` is `"rich"` (live panel: batch size, trial, step, metric, ETA), `"plain"` (one line per
-event, for logs and CI), `"none"`, or `"auto"` (rich when stdout is a terminal).
+`study_begin`, `batch_size_begin`, `trial_begin`, `measurement`, `trial_end`, `study_end`,
+`message`. `mode` is `"rich"` (live panel: batch size, trial, step, metric, ETA), `"plain"` (one
+line per event, for logs and CI), `"none"`, or `"auto"` (rich when stdout is a terminal).
+
+Trials of a cohort run at the same time: `measurement(row, trial_id=...)` names its trial, and
+every line stays the trial's own, as when trials run one at a time. The rich panel shows a bar
+for each running trial, up to `RichProgress.MAX_BARS`.
 
 Example:
 
@@ -53,8 +57,8 @@ class NullProgress:
     def trial_begin(self, batch_size, trial_id, parameters, max_steps):
         pass
 
-    def measurement(self, row):
-        pass
+    def measurement(self, row, trial_id=None):
+        """A measurement of trial `trial_id` (default: the trial begun last)."""
 
     def trial_end(self, batch_size, trial_id, result):
         self.done_trials += 1
@@ -80,8 +84,8 @@ class PlainProgress(NullProgress):
     def __init__(self, stream=None, metric=None):
         super().__init__(metric)
         self.stream = stream or sys.stdout
-        self._current = None
-        self._max_steps = None
+        self._running = {}  # trial id -> (label, max_steps)
+        self._last = None
         self._ran = 0
 
     def _print(self, text):
@@ -96,29 +100,34 @@ class PlainProgress(NullProgress):
         self._print(f"study: batch sizes {', '.join(map(str, batch_sizes))}; {each}")
 
     def trial_begin(self, batch_size, trial_id, parameters, max_steps):
-        self._current = f"[bs {batch_size} trial {trial_id}]"
-        self._max_steps = max_steps
-        self._print(f"{self._current} start  {_format_params(parameters)}  (budget {max_steps} steps)")
+        label = f"[bs {batch_size} trial {trial_id}]"
+        self._running[trial_id] = (label, max_steps)
+        self._last = trial_id
+        self._print(f"{label} start  {_format_params(parameters)}  (budget {max_steps} steps)")
 
-    def measurement(self, row):
+    def measurement(self, row, trial_id=None):
+        label, max_steps = self._running.get(self._last if trial_id is None else trial_id, ("", None))
         value = row.get(self.metric)
         shown = f"{self.metric}={value:.4f}" if isinstance(value, float) else f"{self.metric}={value}"
-        self._print(f"{self._current} step {row.get('step')}/{self._max_steps}  {shown}")
+        self._print(f"{label} step {row.get('step')}/{max_steps}  {shown}")
 
     def trial_end(self, batch_size, trial_id, result):
         super().trial_end(batch_size, trial_id, result)
         self._ran += 1
+        label, _ = self._running.pop(trial_id, (f"[bs {batch_size} trial {trial_id}]", None))
         steps = f" in {result.steps_to_target} steps" if result.steps_to_target is not None else ""
         eta = self.eta_seconds()
         eta = f"  ETA {eta / 60:.1f} min" if eta is not None else ""
         self._print(
-            f"{self._current} {result.outcome}{steps}  ({result.wall_time_s:.1f} s; "
+            f"{label} {result.outcome}{steps}  ({result.wall_time_s:.1f} s; "
             f"{self.done_trials}/{self.total_trials} trials){eta}"
         )
 
 
 class RichProgress(NullProgress):
-    """A live panel (rich): study progress bar plus the running trial's step and metric."""
+    """A live panel (rich): study progress bar plus each running trial's step and metric."""
+
+    MAX_BARS = 8  # more running trials (a large cohort) than this show in the study bar only
 
     def __init__(self, metric=None, console=None):
         super().__init__(metric)
@@ -137,7 +146,9 @@ class RichProgress(NullProgress):
             transient=False,
         )
         self._study_task = None
-        self._trial_task = None
+        self._trial_tasks = {}  # trial id -> rich task id
+        self._running_ids = set()
+        self._last = None
 
     def message(self, text):
         self.console.print(text)
@@ -152,19 +163,26 @@ class RichProgress(NullProgress):
         self.progress.update(self._study_task, completed=self.done_trials)
 
     def trial_begin(self, batch_size, trial_id, parameters, max_steps):
-        if self._trial_task is not None:
-            self.progress.remove_task(self._trial_task)
-        self._trial_task = self.progress.add_task(
-            f"bs {batch_size} trial {trial_id}", total=max_steps, info=_format_params(parameters)
-        )
+        for finished in [t for t in self._trial_tasks if t not in self._running_ids]:
+            self.progress.remove_task(self._trial_tasks.pop(finished))
+        self._running_ids.add(trial_id)
+        self._last = trial_id
+        if len(self._trial_tasks) < self.MAX_BARS:
+            self._trial_tasks[trial_id] = self.progress.add_task(
+                f"bs {batch_size} trial {trial_id}", total=max_steps, info=_format_params(parameters)
+            )
 
-    def measurement(self, row):
+    def measurement(self, row, trial_id=None):
+        task = self._trial_tasks.get(self._last if trial_id is None else trial_id)
+        if task is None:
+            return
         value = row.get(self.metric)
         shown = f"{self.metric}={value:.4f}" if isinstance(value, float) else ""
-        self.progress.update(self._trial_task, completed=row.get("step", 0), info=shown)
+        self.progress.update(task, completed=row.get("step", 0), info=shown)
 
     def trial_end(self, batch_size, trial_id, result):
         super().trial_end(batch_size, trial_id, result)
+        self._running_ids.discard(trial_id)
         self._ran += 1
         eta = self.eta_seconds()
         info = f"ETA {eta / 60:.1f} min" if eta is not None else ""
@@ -173,8 +191,9 @@ class RichProgress(NullProgress):
         self.progress.console.print(f"  bs {batch_size} trial {trial_id}: {result.outcome}{steps}")
 
     def study_end(self, summary):
-        if self._trial_task is not None:
-            self.progress.remove_task(self._trial_task)
+        for task in self._trial_tasks.values():
+            self.progress.remove_task(task)
+        self._trial_tasks = {}
         self.progress.stop()
 
 

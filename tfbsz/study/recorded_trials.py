@@ -35,12 +35,12 @@ __all__ = ["finished_result"]
 
 # Keys of metadata.json's "tfbsz" entry that are TrialResult fields, not extras.
 _RESULT_KEYS = ("outcome", "steps_to_target", "best_value", "max_steps", "wall_time_s")
-_OUTCOMES = ("reached", "missed", "diverged")
+_OUTCOMES = ("reached", "missed", "diverged", "beaten")
 
 
 def _normalised(parameters):
     # The form metadata.json stores (NumPy scalars as Python numbers; floats round-trip exactly).
-    return json.loads(json.dumps(results._clean(dict(parameters))))
+    return json.loads(json.dumps(results.json_safe(dict(parameters))))
 
 
 def finished_result(trial_dir, recorded_parameters):

@@ -32,6 +32,7 @@ import json
 import os
 import pathlib
 
+from tfbsz.core.config import DEFAULTS
 from tfbsz.core.errors import ConfigError
 from tfbsz.records import results
 
@@ -117,7 +118,7 @@ _MISSING = object()
 
 
 def _normalised(value):
-    return json.loads(json.dumps(results._clean(value), default=str))
+    return json.loads(json.dumps(results.json_safe(value), default=str))
 
 
 def _first_difference(path, old, new):
@@ -140,7 +141,8 @@ def check_resume(root, cfg):
     """Refuses to resume the study in `root` with a config that measures differently.
 
     Compares `RESUMED_PATHS` of `cfg` with the config stored in `tfbsz_study.json`; a path the
-    stored config lacks (a study written by an older version) is not compared.
+    stored config lacks (a study written by an older version) is not compared, and a key a stored
+    section lacks (added since, e.g. `budget.stop_when_beaten`) is compared with its default.
     """
     root = pathlib.Path(root)
     marker = root / results.STUDY_MARKER
@@ -155,6 +157,9 @@ def check_resume(root, cfg):
         old = _get(stored, path)
         if old is _MISSING:
             continue
+        default = _get(DEFAULTS, path)
+        if isinstance(default, dict) and isinstance(old, dict):  # keys added since: their defaults
+            old = {**default, **old}
         new = _get(cfg, path)
         old, new = _normalised(old), _normalised(None if new is _MISSING else new)
         if old != new:

@@ -7,8 +7,12 @@ needed. With `search.metaparameters: rule`, only the base batch size is tuned an
 batch size trains once with the base's best metaparameters scaled by `scaling.rule`, so the
 rule can be compared with per-batch-size tuning.
 
-A study resumes: finished trials are kept, a trial that was interrupted is run again under the
-same id, and no trial is run twice.
+Trials of a batch size train in cohorts of `search.parallel_trials` at once where the JAX cohort
+engine can (`auto` measures the best size per batch size, see `tfbsz.study.cohort_size`), else one
+at a time; either way each trial keeps its own seed, files and outcome.
+
+A study resumes: finished trials are kept, a trial that was interrupted (alone or in a cohort) is
+run again under the same id, and no trial is run twice.
 
 Example:
 
@@ -23,7 +27,6 @@ Example:
 [32, 128]
 """
 
-import datetime
 import os
 import pathlib
 
@@ -117,12 +120,8 @@ class Study:
     def _write_marker(self, strategy_description):
         from tfbsz import __version__
 
-        marker = self.root / results.STUDY_MARKER
-        created = None
-        if marker.exists():
-            created = results.read_json(marker).get("created")
         dataset, model, optimizer = self._names()
-        results.write_json(marker, {
+        results.write_study_marker(self.root, {
             "tfbsz_version": __version__,
             "name": self.cfg["name"] or self.root.name,
             "dataset": dataset,
@@ -131,7 +130,6 @@ class Study:
             "target": self.cfg["target"],
             "batch_sizes": self.cfg["batch_sizes"],
             "strategy": strategy_description,
-            "created": created or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "config": self.cfg,
         })
 
@@ -141,23 +139,13 @@ class Study:
     def _write_batch_size_study(self, batch_size, max_steps, space):
         from tfbsz.study.tuning import parameter_configs
 
-        dataset, model, optimizer = self._names()
         directory = self._batch_size_dir(batch_size)
-        results.write_json(directory / "study.json", {
-            "batch_size": batch_size,
-            "dataset": dataset,
-            "model": model,
-            "optimizer": optimizer,
-            "early_stopping": True,
-            "parameter_configs": parameter_configs(space),
-            "train_steps": max_steps,
-            "tfbsz": {
-                "target": self.cfg["target"],
-                "eval_every": self.cfg["eval_every"],
-                "trials": self.cfg["search"]["trials"],
-                "search": self.cfg["search"]["algorithm"],
-                "metaparameters": self.cfg["search"]["metaparameters"],
-            },
+        results.write_batch_size_study(directory, batch_size, *self._names(), parameter_configs(space), max_steps, {
+            "target": self.cfg["target"],
+            "eval_every": self.cfg["eval_every"],
+            "trials": self.cfg["search"]["trials"],
+            "search": self.cfg["search"]["algorithm"],
+            "metaparameters": self.cfg["search"]["metaparameters"],
         })
         return directory
 
@@ -178,9 +166,16 @@ class Study:
 
                 tb_logging.log_study(self.root / "tensorboard", self.cfg)
         self.progress.message(f"strategy: {strategy.describe()}")
+        self._plan_cohorts(strategy)
         cfg = self.cfg
         sizes = cfg["batch_sizes"]
         trials = cfg["search"]["trials"]
+        if not cfg["search"]["space"] and trials > 1:
+            self.progress.message(
+                f"search.space is empty: every trial would train the same metaparameters, so each batch size "
+                f"runs 1 trial (search.trials: {trials} ignored)"
+            )
+            trials = 1
         if cfg["search"]["metaparameters"] == "rule":
             base = cfg["search"]["base_batch_size"] or sizes[0]
             order = [base] + [b for b in sizes if b != base]
@@ -227,11 +222,44 @@ class Study:
             for *_, model in candidates:
                 model.unlink()
 
+    def _plan_cohorts(self, strategy):
+        """Decides once whether trials may train in cohorts, and says why not when that matters."""
+        self._engine, self._cohorts, self._one_at_a_time_from = None, False, None
+        if self.role == "chief":
+            return
+        import keras
+
+        from tfbsz.study import cohort_runs, cohort_size
+
+        self._engine = cohort_runs.engine()
+        self._cohorts, line = cohort_size.cohorts_possible(self.cfg, strategy, self._engine, keras.backend.backend())
+        if line:
+            self.progress.message(line)
+
+    def _sizer(self, cfg, batch_size, trials_left, dataset, strategy):
+        """The `CohortSizer` of one batch size: how many of its trials train at once."""
+        from tfbsz.study import cohort_size
+
+        setting = cfg["search"]["parallel_trials"]
+        if not self._cohorts or (self._one_at_a_time_from is not None and batch_size > self._one_at_a_time_from):
+            setting = 1
+        cap = cohort_size.MAX_AUTO
+        if setting == "auto" and trials_left > 1:
+            cap = cohort_size.memory_cap(cfg, batch_size, dataset, strategy)
+        return cohort_size.CohortSizer(setting, trials_left, cap=cap)
+
+    def _sizer_done(self, sizer, batch_size):
+        line = sizer.describe(batch_size)
+        if line:  # measured: one at a time here means one at a time at every larger batch size
+            self.progress.message(line)
+            if sizer.settled == 1:
+                self._one_at_a_time_from = batch_size
+
     def _run_batch_size(self, index, batch_size, dataset, strategy, fixed, space, trials):
         import keras_tuner as kt
 
-        from tfbsz.study import distributed, tuning
         from tfbsz.core.config import steps_budget
+        from tfbsz.study import distributed, tuning
 
         num_train = len(dataset.x_train) if dataset is not None else self._num_train_from_disk()
         max_steps = steps_budget(self.cfg, batch_size, num_train)
@@ -243,9 +271,12 @@ class Study:
         self.progress.batch_size_begin(batch_size, min(done, trials))
         cfg = dict(self.cfg)
         cfg["search"] = {**cfg["search"], "space": space}
+        sizer = None if self.role == "chief" else self._sizer(cfg, batch_size, trials - done, dataset, strategy)
+        tensorboard = self.root / "tensorboard" if cfg["logging"]["tensorboard"] else None
         hypermodel = tuning.StudyHyperModel(
             cfg, dataset, batch_size, directory, strategy=strategy, fixed_parameters=fixed,
-            listener=self.progress, on_trial_written=self._log_trial,
+            progress=self.progress, tensorboard_root=tensorboard, best=self._best_so_far(batch_size),
+            engine=self._engine, on_run=sizer.observe if sizer is not None else None,
         )
         oracle = tuning.QuasiRandomOracle(
             algorithm=cfg["search"]["algorithm"],
@@ -258,11 +289,22 @@ class Study:
         )
         distributed.prepare_batch_size(self.root, index)  # port P + index of distributed tuning
         project = results.tuner_dir(directory)
-        tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(project.parent), project_name=project.name)
+        tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(project.parent), project_name=project.name,
+                                          parallel_trials=sizer.next_size if sizer is not None else 1)
         try:
             tuner.search()
         except tuning.SearchAborted as e:
             raise e.error from None
+        if sizer is not None:
+            self._sizer_done(sizer, batch_size)
+
+    def _best_so_far(self, batch_size):
+        """The batch size's `BestSoFar` from its finished trials (for `budget.stop_when_beaten`)."""
+        from tfbsz.records.summary import best_result
+        from tfbsz.study.best_so_far import BestSoFar
+
+        bs = results.load_batch_size(self._batch_size_dir(batch_size)) if self.cfg["budget"]["stop_when_beaten"] else None
+        return BestSoFar(best_result(bs.trials, self.cfg["target"]) if bs is not None else None)
 
     def _num_train_from_disk(self):
         from tfbsz import data
@@ -303,7 +345,8 @@ class Study:
         bs = results.load_batch_size(self._batch_size_dir(batch_size))
         if bs is None:
             return {"batch_size": batch_size, "steps_to_result": None, "best_trial": None, "trials": 0,
-                    "reached": 0, "missed": 0, "diverged": 0, "incomplete": 0, "wall_time_s": 0.0, "best_parameters": {}}
+                    "reached": 0, "missed": 0, "diverged": 0, "incomplete": 0, "beaten": 0, "wall_time_s": 0.0,
+                    "best_parameters": {}}
         return summarize_batch_size(bs, self.cfg["target"])
 
     def _write_summary(self, rows):
@@ -316,10 +359,3 @@ class Study:
         }
         write_summary(self.root, summary)
         return summary
-
-    def _log_trial(self, trial_dir, parameters, result):
-        if not self.cfg["logging"]["tensorboard"]:
-            return
-        from tfbsz.records import tb_logging
-
-        tb_logging.log_trial(self.root / "tensorboard", trial_dir, parameters, result)

@@ -20,6 +20,8 @@ Example:
 
 import contextlib
 import copy
+import functools
+import math
 import pathlib
 import re
 import time
@@ -28,19 +30,31 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from tfbsz.study import callbacks as callbacks_lib
+from tfbsz import models, optimizers
 from tfbsz.core.config import set_path, steps_budget
 from tfbsz.core.errors import ConfigError
 from tfbsz.models.efficiency import measurement_throughput
+from tfbsz.study import callbacks as callbacks_lib, eval_schedule
+from tfbsz.training import regularizers, schedules
 
-__all__ = ["TrialResult", "TrialPlan", "apply_parameters", "plan_trial", "build_compiled_model", "train_input", "run_trial"]
+__all__ = [
+    "StopWhenBeaten",
+    "TrialPlan",
+    "TrialResult",
+    "apply_parameters",
+    "build_compiled_model",
+    "plan_trial",
+    "run_in_turn",
+    "run_trial",
+    "train_input",
+]
 
 
 @dataclass
 class TrialResult:
     """What one trial did."""
 
-    outcome: str  # "reached" | "missed" | "diverged"
+    outcome: str  # "reached" | "missed" | "diverged" | "beaten"
     steps_to_target: int | None
     steps: int  # optimizer updates trained
     max_steps: int
@@ -101,8 +115,6 @@ def dtype_policy(name):
 
 
 def _loss_and_metrics(cfg, soft_targets):
-    from tfbsz.training import regularizers
-
     smoothing = float(cfg["regularization"]["label_smoothing"])
     if soft_targets:
         loss = regularizers.soft_target_cross_entropy(label_smoothing=smoothing)
@@ -153,9 +165,6 @@ def build_compiled_model(cfg, plan, dataset, soft_targets=False):
 
     Call inside the strategy's scope and the dtype policy.
     """
-    from tfbsz import models, optimizers
-    from tfbsz.training import schedules
-
     model = models.build(cfg["model"], dataset)
     _warm_start(model, cfg["init"])
     opt_cfg = dict(cfg["optimizer"])
@@ -182,8 +191,6 @@ def _train_stream(dataset, plan, seed, cfg):
     if alpha <= 0:
         yield from batches
         return
-    from tfbsz.training import regularizers
-
     yield from regularizers.mixup_batches(batches, alpha, dataset.num_classes, seed=seed)
 
 
@@ -209,7 +216,7 @@ def train_input(dataset, plan, seed, cfg):
 
 
 def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_measurement=None, extra_callbacks=(),
-              save_model_path=None):
+              save_model_path=None, is_beaten=None):
     """Trains one trial and returns a `TrialResult`.
 
     Args:
@@ -222,77 +229,115 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
         on_measurement: optional callable receiving each measurement as it is made.
         extra_callbacks: more Keras callbacks for `fit`.
         save_model_path: if given, the trained model is saved there (`.keras`).
+        is_beaten: optional callable `(next_step) -> bool`, asked after every evaluation that did
+            not reach the target: True ends the trial as `beaten`, because reaching the target at
+            `next_step` (its next evaluation) could no longer beat the best trial so far.
     """
     cfg = apply_parameters(cfg, parameters)
     replicas = strategy.num_replicas if strategy is not None else 1
     plan = plan_trial(cfg, batch_size, len(dataset.x_train), replicas,
                       strategy.name if strategy is not None else None)
-    soft_targets = float(cfg["regularization"]["mixup_alpha"]) > 0
     keras.utils.set_random_seed(int(seed))
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    # Model, optimizer and fit in one scope: JAX's data parallelism also splits batches inside fit.
+    with dtype_policy(cfg["precision"]), scope:
+        model, extra = _build_trial_model(cfg, plan, dataset, seed)
+        stt = _steps_to_target(cfg, plan, dataset, on_measurement)
+        callbacks = [stt, *extra_callbacks, *_training_callbacks(cfg, plan, dataset, model, stt, seed, is_beaten)]
+        started = time.perf_counter()
+        _fit(model, train_input(dataset, plan, seed, cfg), plan, callbacks, stt)
+        wall = time.perf_counter() - started
+    result = _trial_result(stt, plan, wall, extra)
+    if save_model_path is not None:
+        pathlib.Path(save_model_path).parent.mkdir(parents=True, exist_ok=True)
+        model.save(str(save_model_path))
+        result.extra["model"] = str(save_model_path)
+    del model
+    keras.backend.clear_session(free_memory=True)
+    return result
+
+
+def _build_trial_model(cfg, plan, dataset, seed):
+    """The compiled (and, with `sparsity`, pruned) model, and the facts a trial records about it."""
     extra = {
         "seed": int(seed),
         "max_steps": plan.max_steps,
         "accumulation_steps": plan.accumulation_steps,
         "micro_batch_size": plan.micro_batch,
-        "replicas": replicas,
+        "replicas": plan.num_replicas,
         "precision": cfg["precision"],
     }
-    with dtype_policy(cfg["precision"]), scope:
-        model = build_compiled_model(cfg, plan, dataset, soft_targets)
-        if cfg["sparsity"]["method"] != "none" and cfg["sparsity"]["level"] > 0:
-            from tfbsz.training import pruning
+    model = build_compiled_model(cfg, plan, dataset, soft_targets=_soft_targets(cfg))
+    if cfg["sparsity"]["method"] != "none" and cfg["sparsity"]["level"] > 0:
+        from tfbsz.training import pruning
 
-            extra["sparsity"] = pruning.apply_pruning(
-                model,
-                cfg["sparsity"],
-                batches=dataset.train_batches(plan.micro_batch, seed + 1),
-                loss_fn=model.loss,
-                seed=seed,
-            )
+        extra["sparsity"] = pruning.apply_pruning(
+            model,
+            cfg["sparsity"],
+            batches=dataset.train_batches(plan.micro_batch, seed + 1),
+            loss_fn=model.loss,
+            seed=seed,
+        )
+    return model, extra
+
+
+def _soft_targets(cfg):
+    """Whether labels are one-hot rows (mixup mixes them) rather than class ids."""
+    return float(cfg["regularization"]["mixup_alpha"]) > 0
+
+
+def _steps_to_target(cfg, plan, dataset, on_measurement):
     x_eval, y_eval = dataset.eval_arrays(cfg.get("eval_examples"))
-    if soft_targets:
+    if _soft_targets(cfg):
         y_eval = np.eye(dataset.num_classes, dtype="float32")[y_eval]
-    stt = callbacks_lib.StepsToTarget(
+    return callbacks_lib.StepsToTarget(
         (x_eval, y_eval),
         cfg["target"]["metric"],
         cfg["target"]["threshold"],
         direction=cfg["target"]["direction"],
         eval_every=cfg["eval_every"],
         max_steps=plan.max_steps,
-        batch_size=batch_size,
+        batch_size=plan.batch_size,
         accumulation_steps=plan.accumulation_steps,
         eval_batch_size=max(256, plan.micro_batch),
         on_measurement=on_measurement,
-        throughput=measurement_throughput(cfg["model"], dataset, cfg["precision"], devices=replicas),
+        throughput=measurement_throughput(cfg["model"], dataset, cfg["precision"], devices=plan.num_replicas),
     )
-    callbacks = [stt, *extra_callbacks]
-    from tfbsz.training import schedules
 
+
+def _training_callbacks(cfg, plan, dataset, model, stt, seed, is_beaten):
+    """The callbacks a trial's config asks for besides `StepsToTarget`."""
+    callbacks = []
+    if is_beaten is not None:
+        callbacks.append(StopWhenBeaten(stt, is_beaten, cfg["eval_every"], plan.max_steps))
     momentum_schedule = schedules.build_momentum(cfg["schedule"], plan.max_steps)
     if momentum_schedule is not None:
         callbacks.append(schedules.MomentumSchedule(momentum_schedule))
     if cfg["noise_scale"]["enabled"]:
         callbacks.append(_noise_scale_callback(cfg, dataset, plan, model, stt, seed))
-    started = time.perf_counter()
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with dtype_policy(cfg["precision"]), scope:  # JAX's data parallelism splits batches inside fit
-        try:
-            model.fit(
-                train_input(dataset, plan, seed, cfg),
-                steps_per_epoch=plan.max_steps * plan.accumulation_steps,
-                epochs=1,
-                callbacks=callbacks,
-                shuffle=False,  # the stream is already shuffled, deterministically per trial seed
-                verbose=0,
-            )
-        except (FloatingPointError, OverflowError):
-            stt.outcome = "diverged"
-    wall = time.perf_counter() - started
+    return callbacks
+
+
+def _fit(model, train_data, plan, callbacks, stt):
+    """`model.fit` for the whole budget; `stt` stops it at the target. A NaN that raises is a divergence."""
+    try:
+        model.fit(
+            train_data,
+            steps_per_epoch=plan.max_steps * plan.accumulation_steps,
+            epochs=1,
+            callbacks=callbacks,
+            shuffle=False,  # the stream is already shuffled, deterministically per trial seed
+            verbose=0,
+        )
+    except (FloatingPointError, OverflowError):
+        stt.outcome = "diverged"
     if stt.outcome is None:
         stt.outcome = "missed"
+
+
+def _trial_result(stt, plan, wall, extra):
     steps = stt.measurements[-1]["step"] if stt.measurements else stt.updates
-    result = TrialResult(
+    return TrialResult(
         outcome=stt.outcome,
         steps_to_target=stt.steps_to_target,
         steps=int(steps),
@@ -302,13 +347,70 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
         wall_time_s=wall,
         extra=extra,
     )
-    if save_model_path is not None:
-        pathlib.Path(save_model_path).parent.mkdir(parents=True, exist_ok=True)
-        model.save(str(save_model_path))
-        result.extra["model"] = str(save_model_path)
-    del model
-    keras.backend.clear_session(free_memory=True)
-    return result
+
+
+class StopWhenBeaten(keras.callbacks.Callback):
+    """Ends a trial as `beaten` when it can no longer need fewer steps than the best trial so far.
+
+    Steps to result is a minimum over trials: a trial whose next evaluation comes after the
+    best trial's steps to the target cannot change it (`budget.stop_when_beaten`).
+
+    Args:
+        steps_to_target: the trial's `StepsToTarget` callback (listed before this one).
+        is_beaten: callable `(next_step) -> bool`.
+        eval_every: updates between evaluations, or "auto" (`tfbsz.study.eval_schedule`).
+        max_steps: the trial's budget (its last evaluation).
+    """
+
+    def __init__(self, steps_to_target, is_beaten, eval_every, max_steps):
+        super().__init__()
+        self.steps_to_target = steps_to_target
+        self.is_beaten = is_beaten
+        self.eval_every = eval_every
+        self.max_steps = max_steps
+        self._seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        stt = self.steps_to_target
+        if stt.outcome is not None or len(stt.measurements) == self._seen:
+            return
+        self._seen = len(stt.measurements)
+        step = stt.measurements[-1]["step"]
+        next_step = min(eval_schedule.evaluation_after(step, self.eval_every, self.max_steps), self.max_steps)
+        if self.is_beaten(next_step):
+            stt.outcome = "beaten"
+            self.model.stop_training = True
+
+
+def run_in_turn(cfg, members, batch_size, dataset, strategy=None, listener=None):
+    """Trains the trials of a cohort one after another with `run_trial`; returns their `TrialResult`s.
+
+    The plain way to run a cohort, with the signature of the vectorised engine
+    (`tfbsz.study.cohorts.run_cohort`): the path for the TensorFlow backend and for cohorts of one.
+
+    Args:
+        cfg: a checked study config.
+        members: a list of `tfbsz.study.cohorts.CohortMember` (parameters, seed, trial id, and
+            where to save the trained model, if anywhere).
+        batch_size: the global batch size of every member.
+        dataset: a `tfbsz.data.Dataset`.
+        strategy: a `tfbsz.strategies` strategy; None means the default device.
+        listener: optional object with `measurement(trial_id, row)` and `trial_end(trial_id, result)`,
+            and optionally `is_beaten(trial_id, next_step)` (see `run_trial`).
+    """
+    results = []
+    is_beaten = getattr(listener, "is_beaten", None)
+    for member in members:
+        result = run_trial(
+            cfg, member.parameters, batch_size, member.seed, dataset, strategy=strategy,
+            on_measurement=functools.partial(listener.measurement, member.trial_id) if listener is not None else None,
+            save_model_path=member.save_model_path,
+            is_beaten=functools.partial(is_beaten, member.trial_id) if is_beaten is not None else None,
+        )
+        if listener is not None:
+            listener.trial_end(member.trial_id, result)
+        results.append(result)
+    return results
 
 
 def _noise_scale_callback(cfg, dataset, plan, model, stt, seed):

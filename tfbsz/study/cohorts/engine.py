@@ -14,6 +14,7 @@ JAX backend only (see `compatibility.can_run_as_cohort`).
 """
 
 import functools
+import pathlib
 import time
 import weakref
 
@@ -154,6 +155,7 @@ def _save_member_model(setup, values, dataset, path):
                                  (model.optimizer.variables, values["optimizer"])):
             for variable, value in zip(variables, saved):
                 variable.assign(value)
+        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)  # as run_trial: made when saved
         model.save(str(path))
 
 
@@ -195,6 +197,7 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     from tfbsz.study.cohorts.feeds import MemberFeed, stack_feeds
     from tfbsz.study.cohorts.members import set_up_member
     from tfbsz.study.cohorts.placement import Placement, padded_size, resolve_devices
+    from tfbsz.models.efficiency import measurement_throughput
     from tfbsz.study.cohorts.tracking import MemberTracker
     from tfbsz.study.cohorts.variants import choose_variant
     from tfbsz.study.trainer import TrialResult
@@ -231,7 +234,8 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
         on_measurement = None
         if listener is not None:
             on_measurement = (lambda trial_id: lambda row: listener.measurement(trial_id, row))(s.member.trial_id)
-        trackers.append(MemberTracker(s, (x_eval, y_eval), batch_size, on_measurement))
+        throughput = measurement_throughput(s.cfg["model"], dataset, s.cfg["precision"])  # as run_trial's columns
+        trackers.append(MemberTracker(s, (x_eval, y_eval), batch_size, on_measurement, throughput))
         feeds.append(MemberFeed(s, dataset, batch_size))
 
     is_beaten = getattr(listener, "is_beaten", None)

@@ -56,9 +56,11 @@ class MemberTracker:
         eval_data: the held-out `(x, y)` as `run_trial` gives it to `StepsToTarget`.
         batch_size: the global batch size.
         on_measurement: optional callable receiving each measurement row.
+        throughput: optional throughput columns, as `run_trial` gives `StepsToTarget` (the
+            member's own examples per second: its share of the cohort's work).
     """
 
-    def __init__(self, setup, eval_data, batch_size, on_measurement=None):
+    def __init__(self, setup, eval_data, batch_size, on_measurement=None, throughput=None):
         from tfbsz.study.callbacks import StepsToTarget
 
         cfg, plan = setup.cfg, setup.plan
@@ -74,6 +76,7 @@ class MemberTracker:
             accumulation_steps=plan.accumulation_steps,
             eval_batch_size=max(256, plan.micro_batch),
             on_measurement=on_measurement,
+            throughput=throughput,
         )
         self.callback.set_model(self.view)
 

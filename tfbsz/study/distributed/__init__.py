@@ -17,7 +17,9 @@ workers ask it for trials. tfbsz closes its gaps, one module each:
 
 Each batch size is one KerasTuner project, served on port `P + i` for the i-th batch size; the
 chief marks a finished batch size with `DONE` in its KerasTuner project (`results.tuner_dir`), and workers move on only then, so a
-trial re-queued late still finds a worker. See docs/distributed.md.
+trial re-queued late still finds a worker. A worker that trains a cohort asks for each member's
+trial under `<worker id>#<k>` (`cohort_member_id`); the chief admits those from that worker only,
+and the worker's one heartbeat covers them all. See docs/distributed.md.
 
 Example:
 
@@ -31,10 +33,10 @@ import pathlib
 
 from tfbsz.core.errors import ConfigError
 from tfbsz.study.distributed.heartbeat import HEARTBEAT_SECONDS
-from tfbsz.study.distributed.options import MAX_PORT
+from tfbsz.study.distributed.options import MAX_PORT, cohort_member_id
 
-__all__ = ["DONE_MARKER", "HEARTBEAT_SECONDS", "is_chief", "is_worker", "prepare_batch_size", "run_worker",
-           "serve_oracle"]
+__all__ = ["DONE_MARKER", "HEARTBEAT_SECONDS", "cohort_member_id", "is_chief", "is_worker", "prepare_batch_size",
+           "run_worker", "serve_oracle"]
 
 DONE_MARKER = "DONE"
 

@@ -45,6 +45,7 @@ from keras_tuner.src.engine import trial as trial_module
 from tfbsz.core.errors import TfbszError
 from tfbsz.records import results
 from tfbsz.study.distributed import DONE_MARKER, heartbeat, options, security, tokens
+from tfbsz.study.tuning import kt_internals
 
 __all__ = ["DONE_MARKER", "GuardedOracleServicer", "holding", "serve_oracle"]
 
@@ -104,7 +105,7 @@ class GuardedOracleServicer(oracle_chief.OracleServicer):
         if owner is None:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                           f"trial {trial_id!r} is not running (finished, or re-queued after a missed heartbeat)")
-        if owner != _caller(context):
+        if options.worker_of(owner) != _caller(context):  # a cohort member's trial is its worker's
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"trial {trial_id!r} runs on another worker")
 
     def UpdateSpace(self, request, context):
@@ -119,10 +120,10 @@ class GuardedOracleServicer(oracle_chief.OracleServicer):
     def CreateTrial(self, request, context):
         tuner_id = request.tuner_id
         try:
-            options.check_worker_id(tuner_id, flag="tuner_id")
+            options.check_tuner_id(tuner_id, flag="tuner_id")
         except TfbszError as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        if tuner_id != _caller(context):
+        if options.worker_of(tuner_id) != _caller(context):
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "tuner_id differs from the caller's worker id")
         with holding(self.oracle):
             trial = self.oracle.create_trial(tuner_id)
@@ -209,7 +210,7 @@ def _requeue_dead_workers(oracle, project_dir, batch_size_folder):
     timeout = options.env_seconds("TFBSZ_WORKER_TIMEOUT", 60)
     now = time.time()
     for tuner_id, trial in list(oracle.ongoing_trials.items()):
-        beat = beats / tuner_id
+        beat = beats / options.worker_of(tuner_id)  # one heartbeat covers a worker's whole cohort
         age = now - beat.stat().st_mtime if beat.exists() else None
         if age is not None and age <= timeout:
             continue
@@ -221,10 +222,7 @@ def _requeue_dead_workers(oracle, project_dir, batch_size_folder):
                 continue
             if now - started <= timeout:
                 continue
-        del oracle.ongoing_trials[tuner_id]
-        oracle.tuner_ids.discard(tuner_id)
-        trial.status = trial_module.TrialStatus.RUNNING
-        oracle._retry_queue.append(trial.trial_id)
+        kt_internals.requeue(oracle, tuner_id)
         results.write_json(results.failure_path(batch_size_folder, trial.trial_id), {
             "trial_id": trial.trial_id,
             "worker": tuner_id,
@@ -243,7 +241,7 @@ def _marker(path):
 
 
 def _finished(oracle, servicer):
-    if oracle.ongoing_trials or oracle._retry_queue:
+    if oracle.ongoing_trials or kt_internals.has_retries(oracle):
         return False
     enough = oracle.max_trials is not None and len(oracle.trials) >= oracle.max_trials
     if not (enough or servicer.exhausted):

@@ -34,8 +34,8 @@ import sys
 
 from tfbsz.core.errors import ConfigError
 
-__all__ = ["WORKER_ID_PATTERN", "add_arguments", "check_worker_id", "configure", "default_worker_id",
-           "env_seconds", "is_loopback", "parse_address"]
+__all__ = ["WORKER_ID_PATTERN", "add_arguments", "check_tuner_id", "check_worker_id", "cohort_member_id",
+           "configure", "default_worker_id", "env_seconds", "is_loopback", "parse_address", "worker_of"]
 
 WORKER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 MAX_PORT = 65535
@@ -106,6 +106,35 @@ def check_worker_id(text, flag="--worker-id"):
             f"{flag}: expected 1-128 letters, digits, '.', '_' or '-' starting with a letter or digit, "
             f"got {text[:80]!r}"
         )
+    return text
+
+
+# A worker training a cohort asks for each member's trial as `<worker id>#<k>` ('#' is never in a
+# worker id); its heartbeat, and the right to report the trial, stay the worker's.
+MEMBER_SEPARATOR = "#"
+
+
+def cohort_member_id(worker_id, k):
+    """The tuner id under which cohort member `k` of `worker_id` asks the oracle for its trial.
+
+    >>> cohort_member_id("worker-a", 3), worker_of("worker-a#3"), worker_of("worker-a")
+    ('worker-a#3', 'worker-a', 'worker-a')
+    """
+    return f"{worker_id}{MEMBER_SEPARATOR}{int(k)}"
+
+
+def worker_of(tuner_id):
+    """The worker id in a tuner id (the id itself, or a cohort member's `<worker id>#<k>`)."""
+    return str(tuner_id).split(MEMBER_SEPARATOR, 1)[0]
+
+
+def check_tuner_id(text, flag="tuner_id"):
+    """Returns `text` if it is a worker id, or a worker id's cohort member `<id>#<k>`; else `ConfigError`."""
+    text = str(text)
+    worker, separator, member = text.partition(MEMBER_SEPARATOR)
+    check_worker_id(worker, flag=flag)
+    if separator and not (member.isascii() and member.isdigit() and len(member) <= 6):
+        raise ConfigError(f"{flag}: expected <worker id>#<member number>, got {text[:80]!r}")
     return text
 
 

@@ -179,7 +179,8 @@ def check_trial(trial, space):
 
 
 def run_worker(tuner, study_root=None):
-    """The worker's search loop: runs trials until the chief marks this batch size done."""
+    """The worker's search loop: takes trials (a cohort at a time: `tuner.take_trials`, each member
+    under `options.cohort_member_id`) and runs them until the chief marks this batch size done."""
     options.check_worker_id(tuner.tuner_id, flag="KERASTUNER_TUNER_ID")  # it names the heartbeat file
     project_dir = pathlib.Path(tuner.project_dir)
     timeout = options.env_seconds("TFBSZ_CHIEF_TIMEOUT", 300)
@@ -197,21 +198,20 @@ def run_worker(tuner, study_root=None):
             if (project_dir / DONE_MARKER).exists():
                 break
             try:
-                trial = client.create_trial(tuner.tuner_id)
+                trials, status = tuner.take_trials()
             except ChiefError:
                 if (project_dir / DONE_MARKER).exists():
                     break
                 raise
-            if trial.status == trial_module.TrialStatus.STOPPED:
-                time.sleep(heartbeat.HEARTBEAT_SECONDS / 2)  # a re-queued trial may still come
+            if not trials:
+                if status == trial_module.TrialStatus.STOPPED:
+                    time.sleep(heartbeat.HEARTBEAT_SECONDS / 2)  # a re-queued trial may still come
+                else:
+                    time.sleep(0.2)
                 continue
-            if trial.status != trial_module.TrialStatus.RUNNING:
-                time.sleep(0.2)
-                continue
-            check_trial(trial, space)
-            tuner.on_trial_begin(trial)
-            tuner._try_run_and_update_trial(trial)
-            tuner.on_trial_end(trial)
+            for trial in trials:
+                check_trial(trial, space)
+            tuner.run_trials(trials)
         tuner.on_search_end()
     finally:
         beat.stop()

@@ -1,10 +1,11 @@
 """`StudyHyperModel`: one batch size of a study, as a KerasTuner HyperModel.
 
-`build(hp)` returns the compiled model for the metaparameters in `hp` (handy for a user who
-wants to inspect or re-train a trial), and `fit(hp, model)` runs a whole trial with
-`tfbsz.study.trainer.run_trial` — training to the target or the budget — writes the trial's files in
-Shallue et al.'s layout and returns the tuning objective. The tuner (`StepsToTargetTuner`)
-calls only `fit`.
+It turns KerasTuner's `hp` into a trial's metaparameters (`parameters_of`) and seed
+(`trial_seed`), and trains trials: `fit_trials` takes the trials a tuner drew (a cohort), hands
+them to `tfbsz.study.cohort_runs` (the vectorised engine or the plain trainer) with a
+`TrialRecorder` that writes each trial's files as it ends, and reports each trial's objective.
+`fit(hp)` is KerasTuner's one-trial form of the same; `build(hp)` returns the compiled model for
+`hp` (handy to inspect or re-train a trial).
 
 Example (no training, just the declared space):
 
@@ -20,24 +21,14 @@ Example (no training, just the declared space):
 ['optimizer.learning_rate']
 """
 
-import pathlib
-import shutil
-import traceback
 import zlib
 
 import keras_tuner as kt
 
-from tfbsz.records import results
-from tfbsz.study import recorded_trials, trial_ids
-from tfbsz.core.errors import TfbszError
 from tfbsz.study.tuning.objective import OBJECTIVE_NAME, objective_value
 from tfbsz.study.tuning.space import build_hyperparameters
 
 __all__ = ["StudyHyperModel", "trial_seed"]
-
-RECORDED_OPTIMIZER_KEYS = ("learning_rate", "momentum")
-
-_STATUS = {"reached": results.STATUS_COMPLETE, "missed": results.STATUS_COMPLETE, "diverged": results.STATUS_INFEASIBLE}
 
 
 def trial_seed(study_seed, batch_size, trial_id):
@@ -56,23 +47,35 @@ class StudyHyperModel(kt.HyperModel):
         strategy: the `tfbsz.strategies` strategy to train under (None: default device).
         fixed_parameters: values applied to every trial before the searched ones (used by the
             scaling-rule mode).
-        listener: optional object with `trial_begin(batch_size, trial_id, parameters, max_steps)`,
-            `measurement(row)` and `trial_end(batch_size, trial_id, result)` (progress display).
-        on_trial_written: optional callable `(trial_dir, parameters, result)` after the files are
-            written (TensorBoard logging).
+        progress: a progress listener (`tfbsz.study.progress`) or None.
+        tensorboard_root: the study's `tensorboard/` folder, or None for no TensorBoard records.
+        best: the batch size's `BestSoFar` from its finished trials (`budget.stop_when_beaten`).
+        engine: the vectorised cohort engine (`tfbsz.study.cohort_runs.engine()`), or None to
+            train every trial with the plain trainer.
+        on_run: optional callable `(size, results, seconds)` for every run of `size` trials at
+            once (`tfbsz.study.cohort_size.CohortSizer.observe`).
     """
 
     def __init__(self, cfg, dataset, batch_size, trial_root, strategy=None, fixed_parameters=None,
-                 listener=None, on_trial_written=None):
+                 progress=None, tensorboard_root=None, best=None, engine=None, on_run=None):
         super().__init__(name=f"batch_size_{batch_size}", tunable=True)
+        from tfbsz.study.trial_records import TrialRecorder
+
         self.cfg = cfg
         self.dataset = dataset
         self.batch_size = int(batch_size)
-        self.trial_root = pathlib.Path(trial_root)
         self.strategy = strategy
         self.fixed_parameters = dict(fixed_parameters or {})
-        self.listener = listener
-        self.on_trial_written = on_trial_written
+        self.engine = engine
+        self.on_run = on_run
+        self.recorder = TrialRecorder(cfg, batch_size, trial_root, progress=progress,
+                                      tensorboard_root=tensorboard_root, on_end=self._trial_ended, best=best)
+        self._report = None
+
+    @property
+    def trial_root(self):
+        """The batch size's folder."""
+        return self.recorder.trial_root
 
     def hyperparameters(self):
         """The searched metaparameters, declared in the config's order."""
@@ -87,18 +90,11 @@ class StudyHyperModel(kt.HyperModel):
         values.update(hp.values if hp is not None else {})
         return values
 
-    def recorded_parameters(self, parameters):
-        """The trial's parameters plus the learning rate and momentum it trained with.
+    def max_steps(self):
+        """The budget of every trial of this batch size, in optimizer updates."""
+        from tfbsz.study import trainer
 
-        The analysis needs both (effective learning rate lr / (1 - momentum)) also when they are
-        fixed in the config rather than searched, so they are always written to metadata.json.
-        """
-        recorded = dict(parameters)
-        for key in RECORDED_OPTIMIZER_KEYS:
-            path = f"optimizer.{key}"
-            if path not in recorded and self.cfg["optimizer"].get(key) is not None:
-                recorded[path] = self.cfg["optimizer"][key]
-        return recorded
+        return trainer.plan_trial(self.cfg, self.batch_size, len(self.dataset.x_train)).max_steps
 
     def build(self, hp):
         from tfbsz.study import trainer
@@ -108,65 +104,8 @@ class StudyHyperModel(kt.HyperModel):
         plan = trainer.plan_trial(cfg, self.batch_size, len(self.dataset.x_train), replicas)
         return trainer.build_compiled_model(cfg, plan, self.dataset)
 
-    def fit(self, hp, model=None, trial_id=None, **kwargs):
-        """Runs one trial end to end and returns `{steps_to_target: score, ...}` for the oracle."""
-        from tfbsz.study import trainer
-
-        parameters = self.parameters_of(hp)
-        trial_id = str(trial_id)
-        trial_dir = trial_ids.trial_dir(self.trial_root, trial_id)  # ids come from the (remote) oracle
-        recorded = self.recorded_parameters(parameters)
-        kept = recorded_trials.finished_result(trial_dir, recorded)
-        if kept is not None:  # finished before an interruption, not yet recorded by the oracle
-            if self.listener is not None:
-                self.listener.message(f"[bs {self.batch_size} trial {trial_id}] kept: finished before the interruption")
-            return self._report(trial_dir, recorded, kept)
-        if trial_dir.exists():  # an interrupted attempt: its partial files are stale
-            shutil.rmtree(trial_dir)
-        seed = trial_seed(self.cfg["seed"], self.batch_size, trial_id)
-        if self.listener is not None:
-            max_steps = trainer.plan_trial(self.cfg, self.batch_size, len(self.dataset.x_train)).max_steps
-            self.listener.trial_begin(self.batch_size, trial_id, parameters, max_steps)
-        save_path = None
-        if self.cfg.get("save_models", "none") != "none":
-            save_path = trial_dir / "model.keras"  # the trainer makes the folder when it saves
-        try:
-            result = trainer.run_trial(
-                self.cfg, parameters, self.batch_size, seed, self.dataset, strategy=self.strategy,
-                on_measurement=self.listener.measurement if self.listener is not None else None,
-                save_model_path=save_path,
-            )
-        except TfbszError:
-            raise
-        except Exception as e:  # e.g. out of memory: record it next to the trial, let the search go on
-            shutil.rmtree(trial_dir, ignore_errors=True)  # a batch size holds finished trials only
-            results.write_json(results.failure_path(self.trial_root, trial_id), {
-                "trial_id": trial_id,
-                "parameters": parameters,
-                "reason": f"{type(e).__name__}: {' '.join(str(e).split())[:2000]}",
-                "traceback": traceback.format_exc(),
-            })
-            if self.listener is not None:
-                self.listener.message(f"[bs {self.batch_size} trial {trial_id}] failed: {type(e).__name__}")
-            raise kt.errors.FailedTrialError(f"{type(e).__name__}: {e}") from e
-        extra = dict(result.extra)
-        extra.update({
-            "outcome": result.outcome,
-            "steps_to_target": result.steps_to_target,
-            "best_value": result.best_value,
-            "max_steps": result.max_steps,
-            "wall_time_s": round(result.wall_time_s, 3),
-            "target": dict(self.cfg["target"]),
-        })
-        results.write_trial(trial_dir, recorded, _STATUS[result.outcome], result.steps, result.measurements, extra)
-        if self.listener is not None:
-            self.listener.trial_end(self.batch_size, trial_id, result)
-        return self._report(trial_dir, recorded, result)
-
-    def _report(self, trial_dir, recorded, result):
-        """Logs a trial written to disk (TensorBoard) and returns its metrics for the oracle."""
-        if self.on_trial_written is not None:
-            self.on_trial_written(trial_dir, recorded, result)
+    def objective(self, result):
+        """What the oracle hears of a finished trial: `{steps_to_target: score, reached, diverged}`."""
         score = objective_value(result.outcome, result.steps_to_target, result.max_steps, result.best_value,
                                 self.cfg["target"]["threshold"])
         return {
@@ -174,3 +113,44 @@ class StudyHyperModel(kt.HyperModel):
             "reached": float(result.outcome == "reached"),
             "diverged": float(result.outcome == "diverged"),
         }
+
+    def fit_trials(self, trials, report):
+        """Trains `trials` (`[(trial_id, hp)]`, e.g. a cohort) and calls `report(trial_id, metrics, error)`
+        once per trial as it ends: `metrics` for the oracle, or None and the exception that failed it."""
+        from tfbsz.study import cohort_runs
+        from tfbsz.study.cohorts import CohortMember
+
+        max_steps = self.max_steps()
+        members = []
+        for trial_id, hp in trials:
+            parameters = self.parameters_of(hp)
+            kept = self.recorder.kept(str(trial_id), parameters)
+            if kept is not None:  # finished before a kill; only the oracle had not heard of it
+                if self.recorder.progress is not None:
+                    self.recorder.progress.message(f"[bs {self.batch_size} trial {trial_id}] kept: finished before "
+                                                   "the interruption")
+                report(str(trial_id), self.objective(kept), None)
+                continue
+            self.recorder.begin(str(trial_id), parameters, max_steps)
+            seed = trial_seed(self.cfg["seed"], self.batch_size, str(trial_id))
+            members.append(CohortMember(parameters, seed, str(trial_id),
+                                        save_model_path=self.recorder.model_path(str(trial_id))))
+        self._report = report
+        try:
+            cohort_runs.train(self.cfg, members, self.batch_size, self.dataset, self.strategy, self.recorder,
+                              engine=self.engine, on_run=self.on_run)
+        finally:
+            self._report = None
+
+    def _trial_ended(self, trial_id, result, error):
+        if self._report is not None:
+            self._report(trial_id, None if error is not None else self.objective(result), error)
+
+    def fit(self, hp, model=None, trial_id=None, **kwargs):
+        """Runs one trial end to end and returns `{steps_to_target: score, ...}` for the oracle."""
+        ended = {}
+        self.fit_trials([(str(trial_id), hp)], lambda _id, metrics, error: ended.update(metrics=metrics, error=error))
+        if ended["error"] is not None:
+            error = ended["error"]
+            raise kt.errors.FailedTrialError(f"{type(error).__name__}: {error}") from error
+        return ended["metrics"]

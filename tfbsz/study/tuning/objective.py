@@ -6,6 +6,8 @@ trial that reached the target (KerasTuner drops FAILED trials and browsers rejec
 * reached:  the steps it needed (<= max_steps);
 * missed:   2 * max_steps * (1 + gap), where gap in [0, 1] is how far its best measurement
             stayed from the threshold, relative to the threshold, so near-misses rank first;
+* beaten:   as missed (stopped before the target once another trial had reached it in fewer
+            steps, `budget.stop_when_beaten`);
 * diverged: 5 * max_steps.
 
 Example:
@@ -30,7 +32,7 @@ def objective_value(outcome, steps_to_target, max_steps, best_value, threshold):
     """The score KerasTuner minimises for one trial (see the module docstring)."""
     if outcome == "reached":
         return float(steps_to_target)
-    if outcome == "missed":
+    if outcome in ("missed", "beaten"):
         gap = 1.0
         if best_value is not None and math.isfinite(best_value):
             scale = abs(threshold) if threshold else 1.0

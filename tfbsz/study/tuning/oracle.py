@@ -22,9 +22,9 @@ Example:
 
 import keras_tuner as kt
 import numpy as np
-from keras_tuner.src.engine import trial as trial_module
 from scipy.stats import qmc
 
+from tfbsz.study.tuning import kt_internals
 from tfbsz.study.tuner_files import DurableOracle
 from tfbsz.study.tuning.space import reverse_log_value
 
@@ -64,7 +64,7 @@ class QuasiRandomOracle(DurableOracle):  # DurableOracle: KerasTuner's files, cr
         return np.asarray(engine.random(count))
 
     def populate_space(self, trial_id):
-        for _ in range(self._max_collisions + 1):
+        for _ in range(kt_internals.max_collisions(self) + 1):
             point = self.sequence_points(1, start=self._cursor)[0]
             self._cursor += 1
             hps = kt.HyperParameters()
@@ -76,9 +76,9 @@ class QuasiRandomOracle(DurableOracle):  # DurableOracle: KerasTuner's files, cr
                         hps.values[hp.name] = reverse_log_value(prob, hp.min_value, hp.max_value)
                     else:
                         hps.values[hp.name] = hp.prob_to_value(prob)
-            if not self._duplicate(hps.values):
-                return {"status": trial_module.TrialStatus.RUNNING, "values": hps.values}
-        return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+            if not kt_internals.was_tried(self, hps.values):
+                return {"status": kt_internals.TrialStatus.RUNNING, "values": hps.values}
+        return {"status": kt_internals.TrialStatus.STOPPED, "values": None}
 
     def get_state(self):
         state = super().get_state()

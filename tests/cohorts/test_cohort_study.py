@@ -1,0 +1,146 @@
+"""Whole studies with cohorts (JAX subprocesses; `cohort_study_check.py` and the CLI): the same
+numbers trial by trial as one at a time, stop_when_beaten inside cohorts, the notices, `auto`,
+and a study killed mid-cohort that resumes without losing or repeating a trial."""
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import ROOT, run_cli, subprocess_env
+
+from tfbsz.records import results
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location("cohort_exactness", os.path.join(HERE, "test_cohort_exactness.py"))
+_exactness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_exactness)
+assert_same_trial = _exactness.assert_same_trial  # the engine's trial-by-trial comparison
+
+
+def run_check(check, out, **env):
+    result = subprocess.run(
+        [sys.executable, os.path.join(HERE, "cohort_study_check.py"), check, str(out)],
+        env=subprocess_env("jax", JAX_PLATFORMS="cpu", **env), capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["backend"] == "jax"
+    return report["result"]
+
+
+def test_a_study_in_cohorts_gives_every_trial_the_numbers_it_gets_alone(tmp_path):
+    report = run_check("same_numbers", tmp_path)
+    alone, cohort, beaten = report["alone"], report["cohort"], report["cohort_beaten"]
+    assert [t["cohort"] for t in alone["trials"]] == [None] * 4  # trained by run_trial
+    assert [t["cohort"]["size"] for t in cohort["trials"]] == [4] * 4  # one cohort of four
+    for a, c in zip(alone["trials"], cohort["trials"]):
+        assert a["trial_id"] == c["trial_id"] and a["parameters"] == c["parameters"]
+        assert_same_trial(a, c, label=a["trial_id"])
+    for key in ("steps_to_result", "best_trial", "best_parameters", "reached", "missed", "diverged"):
+        assert cohort["summary"][key] == alone["summary"][key], key
+    # stop_when_beaten in a cohort: the summary's answer is unchanged, beaten trials stopped early
+    for key in ("steps_to_result", "best_trial", "best_parameters", "trials"):
+        assert beaten["summary"][key] == alone["summary"][key], key
+    assert beaten["summary"]["beaten"] >= 1
+    best = (alone["summary"]["steps_to_result"], alone["summary"]["best_trial"])
+    for a, b in zip(alone["trials"], beaten["trials"]):
+        if b["outcome"] != "beaten":
+            assert_same_trial(a, b, label=a["trial_id"])
+            continue
+        assert b["steps"] < a["steps"] and (b["steps"] + 10, b["trial_id"]) > tuple(best)
+        assert [r["step"] for r in b["measurements"]] == [r["step"] for r in a["measurements"][:len(b["measurements"])]]
+
+
+def test_notices_and_auto(tmp_path):
+    report = run_check("notices", tmp_path)
+    shape = [line for line in report["shape"] if "compiled program" in line]
+    assert shape == ["search.space.model.activation changes the compiled program (e.g. the model's shapes): every "
+                     "trial needs its own, so trials train one at a time (cohorts of one)"]
+    auto = [line for line in report["auto"] if line.startswith("bs 32: ")]
+    assert len(auto) == 1 and "(auto: measured seconds per trial, by trials at once: 1: " in auto[0]
+    sizes = [(t["cohort"] or {}).get("size", 1) for t in report["auto_trials"]]
+    assert sizes[0] == 1 and len(report["auto_trials"]) == 6  # the first trial alone, then as measured
+    assert report["auto_summary"]["trials"] == 6
+
+
+def test_under_data_parallel_a_cohort_shards_its_trials_and_auto_keeps_data_parallelism(tmp_path):
+    report = run_check("sharded", tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    assert [t["cohort"]["devices"] for t in report["cohort"]["trials"]] == [2, 2]  # trial parallelism
+    assert [t["cohort"] for t in report["auto"]["trials"]] == [None, None]  # data parallelism, one at a time
+    named = [line for line in report["auto"]["lines"] if line.startswith("strategy: data_parallel was chosen")]
+    assert len(named) == 1
+
+
+# Trials of a wide learning-rate range: the large rates diverge at the first evaluation (those
+# members end early), the others never reach a target of 0 and train a long budget.
+KILLABLE = ["--set", "target.threshold=0.0", "--set", "budget.max_steps=3000", "--set", "eval_every=10",
+            "--set", "search.trials=4", "--set", "batch_sizes=[16]",
+            "--set", "search.space={optimizer.learning_rate: {min: 0.001, max: 1000.0, scale: log}}",
+            "--parallel-trials", "4", "--progress", "plain"]
+
+
+def finished(out):
+    return sorted(out.glob("digits/mlp/momentum/16/*/metadata.json"))
+
+
+def test_a_study_killed_mid_cohort_resumes_with_each_trial_once(tmp_path):
+    out = tmp_path / "study"
+    log = open(tmp_path / "log.txt", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "tfbsz.run", "--config", "configs/smoke.yaml", "--output", str(out),
+                             *KILLABLE], cwd=ROOT, env=subprocess_env("jax", JAX_PLATFORMS="cpu"),
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 600
+    try:
+        while not finished(out):
+            assert proc.poll() is None, (tmp_path / "log.txt").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no trial of the cohort ended within 600 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    kept = {p: p.stat().st_mtime_ns for p in finished(out)}
+    assert 1 <= len(kept) < 4, (tmp_path / "log.txt").read_text()[-3000:]
+    resumed = run_cli(["--config", "configs/smoke.yaml", "--output", str(out), "--resume", *KILLABLE],
+                      backend="jax", timeout=900, JAX_PLATFORMS="cpu")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert len(finished(out)) == 4
+    for path, mtime in kept.items():  # the trials that ended were not run again
+        assert path.stat().st_mtime_ns == mtime
+    started = [line.split("]")[0] for line in resumed.stdout.splitlines() if "] start" in line]
+    assert len(started) == 4 - len(kept) and len(set(started)) == len(started)  # the others, once each
+    project = results.tuner_dir(out / "digits/mlp/momentum/16")
+    statuses = [json.loads(p.read_text())["status"] for p in sorted(project.glob("trial_*/trial.json"))]
+    assert statuses == ["COMPLETED"] * 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["batch_sizes"][0]["trials"] == 4
+
+
+@pytest.mark.slow
+def test_a_distributed_worker_takes_and_reports_cohorts(tmp_path):
+    from distributed_helpers import expect_success, free_port, log_text, start_study, stop_all
+
+    out = tmp_path / "study"
+    extra = ["--set", "search.trials=4", "--batch-sizes", "16", "--parallel-trials", "2"]
+    chief, workers = start_study(out, free_port(1), tmp_path, extra, workers=1, KERAS_BACKEND="jax",
+                                 JAX_PLATFORMS="cpu", TFBSZ_CHIEF_TIMEOUT="120")
+    try:
+        expect_success(chief, workers)
+    finally:
+        stop_all([chief, *workers])
+    base = out / "digits/mlp/momentum/16"
+    metadata = [json.loads(p.read_text()) for p in sorted(base.glob("*/metadata.json"))]
+    assert [m["trial_id"] for m in metadata] == [0, 1, 2, 3]
+    assert [m["tfbsz"]["cohort"]["size"] for m in metadata] == [2, 2, 2, 2]  # two cohorts of two
+    statuses = [json.loads(p.read_text())["status"] for p in sorted(results.tuner_dir(base).glob("trial_*/trial.json"))]
+    assert statuses == ["COMPLETED"] * 4
+    started = [line for line in log_text(workers[0]).splitlines() if "] start" in line]
+    assert len(started) == 4
