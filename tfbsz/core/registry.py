@@ -16,10 +16,40 @@ tfbsz.core.errors.ConfigError: unknown model 'mpl' (did you mean 'mlp'?); valid 
 """
 
 import difflib
+import importlib
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 from tfbsz.core.errors import ConfigError
 
-__all__ = ["Registry", "check_option_names", "closest"]
+__all__ = ["Component", "Registry", "check_option_names", "closest"]
+
+
+class Component(NamedTuple):
+    """What every registry holds: the options a component takes and how to build it.
+
+    Attributes:
+        defaults: every option a config may set for this component, with its default.
+        build: the builder (a callable or a class), or ``"module:attribute"`` imported when first
+            needed, so that a catalogue of Keras models can be read without importing Keras.
+        tasks: the data-set tasks a model learns (models only).
+        fixed: arguments that the registered name itself decides (``nesterov=True``).
+
+    >>> Component({"eval_fraction": 0.2}, "tfbsz.data.digits:build").builder().__name__
+    'build'
+    """
+
+    defaults: Mapping
+    build: Any
+    tasks: tuple = ()
+    fixed: Mapping = MappingProxyType({})
+
+    def builder(self):
+        """The builder itself (imported here when `build` names it)."""
+        if isinstance(self.build, str):
+            module, _, attribute = self.build.partition(":")
+            return getattr(importlib.import_module(module), attribute)
+        return self.build
 
 
 def closest(name, candidates):

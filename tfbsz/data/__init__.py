@@ -34,18 +34,18 @@ import json
 from tfbsz.data import digits, mnist5k, stdlib_text, tfds_source
 from tfbsz.data.base import Dataset
 from tfbsz.core.errors import ConfigError
-from tfbsz.core.registry import Registry
+from tfbsz.core.registry import Component, Registry
 
 __all__ = ["Dataset", "clear_cache", "load", "names", "options", "resolve"]
 
 _SOURCES = Registry("data set", key="data.name")
-_SOURCES.register("stdlib_text", (stdlib_text.DEFAULTS, stdlib_text.build))
-_SOURCES.register("mnist5k", (mnist5k.DEFAULTS, mnist5k.build))
-_SOURCES.register("digits", (digits.DEFAULTS, digits.build))
+_SOURCES.register("stdlib_text", Component(stdlib_text.DEFAULTS, stdlib_text.build))
+_SOURCES.register("mnist5k", Component(mnist5k.DEFAULTS, mnist5k.build))
+_SOURCES.register("digits", Component(digits.DEFAULTS, digits.build))
 for _tfds_name in tfds_source.TFDS_SETS:
     _SOURCES.register(
         tfds_source.PREFIX + _tfds_name,
-        (tfds_source.defaults(_tfds_name), functools.partial(tfds_source.build, _tfds_name)),
+        Component(tfds_source.defaults(_tfds_name), functools.partial(tfds_source.build, _tfds_name)),
     )
 
 _CACHE = {}
@@ -62,8 +62,7 @@ def options(name):
     Raises:
         ConfigError: `name` is not a registered data set.
     """
-    defaults, _ = _SOURCES.get(name)
-    return dict(defaults)
+    return dict(_SOURCES.get(name).defaults)
 
 
 def resolve(data_cfg):
@@ -107,8 +106,7 @@ def load(data_cfg, seed):
     name, resolved = resolve(data_cfg)
     key = (name, json.dumps(resolved, sort_keys=True, default=repr))
     if key not in _CACHE:
-        _, build = _SOURCES.get(name)
-        dataset = build(resolved, seed)
+        dataset = _SOURCES.get(name).builder()(resolved, seed)
         for array in (dataset.x_train, dataset.y_train, dataset.x_eval, dataset.y_eval):
             array.flags.writeable = False
         _CACHE[key] = dataset

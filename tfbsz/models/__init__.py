@@ -32,14 +32,15 @@ Traceback (most recent call last):
 tfbsz.core.errors.ConfigError: model.hidden_unit: unknown option for model 'mlp' (did you mean 'hidden_units'?); valid options: activation, hidden_units
 """
 
+import ast
 import copy
-import importlib
 import math
-from dataclasses import dataclass, field
+import os
+from types import MappingProxyType
 
 from tfbsz.core import checks
 from tfbsz.core.errors import ConfigError
-from tfbsz.core.registry import Registry, check_option_names
+from tfbsz.core.registry import Component, Registry, check_option_names
 
 __all__ = [
     "build",
@@ -55,68 +56,34 @@ LANGUAGE_MODEL = "language_model"
 CLASSIFICATION = "classification"
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to build one registered model.
+def _builder_defaults(module, builder):
+    """`{option: default}` of `builder`'s keyword arguments in `tfbsz/models/<module>.py`.
 
-    Attributes:
-        module: the submodule of `tfbsz.models` that holds the builder.
-        builder: the builder's name in that module; it takes the data set's
-            facts (see `build`) plus the options as keyword arguments.
-        defaults: every option and its default value (the builder's defaults).
-        tasks: the data set tasks the model can learn.
+    The builder's signature is the one place a model's defaults are written. They are read from
+    the module's source (`ast`) rather than by importing it, so that the catalogue, and the config
+    checks that use it, do not import Keras. Tuples become lists (the config's YAML types).
     """
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{module}.py")
+    with open(path, encoding="utf-8") as source:
+        tree = ast.parse(source.read(), filename=path)
+    function = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == builder)
+    arguments = function.args.args[-len(function.args.defaults):] if function.args.defaults else []
+    defaults = {}
+    for argument, default in zip(arguments, function.args.defaults):
+        value = ast.literal_eval(default)
+        defaults[argument.arg] = list(value) if isinstance(value, tuple) else value
+    return MappingProxyType(defaults)
 
-    module: str
-    builder: str
-    defaults: dict = field(default_factory=dict)
-    tasks: tuple = (CLASSIFICATION,)
+
+def _register(name, module, builder, tasks=(CLASSIFICATION,)):
+    _MODELS.register(name, Component(_builder_defaults(module, builder), f"tfbsz.models.{module}:{builder}", tasks))
 
 
 _MODELS = Registry("model", key="model.name")
-_MODELS.register(
-    "transformer",
-    ModelSpec(
-        module="transformer",
-        builder="build_transformer",
-        defaults={
-            "num_layers": 2,
-            "d_model": 64,
-            "num_heads": 4,
-            "mlp_dim": 256,
-            "dropout": 0.0,
-            "tie_embeddings": True,
-            "attention": "auto",
-            "qkv": "fused",
-            "remat": False,
-        },
-        tasks=(LANGUAGE_MODEL,),
-    ),
-)
-_MODELS.register(
-    "simple_cnn",
-    ModelSpec(
-        module="simple_cnn",
-        builder="build_simple_cnn",
-        defaults={"filters": [32, 64], "dense_units": 1024},
-    ),
-)
-_MODELS.register(
-    "mlp",
-    ModelSpec(
-        module="mlp",
-        builder="build_mlp",
-        defaults={"hidden_units": [128, 128], "activation": "relu"},
-    ),
-)
-_MODELS.register(
-    "resnet",
-    ModelSpec(
-        module="resnet",
-        builder="build_resnet",
-        defaults={"depth": 8, "width": 16, "norm": "batch"},
-    ),
-)
+_register("transformer", "transformer", "build_transformer", tasks=(LANGUAGE_MODEL,))
+_register("simple_cnn", "simple_cnn", "build_simple_cnn")
+_register("mlp", "mlp", "build_mlp")
+_register("resnet", "resnet", "build_resnet")
 
 
 def names():
@@ -130,7 +97,7 @@ def options(name):
     Raises:
         ConfigError: `name` is not a registered model.
     """
-    return copy.deepcopy(_MODELS.get(name).defaults)
+    return copy.deepcopy(dict(_MODELS.get(name).defaults))
 
 
 def resolve_options(model_cfg):
@@ -188,9 +155,7 @@ def build(model_cfg, dataset):
             f"'{getattr(dataset, 'name', '?')}' (it learns {', '.join(spec.tasks)}); "
             f"models for this task: {', '.join(fitting) or 'none'}"
         )
-    module = importlib.import_module(f"tfbsz.models.{spec.module}")
-    builder = getattr(module, spec.builder)
-    return builder(
+    return spec.builder()(
         input_shape=tuple(None if d is None else int(d) for d in dataset.input_shape),
         num_classes=int(dataset.num_classes),
         **resolved,

@@ -29,7 +29,6 @@ tfbsz.core.errors.ConfigError: optimizer.beta1: unknown option for optimizer 'la
 """
 
 import inspect
-from typing import NamedTuple
 
 import keras
 from keras.optimizers.schedules import LearningRateSchedule
@@ -39,16 +38,9 @@ from tfbsz.core.errors import ConfigError
 from tfbsz.optimizers.lamb import LAMB
 from tfbsz.optimizers.lars import LARS
 from tfbsz.optimizers.momentum_sgd import MomentumSGD
-from tfbsz.core.registry import Registry, check_option_names
+from tfbsz.core.registry import Component, Registry, check_option_names
 
 __all__ = ["build", "names", "options", "schedule_counts_updates"]
-
-
-class _Entry(NamedTuple):
-    cls: type
-    fixed: dict  # arguments that the name itself decides (e.g. nesterov=True)
-    options: dict  # option name -> default
-    overrides: dict  # defaults that differ from the class's own (momentum=0.9 for SGD)
 
 
 _OPTIMIZERS = Registry("optimizer", key="optimizer.name")
@@ -89,7 +81,7 @@ def _register(name, cls, overrides=None, **fixed):
     for key in fixed:
         defaults.pop(key, None)
     defaults.update(overrides)
-    _OPTIMIZERS.register(name, _Entry(cls, fixed, defaults, overrides))
+    _OPTIMIZERS.register(name, Component(defaults, cls, fixed=fixed))
 
 
 _register("sgd", keras.optimizers.SGD, momentum=0.0, nesterov=False)
@@ -110,12 +102,12 @@ def names():
 
 def options(name):
     """`{option: default}` for optimizer `name` (a copy); `ConfigError` for unknown names."""
-    return dict(_OPTIMIZERS.get(name).options)
+    return dict(_OPTIMIZERS.get(name).defaults)
 
 
 def schedule_counts_updates(name):
     """True when `name`'s optimizer calls schedules with the optimizer-update count."""
-    return bool(getattr(_OPTIMIZERS.get(name).cls, "schedule_counts_updates", False))
+    return bool(getattr(_OPTIMIZERS.get(name).build, "schedule_counts_updates", False))
 
 
 def _check_learning_rate(learning_rate):
@@ -156,14 +148,14 @@ def build(name, learning_rate, **kwargs):
     """
     entry = _OPTIMIZERS.get(name)
     learning_rate = _check_learning_rate(learning_rate)
-    check_option_names("optimizer", name, kwargs, entry.options)
-    kwargs = {**entry.overrides, **kwargs}
+    check_option_names("optimizer", name, kwargs, entry.defaults)
+    kwargs = {**entry.defaults, **kwargs}
     _check_accumulation(kwargs)
     for key, rule in _RANGES.items():
         if kwargs.get(key) is not None:
             kwargs[key] = float(checks.number(kwargs[key], f"optimizer.{key}", **rule))
     try:
-        return entry.cls(learning_rate=learning_rate, **entry.fixed, **kwargs)
+        return entry.build(learning_rate=learning_rate, **entry.fixed, **kwargs)
     except ConfigError as err:  # tfbsz's messages start with the argument name
         raise ConfigError(f"optimizer.{err}") from None
     except (ValueError, TypeError) as err:  # Keras's own checks
