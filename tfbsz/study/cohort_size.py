@@ -215,6 +215,7 @@ class CohortSizer:
                 self.costs[1] = cost if steady else min(self._alone)
                 if self._pending is not None:  # the carried cohort, now against this batch size's own
                     self._decide(*self._pending)
+                    self._pending = None
                 elif self.cap < 2:
                     self.settled, self._chosen = 1, (1, self.costs[1])
                 else:
