@@ -3,7 +3,8 @@
 Usage: python cohort_study_check.py CHECK OUTPUT_DIR
   same_numbers   one study trial by trial (parallel_trials 1), in a cohort of 4, and in a cohort of
                  4 with budget.stop_when_beaten: every trial's files and the summaries
-  notices        the one-line notices: a searched key that changes the program, an auto study
+  notices        the one-line notices: a searched key that changes the program, an auto study over
+                 two batch sizes (the second starts from what the first settled on)
   sharded        two host devices, strategy data_parallel: cohorts shard their trials over both
                  (parallel_trials 2), or trials train one at a time over both (auto)
 
@@ -38,14 +39,14 @@ def study(out, progress=None, **changes):
     return summary
 
 
-def trials(out):
+def trials(out, batch_size=32):
     from tfbsz.records import results
 
     return [{"trial_id": t.trial_id, "outcome": t.outcome, "steps": t.steps, "parameters": t.parameters,
              "steps_to_target": t.extra.get("steps_to_target"), "cohort": t.extra.get("cohort"),
              "measurements": [{k: v for k, v in row.items() if k not in ("wall_time_s", "train/tokens_per_s", "train/mfu")}
                               for row in t.measurements]}
-            for t in results.load_study(out).batch_sizes[32].trials]
+            for t in results.load_study(out).batch_sizes[batch_size].trials]
 
 
 def same_numbers(out):
@@ -69,11 +70,13 @@ def notices(out):
           search__trials=2, search__space={"model.activation": {"values": ["relu", "tanh"]}},
           search__parallel_trials=2)
     lines["shape"] = shape.getvalue().splitlines()
+    # auto over two batch sizes, trials that never reach the target (each trains its whole budget)
     auto = io.StringIO()
-    summary = study(f"{out}/auto", progress=PlainProgress(stream=auto), search__trials=6)
+    summary = study(f"{out}/auto", progress=PlainProgress(stream=auto), search__trials=6, batch_sizes=[16, 32],
+                    target__threshold=0.0, budget__max_steps=30)
     lines["auto"] = auto.getvalue().splitlines()
-    lines["auto_trials"] = trials(f"{out}/auto")
-    lines["auto_summary"] = summary["batch_sizes"][0]
+    lines["auto_trials"] = {bs: trials(f"{out}/auto", bs) for bs in (16, 32)}
+    lines["auto_summary"] = summary["batch_sizes"]
     return lines
 
 

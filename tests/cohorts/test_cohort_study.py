@@ -5,6 +5,7 @@ and a study killed mid-cohort that resumes without losing or repeating a trial."
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,11 +62,23 @@ def test_notices_and_auto(tmp_path):
     shape = [line for line in report["shape"] if "compiled program" in line]
     assert shape == ["search.space.model.activation changes the compiled program (e.g. the model's shapes): every "
                      "trial needs its own, so trials train one at a time (cohorts of one)"]
-    auto = [line for line in report["auto"] if line.startswith("bs 32: ")]
-    assert len(auto) == 1 and "(auto: measured seconds per trial, by trials at once: 1: " in auto[0]
-    sizes = [(t["cohort"] or {}).get("size", 1) for t in report["auto_trials"]]
-    assert sizes[0] == 1 and len(report["auto_trials"]) == 6  # the first trial alone, then as measured
-    assert report["auto_summary"]["trials"] == 6
+    # auto over batch sizes 16 and 32, 6 trials each, every trial training its whole budget
+    chosen = {line.split(":")[0]: line for line in report["auto"] if line.startswith("bs ")}
+    assert sorted(chosen) == ["bs 16", "bs 32"], report["auto"]
+    sizes = {bs: [(t["cohort"] or {}).get("size", 1) for t in report["auto_trials"][str(bs)]] for bs in (16, 32)}
+    assert sizes[16] == [1, 5, 5, 5, 5, 5], chosen  # the first trial alone, then a cohort of the others
+    measured = re.fullmatch(r"bs 16: 5 trials at once \(auto: measured seconds per trial, by trials at once: "
+                            r"1: ([0-9.]+) s, 5: ([0-9.]+) s\)", chosen["bs 16"])
+    alone, cohort = float(measured[1]), float(measured[2])
+    # the cohort shares its compilation among 6 trials, the trial alone compiles its own: clearly cheaper
+    assert 2 * cohort <= alone, chosen
+    # so bs 32 starts with a cohort of all its trials and, clearly cheaper again, trains none alone
+    assert sizes[32] == [6] * 6, chosen
+    carried = re.fullmatch(r"bs 32: 6 trials at once \(auto: measured seconds per trial, by trials at once: "
+                           rf"6: ([0-9.]+) s; carried from bs 16, no trial alone here \(one took {measured[1]} s "
+                           r"at bs 16\)\)", chosen["bs 32"])
+    assert carried and 2 * float(carried[1]) <= alone, chosen
+    assert [row["trials"] for row in report["auto_summary"]] == [6, 6]
 
 
 def test_under_data_parallel_a_cohort_shards_its_trials_and_auto_keeps_data_parallelism(tmp_path):

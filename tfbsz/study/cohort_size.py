@@ -7,8 +7,8 @@ key that changes the compiled program (a model width, a depth, a sequence length
 would need its own), or `strategy: data_parallel` named with `parallel_trials: auto` (the config
 chose data parallelism).
 
-`auto` (a `CohortSizer` per batch size) measures with the batch size's own first trials, so
-nothing is trained only to be timed:
+`auto` (a `CohortSizer` per batch size) measures with the batch size's own trials, so nothing
+is trained only to be timed:
 
 1. The first trial trains alone (the plain trainer, as with `parallel_trials: 1`); if it ends
    before its steady rate shows (fewer than 3 evaluations), the next one too, up to 3.
@@ -21,6 +21,20 @@ nothing is trained only to be timed:
    shared by the batch size's trials.
 4. The rest of the batch size trains at the cheaper size. When the cohort was not at least 10%
    cheaper than the trial alone, a quarter of its size is tried next, and so on down to 2, then 1.
+
+What a batch size learned is carried to the larger ones (`carry`, `Carried`), which the study
+runs after it (batch sizes in increasing order). A trial alone at a larger batch size with the
+same number of updates costs at least what it cost at the smaller one (more work per update, the
+same fixed cost); with fewer updates (an `epochs` or `examples` budget), at least that cost scaled
+by the ratio of updates. So when a batch size settled on a cohort at least `CLEARLY_BETTER` (2x)
+cheaper per trial than one trial alone, the next larger batch size skips step 1: it starts with a
+cohort of the size settled on (within its own cap) and keeps that size, with no trial alone, if
+that cohort's measured cost per trial is again at most half the carried cost of a trial alone
+(the margin covers the noise of one timing: the same trial alone varied by 20% between batch
+sizes on one GPU). Otherwise that batch size trains one trial alone after all and decides as in
+step 4, with the cohort already measured; its trials count either way, none is lost. Only costs
+measured in this process are carried: a resumed study measures again from its first unfinished
+batch size, and so does every distributed worker on its own.
 
 A cohort that runs out of memory is split in halves and retried (no trial is lost), and the cap
 halves. A larger batch gains less from vectorising (one trial already fills more of the device),
@@ -39,15 +53,27 @@ Example (the sizes `auto` asks for, given what each size cost per trial):
 ...     cpu.record(cpu.next_size(), cost)
 >>> sorted(cpu.costs), cpu.next_size()
 ([1, 2, 8, 32], 1)
+
+The next batch size starts from what the first settled on (a cohort 15x cheaper than alone):
+
+>>> carried = gpu.carry(batch_size=8)
+>>> larger = CohortSizer("auto", trials_left=40, cap=64, carried=carried)
+>>> first = larger.next_size(); larger.record(first, 0.5)  # 32 at once, no trial alone first
+>>> first, larger.next_size(), larger.describe(16)
+(32, 8, 'bs 16: 32 trials at once (auto: measured seconds per trial, by trials at once: 32: 0.50 s; carried from bs 8, no trial alone here (one took 6.00 s at bs 8))')
 """
 
 import math
 import os
+import typing
 
-__all__ = ["CohortSizer", "cohorts_possible", "memory_cap", "shape_keys", "trial_cost"]
+__all__ = ["Carried", "CohortSizer", "cohorts_possible", "memory_cap", "shape_keys", "trial_cost"]
 
 # A cohort is chosen over trials alone only when it is this much cheaper per trial.
 ENOUGH_BETTER = 0.9
+# A cohort size is carried to the larger batch sizes, and kept there without a trial alone, only
+# when the cohort is at least this many times cheaper per trial than one trial alone.
+CLEARLY_BETTER = 2.0
 # The most trials `auto` puts in one cohort.
 MAX_AUTO = 1024
 # Trials alone `auto` waits for one that shows its steady rate (3 evaluations or more).
@@ -97,6 +123,33 @@ def cohorts_possible(cfg, strategy, engine, backend):
     return True, None
 
 
+class Carried(typing.NamedTuple):
+    """What `auto` settled on at one batch size, handed to the larger ones (`CohortSizer.carry`).
+
+    Attributes:
+        batch_size: the batch size `auto` settled at.
+        size: the cohort size it settled on there.
+        alone: seconds one full-budget trial alone cost, measured at `alone_batch_size` (itself,
+            or a smaller batch size this one was carried from) for `budget` updates.
+        budget: the updates of a trial at `batch_size`.
+        alone_batch_size: where that trial alone was trained.
+    """
+
+    batch_size: int
+    size: int
+    alone: float
+    budget: int | None
+    alone_batch_size: int
+
+    def alone_at(self, budget):
+        """The least one trial alone can cost at a larger batch size whose trials have `budget`
+        updates (None: the same budget): at least as much per update (same model, larger
+        batches) and as much fixed cost, so `alone`, scaled down for a smaller budget only."""
+        if budget is None or self.budget is None:
+            return self.alone
+        return self.alone * min(1.0, budget / self.budget)
+
+
 class CohortSizer:
     """The cohort sizes of one batch size's search (see the module docstring).
 
@@ -104,21 +157,29 @@ class CohortSizer:
         setting: `search.parallel_trials`, "auto" or a positive integer.
         trials_left: the trials this batch size still has to run.
         cap: the largest cohort `auto` may try (e.g. `memory_cap`); ignored for a fixed number.
+        carried: what `auto` settled on at a smaller batch size (`carry`), or None.
+        budget: the updates of one of this batch size's trials (scales `carried`'s trial alone;
+            None: the same budget as there).
     """
 
-    def __init__(self, setting, trials_left, cap=MAX_AUTO):
+    def __init__(self, setting, trials_left, cap=MAX_AUTO, carried=None, budget=None):
         self.left = self.total = max(0, int(trials_left))
         self.cap = max(1, min(int(cap), MAX_AUTO))
+        self.budget = budget
         self.costs = {}  # size -> seconds per full-budget trial, as measured
         self.settled = None if setting == "auto" else int(setting)
-        self._trying = None  # the cohort size being measured after the trial alone
+        # a carried cohort size is tried first, while it fits (cap >= 2); else a trial alone first
+        self.carried = carried if self.settled is None and carried is not None and self.cap >= 2 else None
+        self._trying = min(self.carried.size, self.cap) if self.carried else None  # the cohort size measured
         self._alone = []  # costs of trials alone that ended before their rate could be seen
+        self._pending = None  # (size, cost) of a carried cohort not clearly cheaper: decided after a trial alone
+        self._chosen = None  # (size, cost) of the run the setting was settled by
 
     def next_size(self):
         """How many trials to take for the next cohort."""
         if self.settled is not None:
             size = self.settled
-        elif 1 not in self.costs:
+        elif 1 not in self.costs and (self.carried is None or self._pending is not None):
             size = 1
         else:
             size = self._trying
@@ -152,25 +213,56 @@ class CohortSizer:
             self._alone.append(cost)
             if steady or len(self._alone) >= ALONE_TRIES:
                 self.costs[1] = cost if steady else min(self._alone)
-                self._trying = self.cap
-                if self.cap < 2:
-                    self.settled = 1
+                if self._pending is not None:  # the carried cohort, now against this batch size's own
+                    self._decide(*self._pending)
+                    self._pending = None
+                elif self.cap < 2:
+                    self.settled, self._chosen = 1, (1, self.costs[1])
+                else:
+                    self._trying = self.cap
             return
         self.costs[size] = cost
+        if 1 in self.costs:
+            self._decide(size, cost)
+        elif self.carried is not None and cost * CLEARLY_BETTER <= self.carried.alone_at(self.budget):
+            self.settled, self._chosen = self._trying, (size, cost)
+        else:  # not clearly cheaper than the smaller batch size's trial alone: measure one here
+            self._pending = (size, cost)
+
+    def _decide(self, size, cost):
+        """A cohort of `size` cost `cost` per trial; a trial alone here `costs[1]`."""
         if cost < ENOUGH_BETTER * self.costs[1]:
-            self.settled = self._trying
+            self.settled, self._chosen = self._trying, (size, cost)
         elif self._trying // 4 >= 2:
             self._trying //= 4
         else:
-            self.settled = 1
+            self.settled, self._chosen = 1, (1, self.costs[1])
+
+    def carry(self, batch_size):
+        """What the larger batch sizes may start from (`Carried`), or None: only a cohort that was
+        at least `CLEARLY_BETTER` times cheaper per trial than one trial alone is carried."""
+        if self.settled is None or self.settled < 2 or self._chosen is None:
+            return None
+        if 1 in self.costs:
+            alone, where = self.costs[1], batch_size
+        else:
+            alone, where = self.carried.alone_at(self.budget), self.carried.alone_batch_size
+        if self._chosen[1] * CLEARLY_BETTER > alone:
+            return None
+        return Carried(batch_size, self.settled, alone, self.budget, where)
 
     def describe(self, batch_size):
         """One line: what `auto` chose at this batch size and the costs it measured (None before)."""
-        if self.settled is None or not self.costs:
+        if self.settled is None or self._chosen is None:
             return None
         shown = ", ".join(f"{n}: {c:.2f} s" for n, c in sorted(self.costs.items()))
-        what = f"{max(self.costs)} trials at once" if self.settled > 1 else "1 trial at a time"
-        return f"bs {batch_size}: {what} (auto: measured seconds per trial, by trials at once: {shown})"
+        what = f"{self._chosen[0]} trials at once" if self.settled > 1 else "1 trial at a time"
+        line = f"bs {batch_size}: {what} (auto: measured seconds per trial, by trials at once: {shown}"
+        if 1 not in self.costs:
+            c = self.carried
+            line += (f"; carried from bs {c.batch_size}, no trial alone here (one took "
+                     f"{c.alone:.2f} s at bs {c.alone_batch_size})")
+        return line + ")"
 
 
 def trial_cost(results, seconds, size, trials):

@@ -225,6 +225,7 @@ class Study:
     def _plan_cohorts(self, strategy):
         """Decides once whether trials may train in cohorts, and says why not when that matters."""
         self._engine, self._cohorts, self._one_at_a_time_from = None, False, None
+        self._carried = None  # what `auto` settled on at the last batch size (`CohortSizer.carry`)
         if self.role == "chief":
             return
         import keras
@@ -236,7 +237,7 @@ class Study:
         if line:
             self.progress.message(line)
 
-    def _sizer(self, cfg, batch_size, trials_left, dataset, strategy):
+    def _sizer(self, cfg, batch_size, trials_left, dataset, strategy, max_steps):
         """The `CohortSizer` of one batch size: how many of its trials train at once."""
         from tfbsz.study import cohort_size
 
@@ -246,7 +247,8 @@ class Study:
         cap = cohort_size.MAX_AUTO
         if setting == "auto" and trials_left > 1:
             cap = cohort_size.memory_cap(cfg, batch_size, dataset, strategy)
-        return cohort_size.CohortSizer(setting, trials_left, cap=cap)
+        carried = self._carried if self._carried is not None and batch_size > self._carried.batch_size else None
+        return cohort_size.CohortSizer(setting, trials_left, cap=cap, carried=carried, budget=max_steps)
 
     def _sizer_done(self, sizer, batch_size):
         line = sizer.describe(batch_size)
@@ -254,6 +256,8 @@ class Study:
             self.progress.message(line)
             if sizer.settled == 1:
                 self._one_at_a_time_from = batch_size
+        if sizer.total > 0:  # a batch size with trials to run hands on what it learned (or nothing)
+            self._carried = sizer.carry(batch_size)
 
     def _run_batch_size(self, index, batch_size, dataset, strategy, fixed, space, trials):
         import keras_tuner as kt
@@ -271,7 +275,9 @@ class Study:
         self.progress.batch_size_begin(batch_size, min(done, trials))
         cfg = dict(self.cfg)
         cfg["search"] = {**cfg["search"], "space": space}
-        sizer = None if self.role == "chief" else self._sizer(cfg, batch_size, trials - done, dataset, strategy)
+        sizer = None
+        if self.role != "chief":
+            sizer = self._sizer(cfg, batch_size, trials - done, dataset, strategy, max_steps)
         tensorboard = self.root / "tensorboard" if cfg["logging"]["tensorboard"] else None
         hypermodel = tuning.StudyHyperModel(
             cfg, dataset, batch_size, directory, strategy=strategy, fixed_parameters=fixed,
