@@ -81,7 +81,7 @@ X4_CNN = [8, 32, 128, 512, 2048]
 # Tiny models and easy targets for the CPU smoke scale (every key is a real config key).
 TINY_OVERRIDES = {
     "lm": ["precision=float32", "data.seq_len=16", "model.num_layers=1", "model.d_model=16", "model.num_heads=2",
-           "model.mlp_dim=32", "eval_examples=64", "target.threshold=4.0"],
+           "model.mlp_dim=32", "eval_examples=64", "target.threshold=4.5"],
     "cnn": ["precision=float32", "model.filters=[4, 8]", "model.dense_units=16", "target.threshold=0.6",
             "sparsity.batches=2"],
 }

@@ -39,6 +39,9 @@ import pathlib
 import shutil
 import sys
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from reproduce import read_json  # noqa: E402  (bench/ is not a package)
+
 HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "undecided"
 LR_RULE_FACTOR = 3.0
 DENSE_TUNED = ("lm_adam", "lm_nesterov", "cnn_nesterov", "cnn_adam")
@@ -112,7 +115,9 @@ def _missing(parts, analyses):
 
 
 def _why_missing(parts, analyses):
-    return "; ".join(f"{p}: {analyses.get(p, 'not run')}" for p in parts)
+    """Why each of `parts` gives no number: its reason, or 'too few batch sizes reached the goal'."""
+    return "; ".join(f"{p}: {analyses.get(p, 'not run') if not _ok(analyses.get(p)) else 'too few batch sizes reached the goal'}"
+                     for p in parts)
 
 
 # ----------------------------------------------------------------------------- claims
@@ -140,7 +145,7 @@ def claim_three_regimes(a):
             seen.append(part)
         else:
             absent = [name for name, there in (("perfect scaling", perfect), ("diminishing returns", diminishing),
-                                               ("a maximal useful batch size below the largest measured", limit))
+                                               ("maximal useful batch size below the largest measured", limit))
                       if not there]
             reasons.append(f"{part}: no {', no '.join(absent)}")
     if seen:
@@ -413,7 +418,7 @@ CLAIM_FUNCTIONS = {
     "learning_rate_rule": ("The best learning rate follows neither the linear nor the square-root rule across all batch sizes (Shallue et al.)", claim_learning_rate_rule),
     "noise_scale_predicts_b_crit": ("B_simple predicts B_crit within 2x (McCandlish et al.)", claim_noise_scale),
     "sparsity": ("Sparsity raises the steps needed and moves the maximal useful batch size (Lee et al.)", claim_sparsity),
-    "lamb_lars_at_large_batch": ("LAMB/LARS against tuned Nesterov/Adam at the largest batch sizes (You et al. vs Nado et al.)", claim_lamb_lars),
+    "lamb_lars_at_large_batch": ("LAMB/LARS need fewer steps than tuned Nesterov/Adam at the largest batch sizes (You et al.; Nado et al. 2021 report that well-tuned Nesterov and Adam match them)", claim_lamb_lars),
 }
 
 
@@ -450,7 +455,7 @@ def _plain(value):
 
 def parts_table(out, analyses):
     """Markdown table: part, batch sizes, trials, wall time, B_crit, maximal useful batch size."""
-    timings = _read_json(pathlib.Path(out) / "timings.json") or {}
+    timings = read_json(pathlib.Path(out) / "timings.json") or {}
     lines = [f"Scale `{timings.get('scale', '?')}`, backend `{timings.get('backend', '?')}`, "
              f"{timings.get('trials', '?')} trials per batch size, total wall time {_num(timings.get('total_s'))} s.", "",
              "| part | batch sizes (reached / run) | wall time (s) | steps to result per batch size | B_crit [90%] | max useful batch size [90%] | warnings |",
@@ -462,10 +467,14 @@ def parts_table(out, analyses):
             continue
         steps = ", ".join(f"{r['batch_size']}: {_num(r['steps'])}" for r in result.rows)
         b_crit = f"{_num(result.fit.b_crit)} {_iv(result.intervals.b_crit if result.intervals else None)}" if result.fit else "n/a"
-        mu = result.regimes.max_useful_batch_size if result.regimes else None
         mu_iv = _iv(result.intervals.max_useful if result.intervals else None)
+        if result.regimes is None:
+            mu_text = "n/a (fewer than 2 batch sizes reached the goal)"
+        else:
+            mu = result.regimes.max_useful_batch_size
+            mu_text = f"{_num(mu) if mu is not None else 'beyond range'} {mu_iv}"
         lines.append(f"| {part} | {len(result.reached)} / {len(result.rows)} | {_num(wall)} | {steps} | {b_crit} | "
-                     f"{_num(mu) if mu is not None else 'beyond range'} {mu_iv} | {len(result.warnings)} |")
+                     f"{mu_text} | {len(result.warnings)} |")
     not_started = [k for k, c in timings.get("cells", {}).items() if str(c.get("status", "")).startswith("not started")]
     failed = [f"{k} ({c['status']})" for k, c in timings.get("cells", {}).items() if str(c.get("status", "")).startswith("failed")]
     if not_started:
@@ -510,13 +519,6 @@ def write_plots(out, analyses, plot_dir):
     return made
 
 
-def _read_json(path):
-    try:
-        return json.loads(pathlib.Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def fill_docs(doc_path, markdown):
     """Replaces the text between BEGIN and END in `doc_path` with `markdown`."""
     text = pathlib.Path(doc_path).read_text()
@@ -527,13 +529,14 @@ def fill_docs(doc_path, markdown):
     pathlib.Path(doc_path).write_text(f"{head}{BEGIN}\n{markdown}\n{END}{tail}")
 
 
-def publish(out, target, plots):
-    """Copies summaries, timings, claims and plots to `target`; returns {old png path: new path}."""
-    out, target = pathlib.Path(out), pathlib.Path(target)
+def publish(out, written, target, plots):
+    """Copies summaries and timings (from `out`), claims.json (from `written`) and plots to
+    `target`; returns {old png path: new path}."""
+    out, written, target = pathlib.Path(out), pathlib.Path(written), pathlib.Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("timings.json", "claims.json", "claims.md"):
-        if (out / name).exists():
-            shutil.copy(out / name, target / name)
+    for folder, name in ((out, "timings.json"), (written, "claims.json")):
+        if (folder / name).exists():
+            shutil.copy(folder / name, target / name)
     for summary in out.glob("*/summary.json"):
         (target / summary.parent.name).mkdir(exist_ok=True)
         shutil.copy(summary, target / summary.parent.name / "summary.json")
@@ -551,6 +554,8 @@ def main(argv=None):
     parser.add_argument("out", help="the --out folder of bench/reproduce.py")
     parser.add_argument("--docs", help="markdown file whose results block (between the markers) is replaced")
     parser.add_argument("--publish", help="folder to copy summaries, timings, claims and plots into")
+    parser.add_argument("--output", help="where claims.md, claims.json and report_*/ go (default: OUT; "
+                                         "give one when OUT is read-only)")
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--no-plots", action="store_true", help="skip the report plots")
     args = parser.parse_args(argv)
@@ -560,20 +565,21 @@ def main(argv=None):
     out = pathlib.Path(args.out)
     if not out.is_dir():
         parser.error(f"{out}: not a folder")
+    written = pathlib.Path(args.output) if args.output else out
+    written.mkdir(parents=True, exist_ok=True)
     analyses = analyse_parts(out, args.resamples)
     claims = evaluate_claims(out, analyses)
-    plots = [] if args.no_plots else write_plots(out, analyses, out)
-    (out / "claims.json").write_text(json.dumps(claims, indent=1))
-    link_base = pathlib.Path(args.docs).resolve().parent if args.docs else out.resolve()
+    plots = [] if args.no_plots else write_plots(out, analyses, written)
+    (written / "claims.json").write_text(json.dumps(claims, indent=1))
+    link_base = pathlib.Path(args.docs).resolve().parent if args.docs else written.resolve()
     if args.publish:
-        (out / "claims.md").write_text(claims_markdown(claims, out, analyses, []))
-        moved = publish(out, args.publish, plots)
+        moved = publish(out, written, args.publish, plots)
         plots = [(name, moved.get(path, path)) for name, path in plots]
     relative = [(name, _relative(path, link_base)) for name, path in plots]
     markdown = claims_markdown(claims, out, analyses, relative)
-    (out / "claims.md").write_text(markdown)
+    (written / "claims.md").write_text(markdown)
     if args.publish:
-        shutil.copy(out / "claims.md", pathlib.Path(args.publish) / "claims.md")
+        shutil.copy(written / "claims.md", pathlib.Path(args.publish) / "claims.md")
     if args.docs:
         fill_docs(args.docs, markdown)
     for c in claims:
