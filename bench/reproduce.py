@@ -267,6 +267,8 @@ def main(argv=None):
     timings = read_json(timings_path) or {}
     timings.update({"scale": scale, "backend": keras.backend.backend(), "trials": trials, "deadline_s": deadline,
                     "cells": timings.get("cells", {}), "parts": timings.get("parts", {})})
+    previous_cells = dict(timings["cells"])
+    write_json(timings_path, timings)
     print(f"reproduce: scale {scale}, {len(plan)} cells, {trials} trials per batch size, backend "
           f"{keras.backend.backend()}, out {out}", flush=True)
     for part, batch_size, max_steps in plan:
@@ -277,12 +279,21 @@ def main(argv=None):
             timings["cells"].setdefault(key, {"status": "not started (deadline)", "max_steps": max_steps})
             continue
         cell_start = time.monotonic()
+        # written first: a run killed during this cell still says which cell it was in
+        timings["cells"][key] = {"status": "running (cut short: the run ended during this cell)",
+                                 "started_s": round(elapsed, 2), "max_steps": max_steps}
+        write_json(timings_path, timings)
+        interrupted = False
         try:
             status = run_cell(part, batch_size, max_steps, scale, trials, out)
+        except KeyboardInterrupt:  # timeout -s INT, Ctrl-C: keep what is written, say where it stopped
+            status, interrupted = "interrupted (its finished trials are on disk; rerun to resume)", True
         except Exception as error:  # one failed cell must not lose the others
             traceback.print_exc()
             status = f"failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         wall = round(time.monotonic() - cell_start, 2)
+        if status.startswith("done (kept"):  # its wall time is the earlier run's
+            wall = (previous_cells.get(key) or {}).get("wall_s", wall)
         timings["cells"][key] = {"status": status, "wall_s": wall, "max_steps": max_steps}
         cells = {b: c for b in SCALES[scale]["parts"][part]
                  for c in [timings["cells"].get(f"{part}/b{b}")] if c}
@@ -294,6 +305,8 @@ def main(argv=None):
         write_json(timings_path, timings)
         print(f"[{time.monotonic() - start:6.0f}s] {key}: {status} in {wall:.1f} s "
               f"(budget {max_steps} steps)", flush=True)
+        if interrupted:
+            return 130
     timings["total_s"] = round(time.monotonic() - start, 2)
     write_json(timings_path, timings)
     print(json.dumps(timings["parts"], indent=1), flush=True)
