@@ -328,6 +328,7 @@ def _draw_steps(ax, a, color, label, shade):
     high = np.array([r["steps_high"] for r in reached], float)
     finite = np.isfinite(high)
     yerr = np.vstack([s - np.array([r["steps_low"] for r in reached], float), np.where(finite, high - s, 0.0)])
+    yerr = np.maximum(yerr, 0.0)  # a one-trial interval can sit a rounding error off its point; errorbar refuses < 0
     ax.errorbar(b, s, yerr=yerr, fmt="o-", color=color, ms=5, lw=1.6, capsize=3, label=label, zorder=3)
     if (~finite).any():
         ax.plot(b[~finite], s[~finite], "^", color=color, ms=7, zorder=4)

@@ -1,0 +1,127 @@
+"""bench/reproduce.py and bench/reproduction_claims.py (issue 12): every cell's config is valid at
+every scale, a tiny cell runs on the CPU without TensorFlow (as on the GPU machine) and keeps its
+summary and timings, and the claims script gives every claim a verdict, deciding the ones that
+synthetic data make decidable."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import ROOT, subprocess_env
+
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "analysis"))
+
+import reproduce  # noqa: E402
+import reproduction_claims as claims  # noqa: E402
+from synthetic_studies import write_synthetic_tree  # noqa: E402
+
+from tfbsz.core.config import load_config  # noqa: E402
+
+VERDICTS = {claims.HOLDS, claims.FAILS, claims.UNDECIDED}
+
+RUN_WITHOUT_TENSORFLOW = """
+import runpy, sys
+sys.modules["tensorflow"] = None  # as on the GPU machine: importing it must not be needed
+sys.argv = ["bench/reproduce.py"] + sys.argv[1:]
+runpy.run_path("bench/reproduce.py", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("scale", sorted(reproduce.SCALES))
+def test_every_cell_of_every_scale_is_a_valid_config(scale, tmp_path):
+    assert set(reproduce.SCALES[scale]["parts"]) == set(reproduce.PARTS)  # every part at every scale
+    for part, batch_size, max_steps in reproduce.plan_cells(scale):
+        spec = reproduce.PARTS[part]
+        if "noise_of" in spec:  # a noise cell needs its tuned part's best trial
+            reproduce.write_json(tmp_path / spec["noise_of"] / "summary.json", {"batch_sizes": [
+                {"batch_size": batch_size, "steps_to_result": 10,
+                 "best_parameters": {"optimizer.learning_rate": 0.01}}]})
+        sets = reproduce.cell_overrides(part, batch_size, max_steps, scale, 4, tmp_path)
+        cfg = load_config(os.path.join(reproduce.CONFIGS, spec["config"]), sets)
+        assert cfg["batch_sizes"] == [batch_size] and cfg["budget"]["max_steps"] == max_steps >= 1
+        assert cfg["output"].endswith(os.path.join(part, f"b{batch_size}"))
+        if "noise_of" in spec:
+            assert cfg["noise_scale"]["enabled"] and cfg["search"]["space"] == {}
+        else:
+            assert cfg["search"]["parallel_trials"] == cfg["search"]["trials"] == 4
+
+
+def test_gpu10_plan_fits_the_lead_s_budget_and_starts_with_lm_adam():
+    plan = reproduce.plan_cells("gpu10")
+    assert plan[0][0] == "lm_adam"
+    first_four = list(dict.fromkeys(p for p, _, _ in plan))[:4]
+    assert first_four == ["lm_adam", "lm_nesterov", "cnn_nesterov", "cnn_adam"]
+    assert reproduce.SCALES["gpu10"]["deadline_s"] < 560
+    # budgets follow the guessed curve: more steps at smaller batch sizes
+    budgets = [s for p, _, s in plan if p == "cnn_nesterov"]
+    assert budgets == sorted(budgets, reverse=True) and budgets[-1] >= reproduce.MIN_BUDGET
+
+
+def test_tiny_cells_run_without_tensorflow_and_every_claim_gets_a_verdict(tmp_path):
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_WITHOUT_TENSORFLOW, "--scale", "tiny", "--parts", "lm_adam,noise_lm_adam",
+         "--batch-sizes", "16", "--out", str(out)],
+        env=subprocess_env("jax", JAX_PLATFORMS="cpu"), cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["backend"] == "jax"
+    assert timings["cells"]["lm_adam/b16"]["status"] == "done", timings
+    assert timings["parts"]["lm_adam"]["wall_s"] > 0
+    (row,) = json.loads((out / "lm_adam" / "summary.json").read_text())["batch_sizes"]
+    assert row["batch_size"] == 16 and row["trials"] == 2 and row["max_steps"] == 60
+    noise_status = timings["cells"]["noise_lm_adam/b16"]["status"]
+    assert row["steps_to_result"] is not None, row  # the tiny target is reached, so the noise cell runs:
+    assert noise_status == "done", noise_status      # the best trial again, with the noise-scale callback on
+    (noise_trial,) = [p for p in (out / "noise_lm_adam").rglob("measurements.csv")]
+    assert "train/gradient_noise_scale" in noise_trial.read_text().splitlines()[0]
+
+    out.chmod(0o555)  # as the GPU run's files come back: read-only
+    try:
+        assert claims.main([str(out), "--resamples", "200", "--output", str(tmp_path / "claims")]) == 0
+    finally:
+        out.chmod(0o755)
+    written = json.loads((tmp_path / "claims" / "claims.json").read_text())
+    assert [c["id"] for c in written] == list(claims.CLAIMS)
+    for claim in written:
+        assert claim["verdict"] in VERDICTS and claim["evidence"]
+        assert (claim["to_decide"] is not None) == (claim["verdict"] == claims.UNDECIDED)
+    markdown = (tmp_path / "claims" / "claims.md").read_text()
+    assert "| lm_adam | 1 / 1 |" in markdown and "noise: steps_to_result.png" in markdown
+
+
+def _two_optimizers(root, sgd_b_crit, momentum_b_crit):
+    sizes = [8, 32, 128, 512, 2048]
+    write_synthetic_tree(str(root / "cnn_sgd"), sizes, s_min=200.0, b_crit=sgd_b_crit, trials=8, seed=1)
+    write_synthetic_tree(str(root / "cnn_nesterov"), sizes, s_min=200.0, b_crit=momentum_b_crit, trials=8, seed=2)
+
+
+@pytest.mark.parametrize("sgd_b_crit, momentum_b_crit, verdict", [(16.0, 1024.0, claims.HOLDS),
+                                                                  (1024.0, 16.0, claims.FAILS)])
+def test_momentum_claim_follows_the_b_crit_intervals(tmp_path, sgd_b_crit, momentum_b_crit, verdict):
+    _two_optimizers(tmp_path, sgd_b_crit, momentum_b_crit)
+    result = {c["id"]: c for c in claims.evaluate_claims(tmp_path, n_resamples=300)}
+    assert result["momentum_beyond_sgd"]["verdict"] == verdict, result["momentum_beyond_sgd"]
+    assert result["sparsity"]["verdict"] == claims.UNDECIDED  # no sparse run
+    # the synthetic best learning rates follow the square-root rule (times a little noise)
+    assert result["learning_rate_rule"]["verdict"] == claims.FAILS, result["learning_rate_rule"]
+
+
+def test_docs_block_is_replaced_between_the_markers(tmp_path):
+    doc = tmp_path / "r.md"
+    doc.write_text(f"# head\n{claims.BEGIN}\nold\n{claims.END}\ntail\n")
+    claims.fill_docs(doc, "new results")
+    assert doc.read_text() == f"# head\n{claims.BEGIN}\nnew results\n{claims.END}\ntail\n"
+
+
+@pytest.mark.parametrize("module", [reproduce, claims], ids=["reproduce", "reproduction_claims"])
+def test_doctests(module):
+    import doctest
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
