@@ -53,3 +53,21 @@ def test_per_batch_size_interval_is_two_sided_around_the_minimum():
     for b, steps in zip(BATCH_SIZES, firsts):
         low, high = iv.steps[b]
         assert low < steps.min() < high, (b, low, steps.min(), high)
+
+
+def test_one_reaching_trial_per_batch_size_gives_no_bounded_b_crit_interval():
+    # 16 trials per batch size, one of them reached the goal (the rest missed, or were stopped as
+    # beaten): a resample without that trial has no steps at its batch size, and the resamples
+    # that fit a curve all hold the same points. Their spread (zero) says nothing of search luck.
+    import math
+
+    import numpy as np
+
+    sizes = [8, 128, 2048]
+    firsts = [np.array([steps] + [np.inf] * 15) for steps in (855.0, 317.0, 264.0)]
+    iv = scaling_intervals(sizes, firsts, n_resamples=300)
+    assert iv.b_crit == (0.0, math.inf) and iv.s_min == (0.0, math.inf)
+    # with spread at every batch size the interval is bounded (the same call with 8 reaching trials)
+    rng = np.random.default_rng(0)
+    firsts = [steps * np.exp(rng.normal(0, 0.2, 16)) for steps in (855.0, 317.0, 264.0)]
+    assert math.isfinite(scaling_intervals(sizes, firsts, n_resamples=300).b_crit[1])
