@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs tfbsz with its test dependencies into .venv and runs the whole test suite.
 #   bash scripts/test.sh            (extra arguments go to pytest, e.g. -k config)
+# Tests run in TFBSZ_TEST_WORKERS processes (default 2, pytest-xdist; 0 runs them in this one),
+# each test file in one process (its module fixtures are built once).
 # The dashboard's browser test needs Debian's chromium and chromium-driver; they are installed
 # here when missing and this script runs as root (CI), and the test is skipped otherwise.
 set -euo pipefail
@@ -22,4 +24,4 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
             >/dev/null 2>&1 || echo "could not install chromium; the browser test will be skipped"
     fi
 fi
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -n "${TFBSZ_TEST_WORKERS:-2}" --dist loadfile "$@"
