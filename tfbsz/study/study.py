@@ -78,11 +78,11 @@ class Study:
 
     Args:
         config: a config dict (checked with `tfbsz.core.config.from_dict`) or a YAML path.
-        output: the output folder; overrides `config["output"]`.
+        output: the output folder; overrides the config's `output`.
         resume: continue the study already in `output`. Without it, an output folder that
             already holds a study is an error (nothing measured is overwritten).
-        batch_sizes: overrides `config["batch_sizes"]`.
-        trials: overrides `config["search"]["trials"]`.
+        batch_sizes: overrides the config's `batch_sizes`.
+        trials: overrides the config's `search.trials`.
         progress: a progress listener (`tfbsz.study.progress.make_progress`) or None.
         role: None (single process), `"chief"` (serves the oracles, runs no trial) or
             `"worker"` (runs trials for a chief); see `tfbsz.run --role`.
