@@ -55,11 +55,11 @@ def main(argv=None):
     from tfbsz.study.cohorts import CohortMember, run_cohort
 
     cfg = load_config(args.config, [f"budget.max_steps={args.steps}"])
-    target = cfg["target"]
-    direction = target["direction"] or TARGET_METRICS.get(target["metric"], "min")
-    target["threshold"] = 0.0 if direction == "min" else 1.0  # unreachable: every member trains it all
-    dataset = data.load(cfg["data"], seed=cfg["seed"])
-    lr = cfg["optimizer"]["learning_rate"]
+    target = cfg.target
+    direction = target.direction or TARGET_METRICS.get(target.metric, "min")
+    target.threshold = 0.0 if direction == "min" else 1.0  # unreachable: every member trains it all
+    dataset = data.load(cfg.data, seed=cfg.seed)
+    lr = cfg.optimizer.learning_rate
     members = [CohortMember({"optimizer.learning_rate": lr * (0.5 + i / args.members)}, seed=i, trial_id=str(i))
                for i in range(args.members)]
     walls, results = [], None

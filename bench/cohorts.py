@@ -57,25 +57,25 @@ def workload(name, mode, batch_size):
     settings = MODES[mode]
     if name == "transformer":
         cfg = load_config(os.path.join(ROOT, "configs", "transformer.yaml"))
-        cfg["model"].update(settings["transformer"])
+        cfg.model.update(settings["transformer"])
     else:
         cfg = from_dict({"data": {"name": "mnist5k"}, "model": {"name": "simple_cnn", **settings["cnn"]},
                          "optimizer": {"name": "momentum", "learning_rate": 0.05, "momentum": 0.9},
                          "target": {"metric": "val/classification_error", "threshold": 0.05},
                          "budget": {"max_steps": 100}, "batch_sizes": [batch_size]})
-    cfg["budget"] = {**cfg["budget"], "max_steps": settings["steps"], "epochs": None, "examples": None}
-    cfg["eval_every"] = settings["eval_every"]
-    cfg["eval_examples"] = settings["eval_examples"]
-    cfg["target"]["threshold"] = -1.0  # below any error: every run trains its whole budget
-    cfg["batch_sizes"] = [batch_size]
-    cfg["logging"] = {**cfg["logging"], "tensorboard": False, "progress": "none"}
+    cfg.budget.update(max_steps=settings["steps"], epochs=None, examples=None)
+    cfg.eval_every = settings["eval_every"]
+    cfg.eval_examples = settings["eval_examples"]
+    cfg.target.threshold = -1.0  # below any error: every run trains its whole budget
+    cfg.batch_sizes = [batch_size]
+    cfg.logging.update(tensorboard=False, progress="none")
     return cfg
 
 
 def members(cfg, count):
     from tfbsz.study.cohorts import CohortMember
 
-    base = cfg["optimizer"]["learning_rate"]
+    base = cfg.optimizer.learning_rate
     spread = [0.5 * 4 ** (k / max(1, count - 1)) for k in range(count)]
     return [CohortMember({"optimizer.learning_rate": base * s}, seed=k, trial_id=str(k)) for k, s in enumerate(spread)]
 
@@ -142,7 +142,7 @@ def throughput(mode, names):
     for name in names:
         for batch_size in settings["batch_sizes"]:
             cfg = workload(name, mode, batch_size)
-            dataset = data.load(cfg["data"], seed=0)
+            dataset = data.load(cfg.data, seed=0)
             row = {"workload": name, "batch_size": batch_size,
                    "plain_fit": time_plain_fit(cfg, dataset, batch_size, settings["steps"]),
                    "trial": time_trial(cfg, dataset, batch_size), "cohorts": {}}

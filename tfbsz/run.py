@@ -152,7 +152,7 @@ def _run(args):
         cfg = from_dict(cfg)  # the flags' values are checked (and batch sizes sorted) like the file's
     from tfbsz.study.distributed.options import configure as configure_distributed
 
-    configure_distributed(args, batch_sizes=len(cfg["batch_sizes"] or ()))
+    configure_distributed(args, batch_sizes=len(cfg.batch_sizes or ()))
     _import_backend_quietly(args.debug)
 
     from tfbsz.study.progress import make_progress

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tfbsz.core import checks, schema
-from tfbsz.core.config import DEFAULTS, Config, from_dict
+from tfbsz.core.config import DEFAULTS, Config, as_config, from_dict, set_path
 from tfbsz.core.errors import ConfigError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -68,6 +68,40 @@ def test_config_reads_as_attributes_and_stays_a_plain_dict():
     with pytest.raises(AttributeError, match=r"config has no key 'learnig_rate' \(did you mean 'learning_rate'\?\)"):
         cfg.optimizer.learnig_rate
     assert not hasattr(cfg, "__deepcopy__")
+
+
+def _plain_dicts(value, path="cfg"):
+    """The paths of the dicts in `value` that are not `Config`s."""
+    if isinstance(value, dict):
+        own = [] if isinstance(value, Config) else [path]
+        return own + [p for k, v in value.items() for p in _plain_dicts(v, f"{path}[{k!r}]")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _plain_dicts(v, f"{path}[{i}]")]
+    return []
+
+
+def test_every_dict_of_a_config_is_a_config_also_when_rebuilt_from_plain_dicts():
+    cfg = from_dict(base(search={"space": {"optimizer.learning_rate": {"min": 0.01, "max": 0.1},
+                                           "optimizer.momentum": {"values": [0.9, 0.99]}}},
+                         model={"name": "mlp", "hidden_units": [8]}, strategy={"name": "auto"}))
+    assert _plain_dicts(cfg) == []
+    assert cfg.search.space["optimizer.learning_rate"]["max"] == 0.1
+    loaded = json.loads(json.dumps(cfg))  # e.g. read back from tfbsz_study.json
+    assert _plain_dicts(loaded) != [] and _plain_dicts(as_config(loaded)) == []
+    assert as_config(loaded) == cfg and as_config(loaded).budget.max_steps == 10
+    rebuilt = as_config({**cfg, "budget": {**cfg.budget, "max_steps": 7}})
+    assert rebuilt.budget.max_steps == 7 and cfg.budget.max_steps == 10  # a copy
+    shared = {"a": 1}
+    both = as_config({"x": shared, "y": [shared]})
+    assert both.x is both.y[0] and both.x.a == 1
+    with pytest.raises(TypeError, match="as_config: expected a dict, got list"):
+        as_config([])
+    set_path(cfg, "model.block.width", 3)  # a section made on the way
+    set_path(cfg, "model.extra", {"depth": 2})
+    assert cfg.model.block.width == 3 and cfg.model.extra.depth == 2 and _plain_dicts(cfg) == []
+    raw = {}
+    set_path(raw, "model.name", "mlp")  # a plain dict (e.g. YAML before checking) stays plain
+    assert type(raw["model"]) is dict
 
 
 def test_raw_input_is_not_changed():

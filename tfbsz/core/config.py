@@ -23,7 +23,7 @@ Example:
 ...                  "optimizer": {"name": "momentum", "learning_rate": 0.1},
 ...                  "target": {"metric": "val/classification_error", "threshold": 0.1},
 ...                  "budget": {"max_steps": 200}, "batch_sizes": [64, 16]})
->>> cfg.search.trials, cfg.eval_every, cfg.batch_sizes, cfg["target"]["direction"]
+>>> cfg.search.trials, cfg.eval_every, cfg.batch_sizes, cfg.target.direction
 (4, 50, [16, 64], 'min')
 >>> from_dict({"batch_sizes": [0]})
 Traceback (most recent call last):
@@ -44,6 +44,7 @@ from tfbsz.core.targets import default_direction
 
 __all__ = [
     "Config",
+    "as_config",
     "DEFAULTS",
     "TARGET_METRICS",
     "SCALING_RULES",
@@ -95,6 +96,43 @@ class Config(dict):
 
     def __dir__(self):
         return sorted(set(super().__dir__()) | {k for k in self if isinstance(k, str) and k.isidentifier()})
+
+
+def as_config(mapping):
+    """A copy of `mapping` in which every dict, at any depth (also inside lists), is a `Config`.
+
+    For dicts made outside `from_dict` that code reads by attribute: a config read back from
+    JSON, a section rebuilt with `{**section, ...}` or `dict(...)` (both plain dicts). Values
+    other than dicts and lists are kept as they are; shared parts stay shared.
+
+    >>> cfg = as_config({"budget": {"max_steps": 10}, "search": {"space": {"x.y": {"values": [1]}}}})
+    >>> cfg.budget.max_steps, type(cfg.search.space["x.y"]).__name__
+    (10, 'Config')
+    """
+    if not isinstance(mapping, dict):
+        raise TypeError(f"as_config: expected a dict, got {type(mapping).__name__}")
+    return _configs(mapping, {})
+
+
+def _configs(value, memo):
+    """`value` with dicts made `Config`s and lists copied, at any depth (see `as_config`).
+
+    `memo` maps `id(original)` to `(original, copy)`, as in `_plain`.
+    """
+    if not isinstance(value, (dict, list)):
+        return value
+    if id(value) in memo:
+        return memo[id(value)][1]
+    if isinstance(value, dict):
+        out = Config()
+        memo[id(value)] = (value, out)
+        for k, v in value.items():
+            out[k] = _configs(v, memo)
+    else:
+        out = []
+        memo[id(value)] = (value, out)
+        out.extend(_configs(v, memo) for v in value)
+    return out
 
 
 def _defaults():
@@ -149,7 +187,13 @@ def get_path(cfg, path):
 
 
 def set_path(cfg, path, value):
-    """Sets a dotted key path, creating dicts on the way (greedy for keys with dots)."""
+    """Sets a dotted key path, creating dicts on the way (greedy for keys with dots).
+
+    In a `Config`, the sections made on the way and a dict `value` are `Config`s too.
+    """
+    as_section = Config if isinstance(cfg, Config) else dict
+    if isinstance(cfg, Config) and isinstance(value, (dict, list)):
+        value = _configs(value, {})
     node = cfg
     parts = path.split(".")
     i = 0
@@ -161,7 +205,7 @@ def set_path(cfg, path, value):
                 i = j
                 break
         else:
-            node = node.setdefault(parts[i], {})
+            node = node.setdefault(parts[i], as_section())
             if not isinstance(node, dict):
                 raise ConfigError(f"{'.'.join(parts[: i + 1])}: is not a section, cannot set '{path}'")
             i += 1
@@ -240,7 +284,9 @@ def from_dict(raw):
     """Checks a config given as a dict (a plain one, or a `Config`) and returns a new `Config`.
 
     Defaults are filled in, values normalised (NumPy numbers become Python numbers, tuples and
-    1-D arrays lists, batch sizes sorted) and every key checked; `raw` is not changed.
+    1-D arrays lists, batch sizes sorted) and every key checked; `raw` is not changed. Every
+    dict in the result (sections, `search.space` and its entries, dict-valued options) is a
+    `Config`.
     """
     if not isinstance(raw, dict):
         raise ConfigError(f"config: expected a mapping, got {checks.describe(raw)}")
@@ -249,7 +295,7 @@ def from_dict(raw):
     except RecursionError:
         raise ConfigError("config: nested too deeply") from None
     _check(cfg)
-    return cfg
+    return as_config(cfg)  # also the dicts that the checks build (e.g. `search.space`)
 
 
 def _merge(defaults, raw, prefix, memo):
@@ -399,13 +445,13 @@ def check_component_options(section, given, valid_options):
 
     Args:
         section: "data", "model", "optimizer", "schedule" or "strategy".
-        given: the section's dict (with its `name`).
+        given: the section, a `Config` (with its `name`).
         valid_options: the option names the component takes (excluding `name`).
     """
     given_options = set(given) - {"name"}
     if section == "optimizer":
         given_options.discard("learning_rate")
-    check_option_names(section, given["name"], given_options, valid_options)
+    check_option_names(section, given.name, given_options, valid_options)
 
 
 def steps_budget(cfg, batch_size, num_train_examples):
@@ -413,11 +459,12 @@ def steps_budget(cfg, batch_size, num_train_examples):
 
     `budget.max_steps` is used as is; `budget.examples` and `budget.epochs` are converted
     to steps at this batch size (rounded up), so every batch size sees the same data budget.
+    `cfg` is a `Config` (`from_dict`; `as_config` for a plain dict).
     """
-    budget = cfg["budget"]  # `[...]`: callers may pass a plain dict (e.g. `dict(cfg)` of a Config)
-    if budget["max_steps"] is not None:
-        return int(budget["max_steps"])
-    examples = budget["examples"]
+    budget = cfg.budget
+    if budget.max_steps is not None:
+        return int(budget.max_steps)
+    examples = budget.examples
     if examples is None:
-        examples = budget["epochs"] * num_train_examples
+        examples = budget.epochs * num_train_examples
     return max(1, int(math.ceil(examples / batch_size)))

@@ -17,7 +17,7 @@ def log_study(tb_root, cfg):
     """Declares the study's HParams columns (batch size, searched metaparameters, trial metrics), once."""
     from tfbsz.records import hparams_logging
 
-    names = ["batch_size", *cfg["search"]["space"].keys()]
+    names = ["batch_size", *cfg.search.space.keys()]
     written = hparams_logging.log_study_hparams_config(str(tb_root), names, list(TRIAL_METRICS))
     _drop_older_events(pathlib.Path(tb_root), [written])
 

@@ -86,7 +86,7 @@ def shape_keys(cfg, engine):
     from tfbsz.study.tuning.space import build_hyperparameters
 
     keys = []
-    for hp in build_hyperparameters(cfg["search"]["space"]).space:
+    for hp in build_hyperparameters(cfg.search.space).space:
         ends = {engine.cohort_key(cfg, {hp.name: hp.prob_to_value(p)}) for p in (0.25, 0.75)}
         values = getattr(hp, "values", None) or ()
         ends |= {engine.cohort_key(cfg, {hp.name: v}) for v in values}
@@ -98,7 +98,7 @@ def shape_keys(cfg, engine):
 def cohorts_possible(cfg, strategy, engine, backend):
     """`(possible, line)`: whether trials of this study may train in cohorts, and if not, when the
     config asked for them (or a searched key rules them out), one line saying why."""
-    setting = cfg["search"]["parallel_trials"]
+    setting = cfg.search.parallel_trials
     asked = setting != "auto"
     if setting == 1:
         return False, None
@@ -348,7 +348,7 @@ def _trial_bytes(cfg, batch_size, dataset):
 
     from tfbsz import models
 
-    model = models.build(cfg["model"], dataset)
+    model = models.build(cfg.model, dataset)
     weights = 5 * 4 * model.count_params()
     activations = 0
     for layer in model.layers:

@@ -88,7 +88,7 @@ def check_layout(root, cfg):
             )
     if not root.is_dir():
         return
-    own = results.batch_size_dir(root, cfg["data"]["name"], cfg["model"]["name"], cfg["optimizer"]["name"], 0).parent
+    own = results.batch_size_dir(root, cfg.data.name, cfg.model.name, cfg.optimizer.name, 0).parent
     own_is_ours = (root / results.STUDY_MARKER).exists()
     for folder, subfolders, files in os.walk(root):
         folder = pathlib.Path(folder)

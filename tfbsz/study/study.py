@@ -31,7 +31,7 @@ import os
 import pathlib
 
 from tfbsz.records import legacy_layout, results
-from tfbsz.core.config import OPEN_SECTIONS, check_component_options, from_dict, load_config
+from tfbsz.core.config import OPEN_SECTIONS, Config, check_component_options, from_dict, load_config
 from tfbsz.core.errors import ConfigError
 from tfbsz.records.summary import summarize_batch_size, write_summary
 from tfbsz.study.resume_checks import WORKLOAD_KEYS, check_output
@@ -48,15 +48,15 @@ def check_components(cfg):
                "strategy": strategies}
     for section in OPEN_SECTIONS:
         module = modules[section]
-        options = module.options(cfg[section]["name"])
+        options = module.options(cfg[section].name)
         check_component_options(section, cfg[section], options)
-    for path in cfg["search"]["space"]:
+    for path in cfg.search.space:
         section, _, key = path.partition(".")
         if section in OPEN_SECTIONS and key not in ("learning_rate", "name"):
-            valid = modules[section].options(cfg[section]["name"])
+            valid = modules[section].options(cfg[section].name)
             if key not in valid:
                 raise ConfigError(
-                    f"search.space.{path}: {section} '{cfg[section]['name']}' has no option '{key}'; "
+                    f"search.space.{path}: {section} '{cfg[section].name}' has no option '{key}'; "
                     f"valid options: {', '.join(sorted(valid)) or 'none'}"
                 )
 
@@ -78,11 +78,11 @@ class Study:
 
     Args:
         config: a config dict (checked with `tfbsz.core.config.from_dict`) or a YAML path.
-        output: the output folder; overrides `config["output"]`.
+        output: the output folder; overrides the config's `output`.
         resume: continue the study already in `output`. Without it, an output folder that
             already holds a study is an error (nothing measured is overwritten).
-        batch_sizes: overrides `config["batch_sizes"]`.
-        trials: overrides `config["search"]["trials"]`.
+        batch_sizes: overrides the config's `batch_sizes`.
+        trials: overrides the config's `search.trials`.
         progress: a progress listener (`tfbsz.study.progress.make_progress`) or None.
         role: None (single process), `"chief"` (serves the oracles, runs no trial) or
             `"worker"` (runs trials for a chief); see `tfbsz.run --role`.
@@ -92,20 +92,20 @@ class Study:
                  role=None):
         cfg = load_config(config) if isinstance(config, (str, os.PathLike)) else from_dict(dict(config))
         if output is not None:
-            cfg["output"] = str(output)
+            cfg.output = str(output)
         if batch_sizes is not None:
             cfg = from_dict({**cfg, "batch_sizes": list(batch_sizes)})
         if trials is not None:
-            cfg["search"]["trials"] = trials
+            cfg.search.trials = trials
             cfg = from_dict(cfg)
         self.cfg = cfg
-        self.root = pathlib.Path(cfg["output"])
+        self.root = pathlib.Path(cfg.output)
         self.resume = resume
         self.role = role
         from tfbsz.study.progress import NullProgress
 
-        self.progress = progress or NullProgress(cfg["target"]["metric"])
-        self.progress.metric = cfg["target"]["metric"]
+        self.progress = progress or NullProgress(cfg.target.metric)
+        self.progress.metric = cfg.target.metric
 
     # ------------------------------------------------------------------ set-up
 
@@ -115,7 +115,7 @@ class Study:
 
     def _names(self):
         cfg = self.cfg
-        return cfg["data"]["name"], cfg["model"]["name"], cfg["optimizer"]["name"]
+        return cfg.data.name, cfg.model.name, cfg.optimizer.name
 
     def _write_marker(self, strategy_description):
         from tfbsz import __version__
@@ -123,12 +123,12 @@ class Study:
         dataset, model, optimizer = self._names()
         results.write_study_marker(self.root, {
             "tfbsz_version": __version__,
-            "name": self.cfg["name"] or self.root.name,
+            "name": self.cfg.name or self.root.name,
             "dataset": dataset,
             "model": model,
             "optimizer": optimizer,
-            "target": self.cfg["target"],
-            "batch_sizes": self.cfg["batch_sizes"],
+            "target": self.cfg.target,
+            "batch_sizes": self.cfg.batch_sizes,
             "strategy": strategy_description,
             "config": self.cfg,
         })
@@ -141,11 +141,11 @@ class Study:
 
         directory = self._batch_size_dir(batch_size)
         results.write_batch_size_study(directory, batch_size, *self._names(), parameter_configs(space), max_steps, {
-            "target": self.cfg["target"],
-            "eval_every": self.cfg["eval_every"],
-            "trials": self.cfg["search"]["trials"],
-            "search": self.cfg["search"]["algorithm"],
-            "metaparameters": self.cfg["search"]["metaparameters"],
+            "target": self.cfg.target,
+            "eval_every": self.cfg.eval_every,
+            "trials": self.cfg.search.trials,
+            "search": self.cfg.search.algorithm,
+            "metaparameters": self.cfg.search.metaparameters,
         })
         return directory
 
@@ -157,27 +157,27 @@ class Study:
         check_components(self.cfg)
         from tfbsz import data, strategies
 
-        strategy = strategies.get(self.cfg["strategy"])
-        dataset = None if self.role == "chief" else data.load(self.cfg["data"], seed=self.cfg["seed"])
+        strategy = strategies.get(self.cfg.strategy)
+        dataset = None if self.role == "chief" else data.load(self.cfg.data, seed=self.cfg.seed)
         if self.role != "worker":
             self._write_marker(strategy.describe())
-            if self.cfg["logging"]["tensorboard"]:
+            if self.cfg.logging.tensorboard:
                 from tfbsz.records import tb_logging
 
                 tb_logging.log_study(self.root / "tensorboard", self.cfg)
         self.progress.message(f"strategy: {strategy.describe()}")
         self._plan_cohorts(strategy)
         cfg = self.cfg
-        sizes = cfg["batch_sizes"]
-        trials = cfg["search"]["trials"]
-        if not cfg["search"]["space"] and trials > 1:
+        sizes = cfg.batch_sizes
+        trials = cfg.search.trials
+        if not cfg.search.space and trials > 1:
             self.progress.message(
                 f"search.space is empty: every trial would train the same metaparameters, so each batch size "
                 f"runs 1 trial (search.trials: {trials} ignored)"
             )
             trials = 1
-        if cfg["search"]["metaparameters"] == "rule":
-            base = cfg["search"]["base_batch_size"] or sizes[0]
+        if cfg.search.metaparameters == "rule":
+            base = cfg.search.base_batch_size or sizes[0]
             order = [base] + [b for b in sizes if b != base]
             self.progress.study_begin(order, {b: trials if b == base else 1 for b in order})
         else:
@@ -185,7 +185,7 @@ class Study:
             self.progress.study_begin(sizes, trials)
         rows = {}
         for index, batch_size in enumerate(order):
-            fixed, space, count = {}, cfg["search"]["space"], trials
+            fixed, space, count = {}, cfg.search.space, trials
             if base is not None and batch_size != base:
                 fixed, space, count = self._rule_parameters(batch_size, base), {}, 1
             self._run_batch_size(index, batch_size, dataset, strategy, fixed, space, count)
@@ -193,7 +193,7 @@ class Study:
                 rows[batch_size] = self._summarize(batch_size)
                 self._write_summary(rows)
         summary = self._write_summary(rows) if self.role != "worker" else {"batch_sizes": []}
-        if self.role != "worker" and self.cfg["save_models"] != "none":
+        if self.role != "worker" and self.cfg.save_models != "none":
             self._keep_best_model()
         self.progress.study_end(summary)
         return summary
@@ -205,8 +205,8 @@ class Study:
         """
         import shutil
 
-        target = self.cfg["target"]
-        sign = 1.0 if target["direction"] == "min" else -1.0
+        target = self.cfg.target
+        sign = 1.0 if target.direction == "min" else -1.0
         candidates = []
         for bs in results.load_study(self.root).batch_sizes.values():
             for trial in bs.trials:
@@ -218,7 +218,7 @@ class Study:
             return
         best = min(candidates)[3]
         shutil.copyfile(best, self.root / "best_model.keras")
-        if self.cfg["save_models"] == "best":
+        if self.cfg.save_models == "best":
             for *_, model in candidates:
                 model.unlink()
 
@@ -241,7 +241,7 @@ class Study:
         """The `CohortSizer` of one batch size: how many of its trials train at once."""
         from tfbsz.study import cohort_size
 
-        setting = cfg["search"]["parallel_trials"]
+        setting = cfg.search.parallel_trials
         if not self._cohorts or (self._one_at_a_time_from is not None and batch_size > self._one_at_a_time_from):
             setting = 1
         cap = cohort_size.MAX_AUTO
@@ -273,21 +273,18 @@ class Study:
         legacy_layout.upgrade_batch_size(directory)  # a study written before 0.2, being resumed
         done = sum(1 for p in directory.glob("*/metadata.json")) if directory.exists() else 0
         self.progress.batch_size_begin(batch_size, min(done, trials))
-        cfg = dict(self.cfg)
-        cfg["search"] = {**cfg["search"], "space": space}
-        sizer = None
-        if self.role != "chief":
-            sizer = self._sizer(cfg, batch_size, trials - done, dataset, strategy, max_steps)
-        tensorboard = self.root / "tensorboard" if cfg["logging"]["tensorboard"] else None
+        cfg = Config(self.cfg, search=Config(self.cfg.search, space=Config(space)))
+        sizer = None if self.role == "chief" else self._sizer(cfg, batch_size, trials - done, dataset, strategy, max_steps)
+        tensorboard = self.root / "tensorboard" if cfg.logging.tensorboard else None
         hypermodel = tuning.StudyHyperModel(
             cfg, dataset, batch_size, directory, strategy=strategy, fixed_parameters=fixed,
             progress=self.progress, tensorboard_root=tensorboard, best=self._best_so_far(batch_size),
             engine=self._engine, on_run=sizer.observe if sizer is not None else None,
         )
         oracle = tuning.QuasiRandomOracle(
-            algorithm=cfg["search"]["algorithm"],
+            algorithm=cfg.search.algorithm,
             # each batch size gets its own scrambling, as in an independent search per batch size
-            seed=tuning.trial_seed(cfg["seed"], batch_size, "oracle"),
+            seed=tuning.trial_seed(cfg.seed, batch_size, "oracle"),
             objective=kt.Objective(tuning.OBJECTIVE_NAME, "min"),
             max_trials=trials,
             hyperparameters=hypermodel.hyperparameters(),
@@ -309,13 +306,13 @@ class Study:
         from tfbsz.records.summary import best_result
         from tfbsz.study.best_so_far import BestSoFar
 
-        bs = results.load_batch_size(self._batch_size_dir(batch_size)) if self.cfg["budget"]["stop_when_beaten"] else None
-        return BestSoFar(best_result(bs.trials, self.cfg["target"]) if bs is not None else None)
+        bs = results.load_batch_size(self._batch_size_dir(batch_size)) if self.cfg.budget.stop_when_beaten else None
+        return BestSoFar(best_result(bs.trials, self.cfg.target) if bs is not None else None)
 
     def _num_train_from_disk(self):
         from tfbsz import data
 
-        return len(data.load(self.cfg["data"], seed=self.cfg["seed"]).x_train)
+        return len(data.load(self.cfg.data, seed=self.cfg.seed).x_train)
 
     def _rule_parameters(self, batch_size, base):
         """Metaparameters for `batch_size` derived from the base batch size's best trial."""
@@ -326,10 +323,10 @@ class Study:
         if not best:
             best = self._best_by_objective(base)
         parameters = dict(best)
-        lr = best.get("optimizer.learning_rate", self.cfg["optimizer"]["learning_rate"])
-        rule = self.cfg["scaling"]["rule"]
+        lr = best.get("optimizer.learning_rate", self.cfg.optimizer.learning_rate)
+        rule = self.cfg.scaling.rule
         parameters["optimizer.learning_rate"] = float(schedules.scale_learning_rate(lr, batch_size, base, rule))
-        warmup = best.get("schedule.warmup_steps", self.cfg["schedule"].get("warmup_steps"))
+        warmup = best.get("schedule.warmup_steps", self.cfg.schedule.get("warmup_steps"))  # not every schedule has it
         if warmup:
             parameters["schedule.warmup_steps"] = int(schedules.scale_warmup(warmup, batch_size, base, rule))
         return parameters
@@ -342,7 +339,7 @@ class Study:
 
         def score(t):
             return objective_value(t.outcome or "missed", t.extra.get("steps_to_target"), t.extra.get("max_steps", 1),
-                                   t.extra.get("best_value"), self.cfg["target"]["threshold"])
+                                   t.extra.get("best_value"), self.cfg.target.threshold)
 
         return dict(min(bs.trials, key=score).parameters)
 
@@ -353,14 +350,14 @@ class Study:
             return {"batch_size": batch_size, "steps_to_result": None, "best_trial": None, "trials": 0,
                     "reached": 0, "missed": 0, "diverged": 0, "incomplete": 0, "beaten": 0, "wall_time_s": 0.0,
                     "best_parameters": {}}
-        return summarize_batch_size(bs, self.cfg["target"])
+        return summarize_batch_size(bs, self.cfg.target)
 
     def _write_summary(self, rows):
         dataset, model, optimizer = self._names()
         summary = {
-            "study": {"name": self.cfg["name"] or self.root.name, "dataset": dataset, "model": model,
-                      "optimizer": optimizer, "target": self.cfg["target"],
-                      "metaparameters": self.cfg["search"]["metaparameters"]},
+            "study": {"name": self.cfg.name or self.root.name, "dataset": dataset, "model": model,
+                      "optimizer": optimizer, "target": self.cfg.target,
+                      "metaparameters": self.cfg.search.metaparameters},
             "batch_sizes": [rows[b] for b in sorted(rows)],
         }
         write_summary(self.root, summary)

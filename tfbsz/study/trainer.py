@@ -12,14 +12,13 @@ Example:
 ...     "optimizer": {"name": "momentum", "learning_rate": 0.1, "momentum": 0.9},
 ...     "target": {"metric": "val/classification_error", "threshold": 0.2},
 ...     "budget": {"max_steps": 300}, "eval_every": 20, "batch_sizes": [64]})
->>> dataset = data.load(cfg["data"], seed=0)
+>>> dataset = data.load(cfg.data, seed=0)
 >>> result = trainer.run_trial(cfg, {}, batch_size=64, seed=0, dataset=dataset)
 >>> result.outcome
 'reached'
 """
 
 import contextlib
-import copy
 import functools
 import math
 import pathlib
@@ -31,7 +30,7 @@ import keras
 import numpy as np
 
 from tfbsz import models, optimizers
-from tfbsz.core.config import set_path, steps_budget
+from tfbsz.core.config import as_config, set_path, steps_budget
 from tfbsz.core.errors import ConfigError
 from tfbsz.models.efficiency import measurement_throughput
 from tfbsz.study import callbacks as callbacks_lib, eval_schedule
@@ -76,8 +75,9 @@ class TrialPlan:
 
 
 def apply_parameters(cfg, parameters):
-    """A copy of `cfg` with each `path: value` of `parameters` set (paths as in `search.space`)."""
-    out = copy.deepcopy(cfg)
+    """A copy of `cfg` (a `Config`, also from a plain dict) with each `path: value` of `parameters`
+    set (paths as in `search.space`)."""
+    out = as_config(cfg)
     for path, value in parameters.items():
         if path == "batch_size":
             continue
@@ -89,10 +89,10 @@ def plan_trial(cfg, batch_size, num_train_examples, num_replicas=1, strategy_nam
     """The budget in updates and the accumulation plan of a trial at `batch_size`."""
     max_steps = steps_budget(cfg, batch_size, num_train_examples)
     micro, accumulation = batch_size, 1
-    if cfg.get("max_device_batch"):
+    if cfg.max_device_batch:
         from tfbsz.training.accumulation import check_strategy_supports, plan_accumulation
 
-        micro, accumulation = plan_accumulation(batch_size, num_replicas, cfg["max_device_batch"])
+        micro, accumulation = plan_accumulation(batch_size, num_replicas, cfg.max_device_batch)
         if strategy_name is not None:
             check_strategy_supports(strategy_name, accumulation)
     elif batch_size % num_replicas:
@@ -115,7 +115,7 @@ def dtype_policy(name):
 
 
 def _loss_and_metrics(cfg, soft_targets):
-    smoothing = float(cfg["regularization"]["label_smoothing"])
+    smoothing = float(cfg.regularization.label_smoothing)
     if soft_targets:
         loss = regularizers.soft_target_cross_entropy(label_smoothing=smoothing)
         metrics = [
@@ -135,7 +135,7 @@ def _loss_and_metrics(cfg, soft_targets):
 
 
 def _warm_start(model, init_cfg):
-    source = init_cfg.get("from")
+    source = init_cfg["from"]  # `[...]`: `from` is a Python keyword
     if source:
         try:
             saved = keras.saving.load_model(source, compile=False)
@@ -150,7 +150,7 @@ def _warm_start(model, init_cfg):
                 loaded += 1
         if loaded == 0:
             raise ConfigError(f"init.from: no variable of {source!r} matches this model's variables by path and shape")
-    patterns = [re.compile(p) for p in init_cfg.get("freeze", [])]
+    patterns = [re.compile(p) for p in init_cfg.freeze]
     if patterns:
         for layer in model.layers:
             # Keras 3 sets `layer.path` only for layers that own variables (None for an
@@ -165,28 +165,28 @@ def build_compiled_model(cfg, plan, dataset, soft_targets=False):
 
     Call inside the strategy's scope and the dtype policy.
     """
-    model = models.build(cfg["model"], dataset)
-    _warm_start(model, cfg["init"])
-    opt_cfg = dict(cfg["optimizer"])
-    name = opt_cfg.pop("name")
-    base_lr = float(opt_cfg.pop("learning_rate"))
+    model = models.build(cfg.model, dataset)
+    _warm_start(model, cfg.init)
+    kwargs = dict(cfg.optimizer)  # the optimizer's keyword arguments, once name and rate are popped
+    name = kwargs.pop("name")
+    base_lr = float(kwargs.pop("learning_rate"))
     counts_updates_itself = optimizers.schedule_counts_updates(name)
     schedule = schedules.build(
-        cfg["schedule"],
+        cfg.schedule,
         base_lr,
         plan.max_steps,
         accumulation_steps=1 if counts_updates_itself else plan.accumulation_steps,
     )
     if plan.accumulation_steps > 1:
-        opt_cfg["gradient_accumulation_steps"] = plan.accumulation_steps
-    optimizer = optimizers.build(name, schedule, **opt_cfg)
+        kwargs["gradient_accumulation_steps"] = plan.accumulation_steps
+    optimizer = optimizers.build(name, schedule, **kwargs)
     loss, metrics = _loss_and_metrics(cfg, soft_targets)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return model
 
 
 def _train_stream(dataset, plan, seed, cfg):
-    alpha = float(cfg["regularization"]["mixup_alpha"])
+    alpha = float(cfg.regularization.mixup_alpha)
     batches = dataset.train_batches(plan.micro_batch, seed)
     if alpha <= 0:
         yield from batches
@@ -210,7 +210,7 @@ def train_input(dataset, plan, seed, cfg):
         if micro_steps * plan.micro_batch <= tf_pipeline.MAX_PLANNED_INDICES:
             return tf_pipeline.planned_tf_dataset(
                 dataset, plan.micro_batch, seed, micro_steps,
-                mixup_alpha=float(cfg["regularization"]["mixup_alpha"]), mixup_seed=seed,
+                mixup_alpha=float(cfg.regularization.mixup_alpha), mixup_seed=seed,
             )
     return _train_stream(dataset, plan, seed, cfg)
 
@@ -240,7 +240,7 @@ def run_trial(cfg, parameters, batch_size, seed, dataset, strategy=None, on_meas
     keras.utils.set_random_seed(int(seed))
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     # Model, optimizer and fit in one scope: JAX's data parallelism also splits batches inside fit.
-    with dtype_policy(cfg["precision"]), scope:
+    with dtype_policy(cfg.precision), scope:
         model, extra = _build_trial_model(cfg, plan, dataset, seed)
         stt = _steps_to_target(cfg, plan, dataset, on_measurement)
         callbacks = [stt, *extra_callbacks, *_training_callbacks(cfg, plan, dataset, model, stt, seed, is_beaten)]
@@ -265,15 +265,15 @@ def _build_trial_model(cfg, plan, dataset, seed):
         "accumulation_steps": plan.accumulation_steps,
         "micro_batch_size": plan.micro_batch,
         "replicas": plan.num_replicas,
-        "precision": cfg["precision"],
+        "precision": cfg.precision,
     }
     model = build_compiled_model(cfg, plan, dataset, soft_targets=_soft_targets(cfg))
-    if cfg["sparsity"]["method"] != "none" and cfg["sparsity"]["level"] > 0:
+    if cfg.sparsity.method != "none" and cfg.sparsity.level > 0:
         from tfbsz.training import pruning
 
         extra["sparsity"] = pruning.apply_pruning(
             model,
-            cfg["sparsity"],
+            cfg.sparsity,
             batches=dataset.train_batches(plan.micro_batch, seed + 1),
             loss_fn=model.loss,
             seed=seed,
@@ -283,25 +283,25 @@ def _build_trial_model(cfg, plan, dataset, seed):
 
 def _soft_targets(cfg):
     """Whether labels are one-hot rows (mixup mixes them) rather than class ids."""
-    return float(cfg["regularization"]["mixup_alpha"]) > 0
+    return float(cfg.regularization.mixup_alpha) > 0
 
 
 def _steps_to_target(cfg, plan, dataset, on_measurement):
-    x_eval, y_eval = dataset.eval_arrays(cfg.get("eval_examples"))
+    x_eval, y_eval = dataset.eval_arrays(cfg.eval_examples)
     if _soft_targets(cfg):
         y_eval = np.eye(dataset.num_classes, dtype="float32")[y_eval]
     return callbacks_lib.StepsToTarget(
         (x_eval, y_eval),
-        cfg["target"]["metric"],
-        cfg["target"]["threshold"],
-        direction=cfg["target"]["direction"],
-        eval_every=cfg["eval_every"],
+        cfg.target.metric,
+        cfg.target.threshold,
+        direction=cfg.target.direction,
+        eval_every=cfg.eval_every,
         max_steps=plan.max_steps,
         batch_size=plan.batch_size,
         accumulation_steps=plan.accumulation_steps,
         eval_batch_size=max(256, plan.micro_batch),
         on_measurement=on_measurement,
-        throughput=measurement_throughput(cfg["model"], dataset, cfg["precision"], devices=plan.num_replicas),
+        throughput=measurement_throughput(cfg.model, dataset, cfg.precision, devices=plan.num_replicas),
     )
 
 
@@ -309,11 +309,11 @@ def _training_callbacks(cfg, plan, dataset, model, stt, seed, is_beaten):
     """The callbacks a trial's config asks for besides `StepsToTarget`."""
     callbacks = []
     if is_beaten is not None:
-        callbacks.append(StopWhenBeaten(stt, is_beaten, cfg["eval_every"], plan.max_steps))
-    momentum_schedule = schedules.build_momentum(cfg["schedule"], plan.max_steps)
+        callbacks.append(StopWhenBeaten(stt, is_beaten, cfg.eval_every, plan.max_steps))
+    momentum_schedule = schedules.build_momentum(cfg.schedule, plan.max_steps)
     if momentum_schedule is not None:
         callbacks.append(schedules.MomentumSchedule(momentum_schedule))
-    if cfg["noise_scale"]["enabled"]:
+    if cfg.noise_scale.enabled:
         callbacks.append(_noise_scale_callback(cfg, dataset, plan, model, stt, seed))
     return callbacks
 
@@ -416,10 +416,10 @@ def run_in_turn(cfg, members, batch_size, dataset, strategy=None, listener=None)
 def _noise_scale_callback(cfg, dataset, plan, model, stt, seed):
     from tfbsz.training.noise_scale import GradientNoiseScale, default_batch_pair
 
-    ns = cfg["noise_scale"]
-    small, big = default_batch_pair(plan.micro_batch, len(dataset.x_train), ns["small_batch"], ns["big_batch"])
+    ns = cfg.noise_scale
+    small, big = default_batch_pair(plan.micro_batch, len(dataset.x_train), ns.small_batch, ns.big_batch)
     callback = GradientNoiseScale(
-        dataset.x_train, dataset.y_train, every=ns["every"], small_batch=small, big_batch=big, loss_fn=model.loss
+        dataset.x_train, dataset.y_train, every=ns.every, small_batch=small, big_batch=big, loss_fn=model.loss
     )
     stt.extra_measurements = lambda _model: callback.latest_measurement()
     return callback

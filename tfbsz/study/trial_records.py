@@ -83,8 +83,8 @@ class TrialRecorder:
         recorded = dict(parameters)
         for key in RECORDED_OPTIMIZER_KEYS:
             path = f"optimizer.{key}"
-            if path not in recorded and self.cfg["optimizer"].get(key) is not None:
-                recorded[path] = self.cfg["optimizer"][key]
+            if path not in recorded and self.cfg.optimizer.get(key) is not None:
+                recorded[path] = self.cfg.optimizer[key]
         return recorded
 
     def kept(self, trial_id, parameters):
@@ -115,7 +115,7 @@ class TrialRecorder:
     def model_path(self, trial_id):
         """Where the trained model goes (`save_models: all|best`), or None. The folder is made when
         the model is saved: a batch size's folder holds finished trials only."""
-        if self.cfg.get("save_models", "none") == "none":
+        if self.cfg.save_models == "none":
             return None
         return trial_ids.trial_dir(self.trial_root, trial_id) / "model.keras"
 
@@ -123,7 +123,7 @@ class TrialRecorder:
 
     def measurement(self, trial_id, row):
         """One measurement of a running trial."""
-        target = as_target(self.cfg["target"])
+        target = as_target(self.cfg.target)
         if target.beats(row.get(target.metric)) and row.get("step") is not None:
             self.best.update(row["step"], trial_id)
         if self.progress is not None:
@@ -131,7 +131,7 @@ class TrialRecorder:
 
     def is_beaten(self, trial_id, next_step):
         """With `budget.stop_when_beaten`, whether the trial should end as `beaten` (see `BestSoFar`)."""
-        return bool(self.cfg["budget"].get("stop_when_beaten")) and self.best.beaten(trial_id, next_step)
+        return self.cfg.budget.stop_when_beaten and self.best.beaten(trial_id, next_step)
 
     # ------------------------------------------------------------------ after training
 
@@ -151,7 +151,7 @@ class TrialRecorder:
             "best_value": result.best_value,
             "max_steps": result.max_steps,
             "wall_time_s": round(result.wall_time_s, 3),
-            "target": dict(self.cfg["target"]),
+            "target": dict(self.cfg.target),
         })
         trial_dir = trial_ids.trial_dir(self.trial_root, trial_id)
         recorded = self.recorded_parameters(self._parameters.get(trial_id, {}))

@@ -54,6 +54,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from tfbsz.core.config import Config
 from tfbsz.core.errors import ConfigError
 from tfbsz.core.registry import closest
 
@@ -131,22 +132,22 @@ def _check_config(sparsity_cfg):
             f"sparsity.{unknown[0]}: unknown option{hint}; valid options: "
             f"{', '.join(sorted(_DEFAULTS))}"
         )
-    cfg = {**_DEFAULTS, **cfg}
-    if cfg["method"] not in METHODS:
-        hint = closest(cfg["method"], METHODS)
+    cfg = Config({**_DEFAULTS, **cfg})
+    if cfg.method not in METHODS:
+        hint = closest(cfg.method, METHODS)
         hint = f" (did you mean '{hint}'?)" if hint else ""
         raise ConfigError(
-            f"sparsity.method: unknown method {cfg['method']!r}{hint}; valid methods: "
+            f"sparsity.method: unknown method {cfg.method!r}{hint}; valid methods: "
             f"{', '.join(METHODS)}"
         )
-    level = cfg["level"]
+    level = cfg.level
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 <= level < 1:
         raise ConfigError(f"sparsity.level: expected a number in [0, 1), got {level!r}")
-    cfg["level"] = float(level)
-    batches = cfg["batches"]
+    cfg.level = float(level)
+    batches = cfg.batches
     if isinstance(batches, bool) or not isinstance(batches, int) or batches < 1:
         raise ConfigError(f"sparsity.batches: expected an integer >= 1, got {batches!r}")
-    include = cfg["include"]
+    include = cfg.include
     if include is not None:
         if isinstance(include, str) or not isinstance(include, (list, tuple)):
             raise ConfigError(
@@ -159,7 +160,7 @@ def _check_config(sparsity_cfg):
                 raise ConfigError(
                     f"sparsity.include: {pattern!r} is not a regular expression ({error})"
                 ) from None
-        cfg["include"] = list(include)
+        cfg.include = list(include)
     return cfg
 
 
@@ -294,7 +295,7 @@ def apply_pruning(model, sparsity_cfg, batches=None, loss_fn=None, seed=0):
         sparsity_cfg: the `sparsity:` section (see the module docstring); method ``none`` or
             level 0 leaves the model alone.
         batches: iterator of ``(x, y)`` NumPy batches; needed by ``snip`` only, which reads
-            ``sparsity_cfg["batches"]`` of them (fewer if it runs out).
+            its ``batches`` of them (fewer if it runs out).
         loss_fn: ``loss_fn(y_true, y_pred) -> scalar`` for SNIP; default sparse categorical
             cross-entropy on logits.
         seed: seed of the ``random`` method.
@@ -318,15 +319,15 @@ def apply_pruning(model, sparsity_cfg, batches=None, loss_fn=None, seed=0):
     ('snip', 3, 0.5)
     """
     cfg = _check_config(sparsity_cfg)
-    method, level = cfg["method"], cfg["level"]
+    method, level = cfg.method, cfg.level
     used_batches = 0
     if method != "none" and level > 0:
-        variables = _included_variables(model, cfg["include"])
+        variables = _included_variables(model, cfg.include)
         for v in variables:
             if isinstance(v.constraint, MaskConstraint):
                 raise ValueError(f"apply_pruning: variable {v.path} is already pruned")
         counting = _CountingIterator(batches) if batches is not None else None
-        scores = _scores(method, model, variables, counting, cfg["batches"], loss_fn, seed)
+        scores = _scores(method, model, variables, counting, cfg.batches, loss_fn, seed)
         used_batches = counting.count if (counting is not None and method == "snip") else 0
         for v, mask in zip(variables, _global_top_k_masks(scores, level)):
             constraint = MaskConstraint(mask, inner=v.constraint)

@@ -29,13 +29,12 @@ Example:
 >>> b = cohort_key(cfg, {"optimizer.learning_rate": 0.3, "regularization.label_smoothing": 0.1})
 >>> a == b, a == cohort_key(cfg, {"model.hidden_units": [32]})
 (True, False)
->>> can_run_as_cohort({**cfg, "max_device_batch": 16}, None, backend="jax")
+>>> cfg.max_device_batch = 16
+>>> can_run_as_cohort(cfg, None, backend="jax")
 (False, 'gradient accumulation (max_device_batch: 16) runs one trial at a time')
 """
 
 import json
-
-from tfbsz.core.config import get_path
 
 __all__ = ["can_run_as_cohort", "cohort_key", "VARIABLE_MOMENTUM_OPTIMIZERS"]
 
@@ -66,14 +65,13 @@ def cohort_key(cfg, parameters):
     program = {section: trial_cfg.get(section) for section in _PROGRAM_SECTIONS}
     # Per-trial optimizer settings leave the key; those that are static for this optimizer
     # (e.g. momentum 0, which keeps no velocity, or weight decay 0) stay in it.
-    traced = optimizer_values.traced_option_names(trial_cfg["optimizer"])
-    program["optimizer"] = {k: v for k, v in trial_cfg["optimizer"].items() if k not in traced}
+    traced = optimizer_values.traced_option_names(trial_cfg.optimizer)
+    program["optimizer"] = {k: v for k, v in trial_cfg.optimizer.items() if k not in traced}
     program["optimizer_per_trial"] = sorted(traced)  # which ones the built optimizer traces
-    regularization = trial_cfg.get("regularization") or {}
-    program["mixup"] = float(regularization.get("mixup_alpha") or 0.0) > 0
-    sparsity = dict(trial_cfg.get("sparsity") or {})
-    pruned = sparsity.get("method", "none") != "none" and float(sparsity.get("level") or 0) > 0
-    program["sparsity"] = {"pruned": pruned, "include": sparsity.get("include") if pruned else None}
+    program["mixup"] = float(trial_cfg.regularization.mixup_alpha) > 0
+    sparsity = trial_cfg.sparsity
+    pruned = sparsity.method != "none" and float(sparsity.level) > 0
+    program["sparsity"] = {"pruned": pruned, "include": sparsity.include if pruned else None}
     return json.dumps(program, sort_keys=True, default=repr)
 
 
@@ -96,17 +94,16 @@ def can_run_as_cohort(cfg, strategy, backend=None):
     if backend != "jax":
         return False, (f"the {backend} backend trains one trial at a time "
                        "(cohorts vectorise trials with jax.vmap)")
-    if cfg.get("max_device_batch"):
-        return False, (f"gradient accumulation (max_device_batch: {cfg['max_device_batch']}) "
+    if cfg.max_device_batch:
+        return False, (f"gradient accumulation (max_device_batch: {cfg.max_device_batch}) "
                        "runs one trial at a time")
-    if (cfg.get("noise_scale") or {}).get("enabled"):
+    if cfg.noise_scale.enabled:
         return False, "the gradient-noise-scale callback (noise_scale.enabled) runs one trial at a time"
     if strategy is not None and getattr(strategy, "name", None) != "one_device":
         return False, (f"strategy {getattr(strategy, 'name', strategy)!r} splits each batch over "
                        "replicas; cohorts run on one device or shard the trial axis themselves")
-    schedule = cfg.get("schedule") or {}
-    optimizer = get_path(cfg, "optimizer.name")
-    if schedule.get("name") == "one_cycle" and optimizer not in VARIABLE_MOMENTUM_OPTIMIZERS:
+    optimizer = cfg.optimizer.name
+    if cfg.schedule.name == "one_cycle" and optimizer not in VARIABLE_MOMENTUM_OPTIMIZERS:
         return False, (f"one-cycle momentum needs an optimizer with a momentum variable "
                        f"({', '.join(VARIABLE_MOMENTUM_OPTIMIZERS)}), got {optimizer!r}")
     return True, ""

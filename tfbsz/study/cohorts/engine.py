@@ -57,7 +57,7 @@ def _dataset_signature(dataset):
 
 
 def _eval_arrays(cfg, dataset, soft_targets):
-    x_eval, y_eval = dataset.eval_arrays(cfg.get("eval_examples"))
+    x_eval, y_eval = dataset.eval_arrays(cfg.eval_examples)
     if soft_targets:
         y_eval = np.eye(dataset.num_classes, dtype="float32")[y_eval]
     return x_eval, y_eval
@@ -75,7 +75,7 @@ def _eval_batches(x, y, batch_size):
 
 
 def _device_data(dataset, placement, cfg, soft_targets, eval_batch_size):
-    key = (tuple(str(d) for d in placement.devices), cfg.get("eval_examples"), soft_targets, eval_batch_size)
+    key = (tuple(str(d) for d in placement.devices), cfg.eval_examples, soft_targets, eval_batch_size)
     per_dataset = _DEVICE_DATA.setdefault(dataset, {})
     if key not in per_dataset:
         x_eval, y_eval = _eval_arrays(cfg, dataset, soft_targets)
@@ -97,9 +97,9 @@ def _build_program(setup, batch_size, dataset, variant):
     # `SmoothedCrossEntropy` (members bind their own value). Otherwise the template's loss is the
     # members' own (their common value is compiled in, as in a trial alone).
     smoothing = variant.label_smoothing
-    cfg["regularization"]["label_smoothing"] = 0.5 if smoothing is None else smoothing
+    cfg.regularization.label_smoothing = 0.5 if smoothing is None else smoothing
     soft_targets = setup.mixup_alpha > 0
-    with trainer.dtype_policy(cfg["precision"]):
+    with trainer.dtype_policy(cfg.precision):
         model = build_member_model(cfg, setup.plan, dataset, setup.member.seed)
         x = dataset.x_train[:batch_size]
         y = dataset.y_train[:batch_size]
@@ -147,7 +147,7 @@ def _save_member_model(setup, values, dataset, path):
     from tfbsz.study import trainer
     from tfbsz.study.cohorts.members import build_member_model
 
-    with trainer.dtype_policy(setup.cfg["precision"]):
+    with trainer.dtype_policy(setup.cfg.precision):
         model = build_member_model(setup.cfg, setup.plan, dataset, setup.member.seed)
         model.optimizer.build(model.trainable_variables)
         for variables, saved in ((model.trainable_variables, values["trainable"]),
@@ -234,13 +234,13 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
         on_measurement = None
         if listener is not None:
             on_measurement = (lambda trial_id: lambda row: listener.measurement(trial_id, row))(s.member.trial_id)
-        throughput = measurement_throughput(s.cfg["model"], dataset, s.cfg["precision"])  # as run_trial's columns
+        throughput = measurement_throughput(s.cfg.model, dataset, s.cfg.precision)  # as run_trial's columns
         trackers.append(MemberTracker(s, (x_eval, y_eval), batch_size, on_measurement, throughput))
         feeds.append(MemberFeed(s, dataset, batch_size))
 
     is_beaten = getattr(listener, "is_beaten", None)
     max_steps = first.plan.max_steps
-    eval_every = first.cfg["eval_every"]
+    eval_every = first.cfg.eval_every
     length = longest_stretch(eval_every, max_steps)
     active = [True] * len(setups) + [False] * (size - len(setups))
     results = [None] * len(setups)

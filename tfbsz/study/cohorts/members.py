@@ -92,15 +92,15 @@ def build_member_model(cfg, plan, dataset, seed, extra=None):
 
     from tfbsz.study.trainer import build_compiled_model
 
-    soft_targets = float(cfg["regularization"]["mixup_alpha"]) > 0
+    soft_targets = float(cfg.regularization.mixup_alpha) > 0
     keras.utils.set_random_seed(int(seed))
     model = build_compiled_model(cfg, plan, dataset, soft_targets)
-    if cfg["sparsity"]["method"] != "none" and cfg["sparsity"]["level"] > 0:
+    if cfg.sparsity.method != "none" and cfg.sparsity.level > 0:
         from tfbsz.training import pruning
 
         report = pruning.apply_pruning(
             model,
-            cfg["sparsity"],
+            cfg.sparsity,
             batches=dataset.train_batches(plan.micro_batch, seed + 1),
             loss_fn=model.loss,
             seed=seed,
@@ -139,14 +139,14 @@ def set_up_member(cfg, member, batch_size, dataset, keep_model=False):
         "accumulation_steps": plan.accumulation_steps,
         "micro_batch_size": plan.micro_batch,
         "replicas": 1,
-        "precision": trial_cfg["precision"],
+        "precision": trial_cfg.precision,
     }
-    with trainer.dtype_policy(trial_cfg["precision"]):
+    with trainer.dtype_policy(trial_cfg.precision):
         model = build_member_model(trial_cfg, plan, dataset, member.seed, extra)
     # The optimizer is not built: its variables start alike for every member (zeros, update
     # count 0) except the momentum coefficient, which the cohort sets before every update.
     inner = inner_optimizer(model.optimizer)
-    momentum_schedule = schedules.build_momentum(trial_cfg["schedule"], plan.max_steps)
+    momentum_schedule = schedules.build_momentum(trial_cfg.schedule, plan.max_steps)
     momentum = None
     if isinstance(inner, VariableMomentum):
         momentum = inner.momentum
@@ -167,8 +167,8 @@ def set_up_member(cfg, member, batch_size, dataset, keep_model=False):
         schedule=inner._learning_rate,  # the object the optimizer calls with its update count
         momentum_schedule=momentum_schedule,
         momentum=momentum,
-        label_smoothing=float(trial_cfg["regularization"]["label_smoothing"]),
-        mixup_alpha=float(trial_cfg["regularization"]["mixup_alpha"]),
+        label_smoothing=float(trial_cfg.regularization.label_smoothing),
+        mixup_alpha=float(trial_cfg.regularization.mixup_alpha),
         trainable=[v.value for v in model.trainable_variables],
         non_trainable=[v.value for v in model.non_trainable_variables],
         masks=masks,

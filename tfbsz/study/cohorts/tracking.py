@@ -67,10 +67,10 @@ class MemberTracker:
         self.view = MemberModelView()
         self.callback = StepsToTarget(
             eval_data,
-            cfg["target"]["metric"],
-            cfg["target"]["threshold"],
-            direction=cfg["target"]["direction"],
-            eval_every=cfg["eval_every"],
+            cfg.target.metric,
+            cfg.target.threshold,
+            direction=cfg.target.direction,
+            eval_every=cfg.eval_every,
             max_steps=plan.max_steps,
             batch_size=batch_size,
             accumulation_steps=plan.accumulation_steps,

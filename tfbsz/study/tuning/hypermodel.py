@@ -79,7 +79,7 @@ class StudyHyperModel(kt.HyperModel):
 
     def hyperparameters(self):
         """The searched metaparameters, declared in the config's order."""
-        return build_hyperparameters(self.cfg["search"]["space"])
+        return build_hyperparameters(self.cfg.search.space)
 
     def declare_hyperparameters(self, hp):
         hp.merge(self.hyperparameters())
@@ -107,7 +107,7 @@ class StudyHyperModel(kt.HyperModel):
     def objective(self, result):
         """What the oracle hears of a finished trial: `{steps_to_target: score, reached, diverged}`."""
         score = objective_value(result.outcome, result.steps_to_target, result.max_steps, result.best_value,
-                                self.cfg["target"]["threshold"])
+                                self.cfg.target.threshold)
         return {
             OBJECTIVE_NAME: score,
             "reached": float(result.outcome == "reached"),
@@ -132,7 +132,7 @@ class StudyHyperModel(kt.HyperModel):
                 report(str(trial_id), self.objective(kept), None)
                 continue
             self.recorder.begin(str(trial_id), parameters, max_steps)
-            seed = trial_seed(self.cfg["seed"], self.batch_size, str(trial_id))
+            seed = trial_seed(self.cfg.seed, self.batch_size, str(trial_id))
             members.append(CohortMember(parameters, seed, str(trial_id),
                                         save_model_path=self.recorder.model_path(str(trial_id))))
         self._report = report
