@@ -189,7 +189,7 @@ def _run(args):
         cfg = from_dict(cfg)  # the flags' values are checked (and batch sizes sorted) like the file's
     from tfbsz.study.distributed.options import configure as configure_distributed
 
-    configure_distributed(args, batch_sizes=len(cfg["batch_sizes"] or ()))
+    configure_distributed(args, batch_sizes=len(cfg.batch_sizes or ()))
     from_environment = choose_backend(cfg)
     _import_backend_quietly(args.debug)
     import keras
