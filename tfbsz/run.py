@@ -187,10 +187,10 @@ def _run(args):
         set_path(cfg, path, value)
     if given:
         cfg = from_dict(cfg)  # the flags' values are checked (and batch sizes sorted) like the file's
+    from_environment = choose_backend(cfg)  # before anything imports Keras
     from tfbsz.study.distributed.options import configure as configure_distributed
 
     configure_distributed(args, batch_sizes=len(cfg.batch_sizes or ()))
-    from_environment = choose_backend(cfg)
     _import_backend_quietly(args.debug)
     import keras
 
