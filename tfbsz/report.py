@@ -42,6 +42,7 @@ import json
 import math
 import os
 import sys
+from statistics import NormalDist
 
 from tfbsz.analysis import (
     Target,
@@ -175,6 +176,23 @@ def _boundary(low_high, largest):
     return f"{words[0]} to {words[1]}"
 
 
+def _residual_verdict(a):
+    """The fit's residuals against the points' own search-luck spread: the median half-width of
+    their intervals in log steps, read as a normal standard deviation. Far above it (twice or
+    more), the curve is not of McCandlish et al.'s shape; otherwise search luck explains them."""
+    confidence = a.intervals.confidence if a.intervals else 0.9
+    halves = [math.log(r["steps_high"] / r["steps_low"]) / 2 for r in a.reached
+              if 0 < (r.get("steps_low") or 0) < (r.get("steps_high") or 0) < math.inf]
+    if not halves:
+        return ""
+    spread = sorted(halves)[len(halves) // 2] / NormalDist().inv_cdf(0.5 + confidence / 2)
+    if a.fit.residual_std >= 2 * spread:
+        return (f"; far above the points' search-luck spread (about {_fmt(100 * spread, 2)}% per point): "
+                "the curve is not of McCandlish et al.'s shape")
+    return (f"; within the points' search-luck spread (about {_fmt(100 * spread, 2)}% per point): "
+            "consistent with McCandlish et al.'s shape")
+
+
 def _scaling_lines(a):
     lines, pct = [], round(100 * (a.intervals.confidence if a.intervals else 0.9))
     iv = a.intervals
@@ -188,8 +206,8 @@ def _scaling_lines(a):
         boot = (f"{pct}% {CURVE_INTERVAL} {_interval(iv.s_min)}; " if iv and iv.s_min else "")
         lines.append(f"* S_min = {_fmt(a.fit.s_min, 3)} steps: {boot}profile-likelihood {_interval(a.fit.s_min_interval)}.")
         lines.append(f"* Fit residuals: standard deviation {_fmt(a.fit.residual_std, 2)} in log steps (about "
-                     f"{_fmt(100 * a.fit.residual_std, 2)}% per point) over {len(a.fit.batch_sizes)} batch sizes; "
-                     f"far above the points' search-luck spread, the curve is not of McCandlish et al.'s shape.")
+                     f"{_fmt(100 * a.fit.residual_std, 2)}% per point) over {len(a.fit.batch_sizes)} batch sizes"
+                     f"{_residual_verdict(a)}.")
     noise = a.noise_scale
     if noise:
         ratio = (f"; B_simple / B_crit = {_fmt(noise.b_simple / a.fit.b_crit, 3)}" if a.fit

@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 
-__all__ = ["main", "build_parser", "format_table"]
+__all__ = ["main", "build_parser", "format_table", "choose_backend", "backend_note"]
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -96,6 +96,43 @@ def format_table(summary):
     return "\n".join(line.rstrip() for line in out)
 
 
+def choose_backend(cfg, environ=None):
+    """Sets `KERAS_BACKEND` from the config's `backend` key, before Keras is imported.
+
+    `KERAS_BACKEND` already in the environment takes precedence (returned, so a note can say
+    why the config's choice did not apply); without either, Keras picks its own default
+    (`~/.keras/keras.json`, else TensorFlow).
+
+    >>> env = {}
+    >>> choose_backend({"backend": "jax"}, env), env
+    (None, {'KERAS_BACKEND': 'jax'})
+    >>> choose_backend({"backend": "jax"}, {"KERAS_BACKEND": "tensorflow"})
+    'tensorflow'
+    """
+    environ = os.environ if environ is None else environ
+    given = environ.get("KERAS_BACKEND")
+    if given:
+        return given
+    if cfg.get("backend"):
+        environ["KERAS_BACKEND"] = cfg["backend"]
+    return None
+
+
+def backend_note(wanted, running, from_environment):
+    """One line when the backend that runs is not the config's `backend`, else None.
+
+    >>> backend_note("jax", "tensorflow", "tensorflow")
+    "backend: tensorflow (KERAS_BACKEND=tensorflow overrides the config's backend: jax)"
+    >>> backend_note("jax", "jax", None) is None
+    True
+    """
+    if not wanted or wanted == running:
+        return None
+    why = (f"KERAS_BACKEND={from_environment} overrides" if from_environment
+           else "Keras was imported before the config was read; it ignores")
+    return f"backend: {running} ({why} the config's backend: {wanted})"
+
+
 def _import_backend_quietly(debug):
     """Imports Keras and its backend with stderr silenced (TensorFlow's C++ start-up lines).
 
@@ -150,10 +187,17 @@ def _run(args):
         set_path(cfg, path, value)
     if given:
         cfg = from_dict(cfg)  # the flags' values are checked (and batch sizes sorted) like the file's
+    from_environment = choose_backend(cfg)  # before anything imports Keras
     from tfbsz.study.distributed.options import configure as configure_distributed
 
     configure_distributed(args, batch_sizes=len(cfg.batch_sizes or ()))
     _import_backend_quietly(args.debug)
+    import keras
+
+    note = backend_note(cfg["backend"], keras.backend.backend(), from_environment)
+    if note:
+        print(note)
+    cfg["backend"] = keras.backend.backend()  # the study's files record the backend that ran
 
     from tfbsz.study.progress import make_progress
     from tfbsz.study import Study

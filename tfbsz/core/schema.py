@@ -334,6 +334,8 @@ KEYS = (
     Key("name", String(), None, "the study's name, recorded in its files"),
     Key("seed", Integer(minimum=0), 0, "seeds the data order, the trials' initialisation and the search sequence's scrambling"),
     Key("output", String(), "runs/study", "the study folder (`--output` overrides it)"),
+    Key("backend", Choice("tensorflow", "jax"), None,
+        "the Keras backend `python -m tfbsz.run` imports; `KERAS_BACKEND` in the environment takes precedence; null: Keras's own default"),
     Key("precision", Choice("float32", "mixed_float16", "mixed_bfloat16"), "float32",
         "Keras dtype policy; mixed policies keep float32 weights"),
     Key("data.name", String(), REQUIRED, "the data set, e.g. `digits`, `mnist5k`, `stdlib_text`, `tfds:mnist`"),
