@@ -33,14 +33,27 @@ Example (claims on an empty folder are all undecided):
 """
 
 import argparse
+import importlib.util
 import json
 import math
 import pathlib
 import shutil
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from reproduce import read_json  # noqa: E402  (bench/ is not a package)
+
+
+def _sibling(name):
+    """bench/<name>.py as a module. bench/ is not a package and is not put on sys.path, where its
+    file names (optimizers, scaling, ...) would shadow other modules of the importing process."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).resolve().parent / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+read_json = _sibling("reproduce").read_json
 
 HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "undecided"
 LR_RULE_FACTOR = 3.0

@@ -1,5 +1,6 @@
 """Shared test utilities: run Python code or the CLI in a subprocess with a hard timeout."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -49,3 +50,17 @@ def check_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0, f"{module.__name__} has no examples"
     assert result.failed == 0
+
+
+def load_script(relative_path, name):
+    """The script at `relative_path` (from the repository root) as module `name`, imported once.
+
+    bench/ is not a package and stays off sys.path: its file names (optimizers, scaling, ...) would
+    shadow the test folders of the same names, which are namespace packages.
+    """
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, relative_path))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

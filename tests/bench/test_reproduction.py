@@ -10,14 +10,14 @@ import sys
 
 import pytest
 
-from helpers import ROOT, subprocess_env
+from helpers import ROOT, load_script, subprocess_env
 
-sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "analysis"))
 
-import reproduce  # noqa: E402
-import reproduction_claims as claims  # noqa: E402
 from synthetic_studies import write_synthetic_tree  # noqa: E402
+
+reproduce = load_script("bench/reproduce.py", "reproduce")
+claims = load_script("bench/reproduction_claims.py", "reproduction_claims")
 
 from tfbsz.core.config import load_config  # noqa: E402
 
