@@ -29,7 +29,10 @@ def _weights(model):
 
 def test_pretrain_then_finetune_starts_from_saved_weights_and_keeps_frozen_layers(tmp_path):
     pre = tmp_path / "transfer_pretrain"
-    proc = run_cli(["--config", "configs/transfer_pretrain.yaml", "--output", str(pre), *TINY], timeout=400)
+    # The two studies run on the JAX backend: on TensorFlow 2.21 the pretraining process died with
+    # SIGSEGV in two runs of the whole suite in two processes (never alone; docs/architecture.md,
+    # testing). The saved model is loaded and checked here, on this process's TensorFlow backend.
+    proc = run_cli(["--config", "configs/transfer_pretrain.yaml", "--output", str(pre), *TINY], backend="jax", timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     best = pre / "best_model.keras"
     assert best.exists()
@@ -56,7 +59,7 @@ def test_pretrain_then_finetune_starts_from_saved_weights_and_keeps_frozen_layer
     # Fine-tune through the CLI; the trained model keeps conv_0 exactly, the rest trained.
     fine = tmp_path / "transfer_finetune"
     proc = run_cli(["--config", "configs/transfer_finetune.yaml", "--output", str(fine), *TINY,
-                    "--set", f"init.from={best}", "--set", "save_models=all"], timeout=400)
+                    "--set", f"init.from={best}", "--set", "save_models=all"], backend="jax", timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     marker = json.loads((fine / "tfbsz_study.json").read_text())
     assert marker["config"]["init"]["from"] == str(best)
