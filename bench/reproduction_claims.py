@@ -378,10 +378,6 @@ def claim_sparsity(a):
         "more trials per batch size (intervals overlap) and the same batch sizes for dense and sparse runs"
 
 
-def _finite(value):
-    return value is not None and math.isfinite(value)
-
-
 def claim_lamb_lars(a):
     """LAMB/LARS against tuned Nesterov/Adam at the largest batch sizes (You et al. vs Nado et al.)."""
     numbers, outcome = {}, {}
