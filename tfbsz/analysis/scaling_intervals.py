@@ -120,13 +120,14 @@ def scaling_intervals(batch_sizes, first_steps, confidence=0.9, n_resamples=2000
     fitted = np.isfinite(log_b_crit)
     point = np.log([f.min() for f in firsts])
     b_crit = s_min = None
-    if np.isfinite(point).sum() >= 3 and 1.0 - fitted.mean() > (1.0 - confidence) / 2:
+    enough_points = np.isfinite(point).sum() >= 3
+    if enough_points and 1.0 - fitted.mean() > (1.0 - confidence) / 2:
         # More resamples than one tail's share could not fit a curve (a batch size missed the goal
         # in them: e.g. it has only one trial that reached it). Percentiles of the fitted ones alone
         # would describe only the lucky resamples (with one reaching trial per batch size and no
         # spread to smooth, they are all the same point): the interval is unbounded instead.
         b_crit, s_min = (0.0, math.inf), (0.0, math.inf)
-    elif fitted.any() and np.isfinite(point).sum() >= 3:
+    elif enough_points and fitted.any():
         low_bound, high_bound = fit_bounds(log_b)
         reached = np.isfinite(point)
         c0 = best_log_b_crit(log_b[reached], point[reached])
