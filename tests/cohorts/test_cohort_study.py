@@ -2,7 +2,6 @@
 numbers trial by trial as one at a time, stop_when_beaten inside cohorts, the notices, `auto`,
 and a study killed mid-cohort that resumes without losing or repeating a trial."""
 
-import importlib.util
 import json
 import os
 import re
@@ -12,15 +11,12 @@ import sys
 import time
 
 import pytest
-from helpers import ROOT, run_cli, subprocess_env
+from helpers import ROOT, load_script, run_cli, subprocess_env
 
 from tfbsz.records import results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location("cohort_exactness", os.path.join(HERE, "test_cohort_exactness.py"))
-_exactness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_exactness)
-assert_same_trial = _exactness.assert_same_trial  # the engine's trial-by-trial comparison
+assert_same_trial = load_script("tests/cohorts/test_cohort_exactness.py", "cohort_exactness").assert_same_trial  # the engine's trial-by-trial comparison
 
 
 def run_check(check, out, **env):
