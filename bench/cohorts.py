@@ -189,7 +189,24 @@ def study(mode, runs):
               f"{result['steps_to_result']}", flush=True)
         for line in chosen:
             print(f"  {line}", flush=True)
+        result["wall_time"] = wall_time_lines(out)
+        for line in result["wall_time"]:
+            print(f"  {line}", flush=True)
     return results
+
+
+def wall_time_lines(study_root):
+    """Per batch size, where the study's time went (`wall_time.json`, `tfbsz.study.wall_time`)."""
+    try:
+        entries = json.load(open(os.path.join(study_root, "wall_time.json")))["batch_sizes"]
+    except (OSError, ValueError, KeyError):
+        return []
+    lines = []
+    for bs, e in sorted(entries.items(), key=lambda item: int(item[0])):
+        lines.append(f"time bs {bs}: search {e['search_s']:.1f} s = runs {e['runs_s']:.1f} s (compile "
+                     f"{e['compile_s']:.1f}, member set-up {e['member_setup_s']:.2f}) + outside runs "
+                     f"{e['outside_runs_s']:.2f} s; host work per trial {e['host_fraction']:.1%} of the search")
+    return lines
 
 
 def main():
@@ -200,8 +217,11 @@ def main():
     parser.add_argument("--study-runs", help="comma-separated TRIALS:PARALLEL_TRIALS (default: the mode's)")
     parser.add_argument("--batch-sizes", help="comma-separated batch sizes (default: the mode's)")
     parser.add_argument("--cohorts", help="comma-separated cohort sizes N (default: the mode's)")
+    parser.add_argument("--steps", type=int, help="updates per timed run (default: the mode's)")
     parser.add_argument("--json", help="write every number here")
     args = parser.parse_args()
+    if args.steps:
+        MODES[args.mode]["steps"] = args.steps
     for key in ("batch_sizes", "cohorts"):
         if getattr(args, key):
             MODES[args.mode][key] = [int(v) for v in getattr(args, key).split(",")]

@@ -67,7 +67,9 @@ PARTS = {
 
 # Guessed S(B) = S_min (1 + B_crit / B) per workload (from CPU pilots, docs/reproduction.md), and a
 # factor for plain SGD, which needs more steps. The budget is BUDGET_FACTOR x the guess.
-GUESSES = {"lm": {"s_min": 100, "b_crit": 64}, "cnn": {"s_min": 40, "b_crit": 200}}
+# The LM guess was raised after the first GPU run (gpu10, 2026-11-29: 2100 steps at batch 8, 591 at
+# 32, the goal missed within 450 steps at 128 and 338 at 512 by all 16 trials).
+GUESSES = {"lm": {"s_min": 300, "b_crit": 48}, "cnn": {"s_min": 40, "b_crit": 200}}
 SGD_FACTOR = 2.0
 BUDGET_FACTOR = 3.0
 MIN_BUDGET = 200
@@ -107,6 +109,21 @@ SCALES = {
             "cnn_nesterov_snip90": [8, 128, 2048], "noise_cnn_nesterov": [32, 512],
             "lm_lamb": [512], "cnn_lars": [2048], "cnn_sgd": [8, 128, 2048],
             "cnn_nesterov_snip50": [8, 128, 2048], "noise_lm_adam": [32, 128],
+        },
+    },
+    # Two ~9-minute GPU calls: 32 trials, nothing stopped early (so every search-luck interval is
+    # bounded where two or more trials reach the goal), the CNN at every batch size 2x apart for
+    # Nesterov, Adam and plain SGD (regimes, momentum vs SGD, learning-rate rules), B_simple and
+    # SNIP 90% at batch sizes 4x apart, LARS at the three largest; then the LM with Adam up to 512
+    # and LAMB at the largest of those; the rest (LM Nesterov, SNIP 50%, the LM's B_simple) if time
+    # is left. Run it with `--deadline-s` per call and the same `--out`: it resumes.
+    "gpu20": {
+        "trials": 32, "stop_when_beaten": False, "deadline_s": None,
+        "parts": {
+            "cnn_nesterov": CNN_FULL, "cnn_adam": CNN_FULL, "cnn_sgd": CNN_FULL,
+            "noise_cnn_nesterov": X4_CNN, "cnn_nesterov_snip90": X4_CNN, "cnn_lars": [512, 1024, 2048],
+            "lm_adam": [8, 16, 32, 64, 128, 256, 512], "lm_lamb": [256, 512],
+            "lm_nesterov": [8, 32, 128, 512], "cnn_nesterov_snip50": X4_CNN, "noise_lm_adam": [8, 32, 128],
         },
     },
     "tiny": {
@@ -300,6 +317,9 @@ def main(argv=None):
         if status.startswith("done (kept"):  # its wall time is the earlier run's
             wall = (previous_cells.get(key) or {}).get("wall_s", wall)
         timings["cells"][key] = {"status": status, "wall_s": wall, "max_steps": max_steps}
+        spent = ((read_json(out / part / f"b{batch_size}" / "wall_time.json") or {}).get("batch_sizes") or {})
+        if str(batch_size) in spent:  # where the cell's time went (tfbsz.study.wall_time)
+            timings["cells"][key]["wall_time"] = spent[str(batch_size)]
         cells = {b: c for b in SCALES[scale]["parts"][part]
                  for c in [timings["cells"].get(f"{part}/b{b}")] if c}
         merge_part_summary(out / part, part, scale, {b: c["max_steps"] for b, c in cells.items()},
@@ -308,8 +328,11 @@ def main(argv=None):
                                   "cells": len(cells)}
         timings["total_s"] = _total_wall(timings)
         write_json(timings_path, timings)
+        spent = timings["cells"][key].get("wall_time")
+        detail = (f"; compile {spent['compile_s']:.1f} s, host work {spent['host_fraction']:.1%}"
+                  if spent and spent.get("host_fraction") is not None else "")
         print(f"[{time.monotonic() - start:6.0f}s] {key}: {status} in {wall:.1f} s "
-              f"(budget {max_steps} steps)", flush=True)
+              f"(budget {max_steps} steps{detail})", flush=True)
         if interrupted:
             return 130
     timings["total_s"] = _total_wall(timings)

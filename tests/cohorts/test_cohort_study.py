@@ -51,6 +51,18 @@ def test_a_study_in_cohorts_gives_every_trial_the_numbers_it_gets_alone(tmp_path
             continue
         assert b["steps"] < a["steps"] and (b["steps"] + 10, b["trial_id"]) > tuple(best)
         assert [r["step"] for r in b["measurements"]] == [r["step"] for r in a["measurements"][:len(b["measurements"])]]
+    # wall_time.json: the one run of four, its compilation, and the time outside the runs
+    for name, runs in (("alone", [1, 1, 1, 1]), ("cohort", [4])):
+        entries = json.loads((tmp_path / name / "wall_time.json").read_text())["batch_sizes"]
+        assert list(entries) == ["32"], entries
+        entry = entries["32"]
+        assert [size for size, _ in entry["runs"]] == runs and entry["trials"] == 4
+        assert entry["runs_s"] == pytest.approx(sum(seconds for _, seconds in entry["runs"]), abs=0.01)
+        assert 0 < entry["runs_s"] <= entry["search_s"]
+        assert entry["outside_runs_s"] == pytest.approx(entry["search_s"] - entry["runs_s"], abs=0.01)
+        assert (entry["compile_s"] > 0) == (name == "cohort") and entry["compile_s"] < entry["runs_s"]
+        assert (entry["member_setup_s"] > 0) == (name == "cohort")
+        assert 0 <= entry["host_fraction"] < 1
 
 
 def test_notices_and_auto(tmp_path):

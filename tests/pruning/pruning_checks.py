@@ -111,8 +111,8 @@ def reference_masks(scores, level):
     return masks, threshold_gap / max(flat.max(), 1e-30)
 
 
-def check_snip_matches_reference(include, level=0.7, num_batches=3):
-    model = tiny_model(seed=3, activation="tanh", bias_initializer="random_normal")
+def check_snip_matches_reference(include, level=0.7, num_batches=3, seed=3):
+    model = tiny_model(seed=seed, activation="tanh", bias_initializer="random_normal")
     data = random_batches(5, num_batches + 2, seed=7)
     weights = [ops.convert_to_numpy(v) for v in model.trainable_variables]
     scores = reference_snip_scores(weights, data[:num_batches])

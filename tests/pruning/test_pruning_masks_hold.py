@@ -83,6 +83,12 @@ import runpy, keras
 checks = runpy.run_path({CHECKS_PATH!r})
 checks["check_snip_matches_reference"](include=None)
 checks["check_snip_matches_reference"](include=[".*"])
+# a second model of the same architecture (other weights, other layer names) reuses the compiled
+# gradient function of the first, and still matches the float64 reference
+from tfbsz.training import pruning
+assert len(pruning._JAX_GRADIENTS) == 1, list(pruning._JAX_GRADIENTS)
+checks["check_snip_matches_reference"](include=None, seed=11)
+assert len(pruning._JAX_GRADIENTS) == 1, list(pruning._JAX_GRADIENTS)
 checks["check_masks_hold"](checks["tiny_model"](), keras.optimizers.SGD(0.05, momentum=0.9), method="snip")
 checks["check_masks_hold"](checks["tiny_model"](), keras.optimizers.Adam(0.01, gradient_accumulation_steps=2))
 keras.config.set_dtype_policy("mixed_float16")

@@ -29,12 +29,14 @@ Example:
 
 import os
 import pathlib
+import time
 
 from tfbsz.records import legacy_layout, results
 from tfbsz.core.config import OPEN_SECTIONS, Config, check_component_options, from_dict, load_config
 from tfbsz.core.errors import ConfigError
 from tfbsz.records.summary import summarize_batch_size, write_summary
 from tfbsz.study.resume_checks import WORKLOAD_KEYS, check_output
+from tfbsz.study.wall_time import WallTimeLog
 
 __all__ = ["Study", "check_components", "WORKLOAD_KEYS"]
 
@@ -167,6 +169,7 @@ class Study:
                 tb_logging.log_study(self.root / "tensorboard", self.cfg)
         self.progress.message(f"strategy: {strategy.describe()}")
         self._plan_cohorts(strategy)
+        self._wall_time = WallTimeLog(self.root)
         cfg = self.cfg
         sizes = cfg.batch_sizes
         trials = cfg.search.trials
@@ -275,11 +278,17 @@ class Study:
         self.progress.batch_size_begin(batch_size, min(done, trials))
         cfg = Config(self.cfg, search=Config(self.cfg.search, space=Config(space)))
         sizer = None if self.role == "chief" else self._sizer(cfg, batch_size, trials - done, dataset, strategy, max_steps)
+        self._wall_time.begin(batch_size)
+
+        def on_run(size, run_results, seconds):
+            self._wall_time.on_run(size, run_results, seconds)
+            if sizer is not None:
+                sizer.observe(size, run_results, seconds)
         tensorboard = self.root / "tensorboard" if cfg.logging.tensorboard else None
         hypermodel = tuning.StudyHyperModel(
             cfg, dataset, batch_size, directory, strategy=strategy, fixed_parameters=fixed,
             progress=self.progress, tensorboard_root=tensorboard, best=self._best_so_far(batch_size),
-            engine=self._engine, on_run=sizer.observe if sizer is not None else None,
+            engine=self._engine, on_run=on_run,
         )
         oracle = tuning.QuasiRandomOracle(
             algorithm=cfg.search.algorithm,
@@ -294,10 +303,13 @@ class Study:
         project = results.tuner_dir(directory)
         tuner = tuning.StepsToTargetTuner(hypermodel, oracle, directory=str(project.parent), project_name=project.name,
                                           parallel_trials=sizer.next_size if sizer is not None else 1)
+        searching = time.perf_counter()
         try:
             tuner.search()
         except tuning.SearchAborted as e:
             raise e.error from None
+        if self.role is None:  # one process trains every trial: its wall time is the batch size's
+            self._wall_time.end(batch_size, time.perf_counter() - searching)
         if sizer is not None:
             self._sizer_done(sizer, batch_size)
 

@@ -211,23 +211,66 @@ def _gradients(model, loss_fn, x, y):
         else:
             grads = tape_gradients()
     elif backend == "jax":
-        import jax
-
-        def loss_of(trainable_values, non_trainable_values):
-            y_pred, _ = model.stateless_call(
-                trainable_values, non_trainable_values, x, training=True
-            )
-            return loss_fn(y, y_pred)
-
         trainable = [v.value for v in model.trainable_variables]
         non_trainable = [v.value for v in model.non_trainable_variables]
-        grads = jax.grad(loss_of)(trainable, non_trainable)
+        grads = _jax_gradient_function(model, loss_fn)(trainable, non_trainable, x, y)
     else:
         raise NotImplementedError(f"SNIP gradients on the {backend!r} backend")
     return [
         np.zeros(v.shape) if g is None else ops.convert_to_numpy(g).astype("float64")
         for g, v in zip(grads, model.trainable_variables)
     ]
+
+
+# Compiled SNIP gradient functions, by model architecture and loss: the trials of a study build
+# the same architecture again and again, and run op by op each would take about a second on a GPU.
+_JAX_GRADIENTS = {}
+
+
+def _architecture_key(model, loss_fn):
+    """A key under which models compute the same function of their variables (None: unknown)."""
+    import json
+
+    def unnamed(value):  # layer names differ between instances of one architecture (dense, dense_1)
+        if isinstance(value, dict):
+            return {k: unnamed(v) for k, v in value.items() if k != "name"}
+        if isinstance(value, (list, tuple)):
+            return [unnamed(v) for v in value]
+        return value
+
+    try:
+        config = json.dumps(unnamed(keras.saving.serialize_keras_object(model)), sort_keys=True, default=str)
+        loss = json.dumps(unnamed(keras.saving.serialize_keras_object(loss_fn)), sort_keys=True, default=str)
+    except Exception:  # a model or loss that does not serialise: no sharing
+        return None
+    if any(isinstance(layer, keras.layers.Layer) and type(layer).__module__.startswith("__main__")
+           for layer in getattr(model, "layers", [])):
+        return None  # a layer defined in a script may change between models: no sharing
+    shapes = tuple((tuple(v.shape), str(v.dtype), v.trainable) for v in model.variables)
+    return (type(model).__qualname__, config, loss, shapes)
+
+
+def _jax_gradient_function(model, loss_fn):
+    """`grad(trainable, non_trainable, x, y)`, jitted once per architecture and loss.
+
+    The function calls `stateless_call` of the first model of the architecture; any model with the
+    same serialised config and variables computes the same function of its variable values.
+    """
+    import jax
+
+    key = _architecture_key(model, loss_fn)
+    function = _JAX_GRADIENTS.get(key) if key is not None else None
+    if function is None:
+        def loss_of(trainable_values, non_trainable_values, x, y):
+            y_pred, _ = model.stateless_call(trainable_values, non_trainable_values, x, training=True)
+            return loss_fn(y, y_pred)
+
+        function = jax.jit(jax.grad(loss_of))
+        if key is not None:
+            if len(_JAX_GRADIENTS) >= 8:
+                _JAX_GRADIENTS.pop(next(iter(_JAX_GRADIENTS)))
+            _JAX_GRADIENTS[key] = function
+    return function
 
 
 def _snip_scores(model, variables, batches, num_batches, loss_fn):

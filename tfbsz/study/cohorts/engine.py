@@ -257,11 +257,15 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     started = time.perf_counter()
     updates = 0
     target, feed = prepare(0)
+    compile_s = 0.0  # seconds in calls that traced and compiled a program (its first shape)
     while any(active):
         flags = placement.members(np.array(active))
+        traces, call = programs.trace_counts(), time.perf_counter()
         state, train_logs = program.train_chunk(state, flags, constants, feed, np.int32(target - updates),
                                                 *data["train"])
         val_logs = program.evaluate(state, constants, *data["eval"])
+        if programs.trace_counts() != traces:  # calls return once compiled and dispatched
+            compile_s += time.perf_counter() - call
         updates = target
         if updates < max_steps:
             # Prepared while the device works; rows of members that end now are ignored
@@ -284,18 +288,21 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
             ending += [i for i in range(len(setups)) if active[i] and i not in ending]
         for i in sorted(ending):
             active[i] = False
-            results[i] = _finish(setups[i], trackers[i], started, size, placement, dataset, state, i, TrialResult)
+            results[i] = _finish(setups[i], trackers[i], started, size, placement, dataset, state, i, TrialResult,
+                                 compile_s)
             if listener is not None:
                 listener.trial_end(setups[i].member.trial_id, results[i])
     return results
 
 
-def _finish(setup, tracker, started, size, placement, dataset, state, index, TrialResult):
+def _finish(setup, tracker, started, size, placement, dataset, state, index, TrialResult, compile_s):
     tracker.end()
     cb = tracker.callback
     steps = cb.measurements[-1]["step"] if cb.measurements else cb.updates
     extra = dict(setup.extra)
-    extra["cohort"] = {"size": size, "devices": placement.count, "setup_s": round(setup.setup_s, 4)}
+    # compile_s: the cohort's, so far (shared by its members; 0 when its programs were compiled before)
+    extra["cohort"] = {"size": size, "devices": placement.count, "setup_s": round(setup.setup_s, 4),
+                       "compile_s": round(compile_s, 3)}
     result = TrialResult(
         outcome=cb.outcome,
         steps_to_target=cb.steps_to_target,
