@@ -16,8 +16,9 @@ per study). Each (part, batch size) is a *cell*: its study folder is
 Options: `--parts a,b` runs only those parts (in the scale's order), `--batch-sizes 8,32` only
 those of their batch sizes, `--deadline-s S` starts no
 cell once S seconds have passed since the start (default: 470 for gpu10, none otherwise),
-`--trials N` overrides the trials per batch size. A rerun with the same `--out` resumes: finished
-cells are kept (their trials are not run again).
+`--trials N` overrides the trials per batch size, `--workers N` runs up to N parts at once in
+their own processes (one compiles while another trains; same numbers as one process, tested). A
+rerun with the same `--out` resumes: finished cells are kept (their trials are not run again).
 
 Parts (`PARTS`): `lm_adam`, `lm_nesterov`, `lm_lamb` (Transformer LM on stdlib_text);
 `cnn_nesterov`, `cnn_adam`, `cnn_lars`, `cnn_sgd` (simple CNN on MNIST-5k); `cnn_nesterov_snip50`,
@@ -250,6 +251,84 @@ def run_cell(part, batch_size, max_steps, scale, trials, out):
     return "done"
 
 
+TIMINGS = "timings.json"
+
+
+def run_workers(args, scale, plan, trials, deadline, out):
+    """Runs the plan's parts in up to `args.workers` processes at once (this script with `--parts P`).
+
+    While one process compiles a cell's programs (on the host's CPU), the others train theirs on
+    the device; a noise part starts once the part it retrains has finished. Each worker writes
+    `timings_<part>.json`; they are merged into `timings.json`, whose `elapsed_s` is the wall time
+    of the whole run (`total_s` adds up the cells, which now overlap). On a GPU each process may
+    use `0.9 / workers` of its memory (`XLA_PYTHON_CLIENT_MEM_FRACTION`, unless set).
+    """
+    import signal
+    import subprocess
+
+    order = list(dict.fromkeys(part for part, _, _ in plan))
+    sizes = {part: [b for p, b, _ in plan if p == part] for part in order}
+    env = dict(os.environ)
+    env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / args.workers:.3f}")
+    start = time.monotonic()
+    print(f"reproduce: scale {scale}, {len(plan)} cells in {len(order)} parts, {args.workers} workers, out {out}",
+          flush=True)
+    waiting, running, finished = list(order), {}, set()
+
+    def ready(part):
+        source = PARTS[part].get("noise_of")
+        return source is None or source not in order or source in finished
+
+    def launch(part):
+        remaining = 0 if deadline is None else max(deadline - (time.monotonic() - start), 1e-3)
+        command = [sys.executable, str(pathlib.Path(__file__).resolve()), "--scale", scale, "--out", str(out),
+                   "--parts", part, "--batch-sizes", ",".join(str(b) for b in sizes[part]),
+                   "--trials", str(trials), "--deadline-s", str(remaining), "--timings-name", f"timings_{part}.json"]
+        return subprocess.Popen(command, env=env)
+
+    interrupted = False
+    try:
+        while waiting or running:
+            for part in [p for p in waiting if ready(p)]:
+                if len(running) >= args.workers:
+                    break
+                waiting.remove(part)
+                if deadline is not None and time.monotonic() - start >= deadline:
+                    finished.add(part)  # its cells read "not started (deadline)" below
+                    continue
+                running[part] = launch(part)
+            for part, process in list(running.items()):
+                if process.poll() is not None:
+                    finished.add(part)
+                    del running[part]
+            time.sleep(0.2)
+    except KeyboardInterrupt:  # timeout -s INT: every worker stops its cell and keeps what it wrote
+        interrupted = True
+        for process in running.values():
+            process.send_signal(signal.SIGINT)
+        for process in running.values():
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    timings = read_json(out / TIMINGS) or {}
+    timings.update({"scale": scale, "trials": trials, "deadline_s": deadline, "workers": args.workers,
+                    "cells": timings.get("cells", {}), "parts": timings.get("parts", {})})
+    for part in order:
+        worker = read_json(out / f"timings_{part}.json") or {}
+        timings["backend"] = worker.get("backend", timings.get("backend"))
+        timings["cells"].update(worker.get("cells", {}))
+        timings["parts"].update(worker.get("parts", {}))
+        for batch_size in sizes[part]:
+            timings["cells"].setdefault(f"{part}/b{batch_size}", {"status": "not started (deadline)"})
+    timings["total_s"] = _total_wall(timings)
+    timings["elapsed_s"] = round(time.monotonic() - start, 2)
+    write_json(out / TIMINGS, timings)
+    print(json.dumps(timings["parts"], indent=1), flush=True)
+    print(f"reproduce: {timings['elapsed_s']:.0f} s elapsed for {timings['total_s']:.0f} s of cells", flush=True)
+    return 130 if interrupted else 0
+
+
 def _total_wall(timings):
     """Seconds of every cell run so far, also by earlier runs that this one resumed."""
     return round(sum(c.get("wall_s") or 0 for c in timings["cells"].values()), 2)
@@ -265,6 +344,9 @@ def main(argv=None):
     parser.add_argument("--trials", type=int, help="trials per batch size (default: the scale's)")
     parser.add_argument("--deadline-s", type=float,
                         help="start no cell after this many seconds (default: the scale's; 0: none)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="run up to this many parts at once, each in its own process (default 1)")
+    parser.add_argument("--timings-name", default=TIMINGS, help=argparse.SUPPRESS)  # a worker's own file
     args = parser.parse_args(argv)
     scale = args.scale
     parts = [p.strip() for p in args.parts.split(",")] if args.parts else None
@@ -278,15 +360,19 @@ def main(argv=None):
         parser.error(f"--batch-sizes: expected comma-separated integers, got {args.batch_sizes!r}")
     if args.trials is not None and args.trials < 1:
         parser.error(f"--trials: expected an integer >= 1, got {args.trials}")
+    if args.workers < 1:
+        parser.error(f"--workers: expected an integer >= 1, got {args.workers}")
     plan = plan_cells(scale, parts, sizes)
     if not plan:
         parser.error("nothing to run: no batch size of the chosen parts is in --batch-sizes")
+    if args.workers > 1:
+        return run_workers(args, scale, plan, trials, deadline, out)
 
     import keras  # after argument errors, before the clock starts on the first cell
 
     start = time.monotonic()
-    timings_path = out / "timings.json"
-    timings = read_json(timings_path) or {}
+    timings_path = out / args.timings_name
+    timings = read_json(timings_path) or read_json(out / TIMINGS) or {}
     timings.update({"scale": scale, "backend": keras.backend.backend(), "trials": trials, "deadline_s": deadline,
                     "cells": timings.get("cells", {}), "parts": timings.get("parts", {})})
     previous_cells = dict(timings["cells"])

@@ -125,3 +125,49 @@ def test_doctests(module):
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def _trial_numbers(part_dir):
+    """Every trial's parameters, outcome and measurements (wall-clock columns aside), by path."""
+    from tfbsz.records import results
+
+    found = {}
+    for metadata in sorted(part_dir.rglob("metadata.json")):
+        folder = metadata.parent
+        meta = json.loads(metadata.read_text())
+        rows = [{k: v for k, v in row.items() if "wall_time" not in k}
+                for row in results.read_measurements(folder / "measurements.csv")]
+        found[str(folder.relative_to(part_dir))] = (meta["parameters"], meta["tfbsz"]["outcome"],
+                                                    meta["tfbsz"]["steps_to_target"], rows)
+    return found
+
+
+def test_parts_in_parallel_workers_give_the_numbers_of_one_process(tmp_path):
+    """`--workers 2` (parts in their own processes, the noise part after the part it retrains)
+    against one process: the same summaries and, trial by trial, the same measurements."""
+    parts = ["cnn_nesterov", "noise_cnn_nesterov", "cnn_sgd"]
+    for workers in (1, 2):
+        result = subprocess.run(
+            [sys.executable, "-c", RUN_WITHOUT_TENSORFLOW, "--scale", "tiny", "--parts", ",".join(parts),
+             "--batch-sizes", "8", "--out", str(tmp_path / f"w{workers}"), "--workers", str(workers)],
+            env=subprocess_env("jax", JAX_PLATFORMS="cpu"), cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    one, two = tmp_path / "w1", tmp_path / "w2"
+    timings = json.loads((two / "timings.json").read_text())
+    assert timings["workers"] == 2 and timings["elapsed_s"] > 0
+    planned = reproduce.plan_cells("tiny", parts, [8])
+    assert sorted(timings["cells"]) == sorted(f"{p}/b{b}" for p, b, _ in planned)
+    alone = json.loads((one / "timings.json").read_text())["cells"]
+    assert {k: c["status"] for k, c in timings["cells"].items()} == {k: c["status"] for k, c in alone.items()}
+    assert all(c["status"] == "done" or c["status"].startswith("skipped: cnn_nesterov has no best trial")
+               for c in timings["cells"].values()), timings["cells"]
+    for part in parts:
+        rows = [json.loads((root / part / "summary.json").read_text())["batch_sizes"] for root in (one, two)]
+        keep = ("batch_size", "steps_to_result", "best_trial", "best_parameters", "trials", "reached")
+        assert [{k: r[k] for k in keep} for r in rows[0]] == [{k: r[k] for k in keep} for r in rows[1]]
+        numbers = _trial_numbers(one / part)
+        assert numbers and numbers == _trial_numbers(two / part), part
+    # the noise part ran after its tuned part, with that part's best metaparameters
+    assert timings["cells"]["noise_cnn_nesterov/b8"]["status"] == "done"
+    assert _trial_numbers(two / "noise_cnn_nesterov")
