@@ -14,7 +14,10 @@ A `WallTimeLog` hears of every run of trials (one trial alone, or a cohort) thro
 * `compile_s`: tracing and compiling cohort programs (0 where they were compiled before);
 * `member_setup_s`: building each cohort member's model and initial state;
 * `host_fraction`: (`outside_runs_s` + `member_setup_s`) / `search_s`: the per-trial host work
-  that is neither compilation nor training (issue 10 asks <= 5%).
+  that is neither compilation nor training (issue 10 asks <= 5%). A trial trained alone
+  (`run_trial`) builds, traces and compiles inside its run, so its set-up is in `runs_s` and not
+  split out: there `compile_s` and `member_setup_s` are 0 and `host_fraction` counts only the
+  time outside the runs.
 
 Only runs of this process are counted: a resumed batch size reports the session that finished it.
 
