@@ -109,7 +109,8 @@ def regime_boundaries(log_b, log_steps, log_e_min, tolerance=0.2, min_reduction=
     log_line_from_smallest = (log_steps[rows, first] + log_b[first])[:, None] - log_b[None, :]
     log_e_min = np.asarray(log_e_min, float).reshape(count)
     log_line = np.where(np.isfinite(log_e_min)[:, None], log_e_min[:, None] - log_b[None, :], log_line_from_smallest)
-    within = reached & (log_steps - log_line <= math.log1p(tolerance) + 1e-12)
+    with np.errstate(invalid="ignore"):  # inf - inf where a resample reached nothing: masked by `reached`
+        within = reached & (log_steps - log_line <= math.log1p(tolerance) + 1e-12)
     index = np.arange(k)[None, :]
     limit = np.minimum(max_useful, k - 1)[:, None]
     breaks = (index >= first[:, None]) & ~within
