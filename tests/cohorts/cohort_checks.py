@@ -225,6 +225,22 @@ def compile_once():
     counts["beaten"] = {"outcomes": [r.outcome for r in beaten], "steps": [r.steps for r in beaten],
                         "asked": listener.asked, "ended": listener.ended,
                         "traces": programs.trace_counts()}
+
+    # another batch size: its own training program, the evaluation program of batch 32 (shared),
+    # and the same numbers as with an evaluation program of its own
+    def at_half_batch():
+        members = [CohortMember({"optimizer.learning_rate": lr}, seed=50 + i, trial_id=str(i))
+                   for i, lr in enumerate([0.05, 0.1, 0.2, 0.4])]
+        results = run_cohort(cfg, members, BATCH // 2, dataset)
+        return [[{k: v for k, v in row.items() if "wall_time" not in k} for row in r.measurements]
+                + [r.outcome, r.steps_to_target] for r in results]
+
+    shared = at_half_batch()
+    counts["other_batch_size"] = programs.trace_counts()
+    programs.clear_programs()
+    alone = at_half_batch()
+    counts["after_clear"] = programs.trace_counts()
+    counts["shared_eval_same_numbers"] = shared == alone and len(shared[0]) > 3
     return counts
 
 

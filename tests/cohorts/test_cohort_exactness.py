@@ -115,6 +115,11 @@ def test_programs_compile_once_per_shape():
     assert sorted(beaten["asked"]) == sorted([str(i), step] for i in range(4) for step in (20, 30))
     assert sorted(beaten["ended"]) == sorted([str(i), "beaten"] for i in range(4))
     assert beaten["traces"] == {"train": 2, "eval": 2}
+    # batch 16: a training program of its own, batch 32's evaluation program, the same numbers as
+    # with an evaluation program of its own (after clear_programs: one more of each)
+    assert counts["other_batch_size"] == {"train": 3, "eval": 2}
+    assert counts["after_clear"] == {"train": 4, "eval": 3}
+    assert counts["shared_eval_same_numbers"] is True
 
 
 def test_cohort_sharded_over_two_devices_matches_one_device():

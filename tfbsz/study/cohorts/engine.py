@@ -216,6 +216,7 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     program = programs.get_program(
         (key, int(batch_size), _dataset_signature(dataset), variant),
         lambda: _build_program(first, batch_size, dataset, variant),
+        eval_key=(key, _dataset_signature(dataset), variant),
     )
 
     placement = Placement(resolve_devices(devices))

@@ -20,8 +20,11 @@ and `model.evaluate` compute for that trial; what differs is only that the arith
 batched over members (float32 results agree to rounding).
 
 Programs are cached by the cohort key, batch size, data layout and loss variant; `jax.jit`
-keeps one compiled executable per argument shape (cohort size) and sharding. `trace_counts()`
-reports how often each was traced (tests use it to check that a program is compiled once).
+keeps one compiled executable per argument shape (cohort size) and sharding. The evaluation
+program does not depend on the training batch size (held-out batches are `max(256, batch)`
+examples), so programs that differ only in batch size share one jitted `evaluate`: batch sizes up
+to 256 then compile their evaluation once between them. `trace_counts()` reports how often each
+was traced (tests use it to check that a program is compiled once).
 
 Example:
 
@@ -36,6 +39,7 @@ __all__ = ["CohortProgram", "get_program", "trace_counts", "clear_programs"]
 
 _MAX_PROGRAMS = 8
 _PROGRAMS = collections.OrderedDict()
+_EVALUATORS = collections.OrderedDict()  # evaluation key -> the jitted `evaluate` programs share
 _TRACES = {"train": 0, "eval": 0}
 
 
@@ -47,13 +51,27 @@ def trace_counts():
 def clear_programs():
     """Forgets every cached program (their compiled executables go with them)."""
     _PROGRAMS.clear()
+    _EVALUATORS.clear()
 
 
-def get_program(key, build):
-    """The cached `CohortProgram` for `key`, or the one `build()` returns (then cached)."""
+def get_program(key, build, eval_key=None):
+    """The cached `CohortProgram` for `key`, or the one `build()` returns (then cached).
+
+    Programs built with the same `eval_key` (the key without the batch size: the same model,
+    loss, metrics and data) share the first one's jitted `evaluate`.
+    """
     program = _PROGRAMS.get(key)
     if program is None:
         program = build()
+        if eval_key is not None:
+            shared = _EVALUATORS.get(eval_key)
+            if shared is None:
+                _EVALUATORS[eval_key] = program.evaluate
+                while len(_EVALUATORS) > _MAX_PROGRAMS:
+                    _EVALUATORS.popitem(last=False)
+            else:
+                program.evaluate = shared
+                _EVALUATORS.move_to_end(eval_key)
         _PROGRAMS[key] = program
         while len(_PROGRAMS) > _MAX_PROGRAMS:
             _PROGRAMS.popitem(last=False)
