@@ -213,10 +213,11 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     first = setups[0]
     variant = choose_variant(members, setups)
     soft_targets = first.mixup_alpha > 0
+    signature = _dataset_signature(dataset)
     program = programs.get_program(
-        (key, int(batch_size), _dataset_signature(dataset), variant),
+        (key, int(batch_size), signature, variant),
         lambda: _build_program(first, batch_size, dataset, variant),
-        eval_key=(key, _dataset_signature(dataset), variant),
+        eval_key=(key, signature, variant),
     )
 
     placement = Placement(resolve_devices(devices))

@@ -54,30 +54,31 @@ def clear_programs():
     _EVALUATORS.clear()
 
 
+def _cached(cache, key, make):
+    """`cache[key]`, or `make()` stored there; the least recently used of over `_MAX_PROGRAMS` goes."""
+    value = cache.get(key)
+    if value is None:
+        value = cache[key] = make()
+        while len(cache) > _MAX_PROGRAMS:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return value
+
+
 def get_program(key, build, eval_key=None):
     """The cached `CohortProgram` for `key`, or the one `build()` returns (then cached).
 
     Programs built with the same `eval_key` (the key without the batch size: the same model,
     loss, metrics and data) share the first one's jitted `evaluate`.
     """
-    program = _PROGRAMS.get(key)
-    if program is None:
+    def build_sharing_evaluation():
         program = build()
         if eval_key is not None:
-            shared = _EVALUATORS.get(eval_key)
-            if shared is None:
-                _EVALUATORS[eval_key] = program.evaluate
-                while len(_EVALUATORS) > _MAX_PROGRAMS:
-                    _EVALUATORS.popitem(last=False)
-            else:
-                program.evaluate = shared
-                _EVALUATORS.move_to_end(eval_key)
-        _PROGRAMS[key] = program
-        while len(_PROGRAMS) > _MAX_PROGRAMS:
-            _PROGRAMS.popitem(last=False)
-    else:
-        _PROGRAMS.move_to_end(key)
-    return program
+            program.evaluate = _cached(_EVALUATORS, eval_key, lambda: program.evaluate)
+        return program
+
+    return _cached(_PROGRAMS, key, build_sharing_evaluation)
 
 
 def _set(saved, obj, name, value):
