@@ -29,9 +29,9 @@ def _weights(model):
 
 def test_pretrain_then_finetune_starts_from_saved_weights_and_keeps_frozen_layers(tmp_path):
     pre = tmp_path / "transfer_pretrain"
-    # The two studies run on the JAX backend: on TensorFlow 2.21 the pretraining process died with
-    # SIGSEGV in two runs of the whole suite in two processes (never alone; docs/architecture.md,
-    # testing). The saved model is loaded and checked here, on this process's TensorFlow backend.
+    # The two studies run on the JAX backend (moved there when TensorFlow studies died now and then
+    # with SIGSEGV, since traced to OneDeviceStrategy: docs/architecture.md, "One device on
+    # TensorFlow"). The saved model is loaded and checked here, on this process's TensorFlow backend.
     proc = run_cli(["--config", "configs/transfer_pretrain.yaml", "--output", str(pre), *TINY], backend="jax", timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     best = pre / "best_model.keras"

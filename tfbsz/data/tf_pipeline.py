@@ -74,7 +74,8 @@ def planned_tf_dataset(dataset, batch_size, seed, num_steps, mixup_alpha=0.0, mi
     handed to TensorFlow as tensors, so no TensorFlow thread ever calls back into Python. Feeding
     `fit` from a Python generator instead (`tf.data.Dataset.from_generator`) crashed the process
     now and then (a segfault in a `tf_Compute` thread when a trial stopped early and its
-    prefetching iterator was torn down); this pipeline has no such callback.
+    prefetching iterator was torn down; most likely the `MultiDeviceIterator` race that
+    `tfbsz.strategies.one_device` now avoids); this pipeline has no such callback either way.
 
     Args:
         dataset: a `tfbsz.data.Dataset`.

@@ -1,9 +1,17 @@
 """`one_device`: the whole batch on one device (no replication).
 
-On the TensorFlow backend this is `tf.distribute.OneDeviceStrategy(device)`,
-with `device` defaulting to the first GPU, else the CPU. On the JAX backend
-(and any other) it is a plain scope: Keras places everything on the default
-device, and `device` must be left out.
+On the TensorFlow backend this is a `tf.device(device)` scope around the model,
+its optimizer and `fit`, with `device` defaulting to the first GPU, else the CPU.
+It is deliberately not `tf.distribute.OneDeviceStrategy`: under that strategy
+Keras feeds every `fit` and `evaluate` through a `MultiDeviceIterator`, whose
+prefetching thread can still be reading when an evaluation's iterator is
+destroyed; in TensorFlow 2.21 that use-after-free crashed about one study in
+three with SIGSEGV on a loaded 2-core machine (the smoke study, which evaluates
+every 10 steps; docs/architecture.md, "One device on TensorFlow"). With a device
+scope Keras uses TensorFlow's default strategy and plain `tf.data` iterators, and
+the numbers are the same. On the JAX backend (and any other) it is a plain
+scope: Keras places everything on the default device, and `device` must be left
+out.
 
 Example:
 
@@ -18,7 +26,7 @@ import contextlib
 from tfbsz.core.errors import ConfigError
 from tfbsz.strategies.base import Strategy, check_options
 
-__all__ = ["OPTIONS", "build", "LocalStrategy"]
+__all__ = ["OPTIONS", "build", "LocalStrategy", "DeviceScopeStrategy"]
 
 OPTIONS = {"device": "TensorFlow device string, e.g. /cpu:0 or /gpu:1 (default: first GPU, else CPU)"}
 
@@ -28,6 +36,15 @@ class LocalStrategy(Strategy):
 
     def scope(self):
         return contextlib.nullcontext()
+
+
+class DeviceScopeStrategy(Strategy):
+    """One TensorFlow device, as a `tf.device` scope (see the module docstring for why)."""
+
+    def scope(self):
+        import tensorflow as tf
+
+        return tf.device(self.devices[0])
 
 
 def build(cfg, reason=None):
@@ -56,8 +73,6 @@ def build(cfg, reason=None):
 def _build_tf(device, reason):
     import tensorflow as tf
 
-    from tfbsz.strategies.tf_wrapper import TFDistributeStrategy
-
     if device is None:
         device = "/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0"
     else:
@@ -73,4 +88,4 @@ def _build_tf(device, reason):
                     f"strategy.device: {device!r} is not a visible device; visible {kind} "
                     f"devices: {', '.join(visible) or 'none'}"
                 )
-    return TFDistributeStrategy("one_device", tf.distribute.OneDeviceStrategy(device), reason)
+    return DeviceScopeStrategy("one_device", [device], reason)
