@@ -38,6 +38,39 @@ def test_callback_in_fit_matches_the_exact_noise_scale(tmp_path):
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "tb"))
 
 
+def exact_gradient_norm_sq(x, y, w):
+    """|d mean((x w - y)^2) / dw|^2 in float64: the linear model's gradient is 2/n x^T (x w - y)."""
+    x, y, w = (np.asarray(a, np.float64) for a in (x, y, w))
+    grad = 2.0 / len(x) * x.T @ (x @ w - y.reshape(-1))
+    return float(grad @ grad)
+
+
+def check_compiled_norms(keras, gradient_norm_sq_function):
+    """The compiled squared gradient norm against the float64 formula, before and after the weights
+    change (they are arguments, not constants baked into the compiled function), at two batch
+    shapes. Returns the largest relative error."""
+    rng = np.random.default_rng(3)
+    x, y = dataset(rng, 600, rng.normal(size=DIM))
+    model = _fixed_weight_linear_model(keras, rng.normal(size=DIM))
+    norm_sq = gradient_norm_sq_function(model, keras.losses.MeanSquaredError())
+    worst = 0.0
+    for _ in range(2):
+        w = model.get_layer("linear").get_weights()[0][:, 0]
+        for n in (32, 512):
+            exact = exact_gradient_norm_sq(x[:n], y[:n], w)
+            worst = max(worst, abs(norm_sq(x[:n], y[:n]) - exact) / exact)
+        model.get_layer("linear").set_weights([rng.normal(size=(DIM, 1)).astype("float32")])
+    return worst
+
+
+def test_compiled_gradient_norm_matches_the_float64_formula():
+    import keras
+
+    from tfbsz.training.noise_scale import gradient_norm_sq_function
+
+    assert check_compiled_norms(keras, gradient_norm_sq_function) < 1e-5
+
+
 def test_callback_measures_only_every_n_steps():
     import keras
 
@@ -79,6 +112,9 @@ JAX_CODE = textwrap.dedent(
     gns = GradientNoiseScale(x, y, every=1, small_batch=32, big_batch=512, decay=0.99, seed=1)
     model.fit(x[:1600], y[:1600], batch_size=8, epochs=1, verbose=0, callbacks=[gns])
     print("RATIO", gns.history[-1]["gradient_noise_scale"] / exact_noise_scale())
+    from noise_scale.test_noise_scale_callback import check_compiled_norms
+    from tfbsz.training.noise_scale import gradient_norm_sq_function
+    print("WORST", check_compiled_norms(keras, gradient_norm_sq_function))
     """
 )
 
@@ -87,8 +123,9 @@ def test_callback_on_the_jax_backend():
     tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = run_python(JAX_CODE, backend="jax", timeout=240, PYTHONPATH=_pythonpath(tests_dir))
     assert result.returncode == 0, result.stderr[-3000:]
-    ratio = float(result.stdout.split("RATIO")[1])
+    ratio = float(result.stdout.split("RATIO")[1].split()[0])
     assert abs(ratio - 1.0) < 0.10, ratio
+    assert float(result.stdout.split("WORST")[1]) < 1e-5
 
 
 def _pythonpath(tests_dir):
