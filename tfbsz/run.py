@@ -191,6 +191,9 @@ def _run(args):
     from tfbsz.study.distributed.options import configure as configure_distributed
 
     configure_distributed(args, batch_sizes=len(cfg.batch_sizes or ()))
+    from tfbsz.study.study import Study
+
+    Study(cfg, resume=args.resume, role=args.role).check_before_keras()  # seconds before Keras loads
     _import_backend_quietly(args.debug)
     import keras
 
@@ -200,7 +203,6 @@ def _run(args):
     cfg["backend"] = keras.backend.backend()  # the study's files record the backend that ran
 
     from tfbsz.study.progress import make_progress
-    from tfbsz.study import Study
 
     progress = make_progress(cfg.logging.progress, metric=cfg.target.metric)
     study = Study(cfg, resume=args.resume, progress=progress, role=args.role)

@@ -49,7 +49,9 @@ def test_missing_and_malformed_config_files(tmp_path):
     assert_one_line_error(run_cli(["--config", bad], timeout=60), "malformed YAML", "line")
 
 
-# Errors found while setting the study up: these import Keras and TensorFlow first.
+# Errors found while setting the study up. The data set, model, strategy and output folder are
+# checked before Keras is imported (test below); the optimizer's and schedule's options come from
+# Keras classes, so those errors come after the import.
 @pytest.mark.parametrize(
     "override, fragments",
     [
@@ -65,6 +67,39 @@ def test_component_errors(tmp_path, override, fragments):
                     "--set", f"data.data_dir={tmp_path / 'tfds'}" if override.startswith("data.name=tfds") else "seed=0"],
                    timeout=180)
     assert_one_line_error(proc, *fragments)
+
+
+BLOCK_KERAS = """
+import importlib.abc, sys
+class NoKeras(importlib.abc.MetaPathFinder):  # importing Keras, TensorFlow or JAX now fails
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("keras", "tensorflow", "jax"):
+            raise ImportError(name + " is blocked in this test")
+sys.meta_path.insert(0, NoKeras())
+from tfbsz.run import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--set", "model.name=resnett"], "model.name: unknown model 'resnett'"),
+    (["--set", "data.name=mnist6k"], "data.name: unknown data set 'mnist6k'"),
+    (["--set", "model.hidden_unitz=[8]"], "model.hidden_unitz: unknown option for model 'mlp'"),
+    (["--set", "strategy.name=mirored"], "strategy.name: unknown strategy 'mirored'"),
+    (["--set", "search.space={model.width: {min: 1, max: 2}}"], "search.space.model.width: model 'mlp' has no option"),
+])
+def test_component_errors_come_before_keras_is_imported(tmp_path, args, fragment):
+    assert_one_line_error(run_without_keras(["--config", SMOKE, "--output", str(tmp_path / "o"), *args]), fragment)
+
+
+def run_without_keras(args):
+    import subprocess
+    import sys
+
+    from helpers import ROOT, subprocess_env
+
+    return subprocess.run([sys.executable, "-c", BLOCK_KERAS, *args], cwd=ROOT, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_unwritable_output_folder(tmp_path):
@@ -87,7 +122,7 @@ def test_existing_study_needs_resume(tmp_path):
     out = tmp_path / "s"
     out.mkdir()
     (out / "tfbsz_study.json").write_text("{}")
-    assert_one_line_error(run_cli(["--config", SMOKE, "--output", str(out)], timeout=120), "--resume")
+    assert_one_line_error(run_without_keras(["--config", SMOKE, "--output", str(out)]), "--resume")
 
 
 # Hostile or broken values: one short line naming the key, exit code 2, nothing written.

@@ -41,21 +41,29 @@ from tfbsz.study.wall_time import WallTimeLog
 __all__ = ["Study", "check_components", "WORKLOAD_KEYS"]
 
 
-def check_components(cfg):
-    """Checks the named data set, model, optimizer, schedule and strategy and their options."""
-    from tfbsz import data, models, optimizers, strategies
-    from tfbsz.training import schedules
+# The sections whose catalogues are read without importing Keras (the optimizers' and schedules'
+# options come from Keras classes): `Study.check_before_keras` checks these before the backend loads.
+KERAS_FREE_SECTIONS = ("data", "model", "strategy")
 
-    modules = {"data": data, "model": models, "optimizer": optimizers, "schedule": schedules,
-               "strategy": strategies}
-    for section in OPEN_SECTIONS:
-        module = modules[section]
-        options = module.options(cfg[section].name)
+
+def _component_catalogue(section):
+    import importlib
+
+    module = {"data": "tfbsz.data", "model": "tfbsz.models", "optimizer": "tfbsz.optimizers",
+              "schedule": "tfbsz.training.schedules", "strategy": "tfbsz.strategies"}[section]
+    return importlib.import_module(module)
+
+
+def check_components(cfg, sections=OPEN_SECTIONS):
+    """Checks the named components of `sections` (by default data set, model, optimizer,
+    schedule and strategy), their options and the search-space keys that name their options."""
+    for section in sections:
+        options = _component_catalogue(section).options(cfg[section].name)
         check_component_options(section, cfg[section], options)
     for path in cfg.search.space:
         section, _, key = path.partition(".")
-        if section in OPEN_SECTIONS and key not in ("learning_rate", "name"):
-            valid = modules[section].options(cfg[section].name)
+        if section in sections and key not in ("learning_rate", "name"):
+            valid = _component_catalogue(section).options(cfg[section].name)
             if key not in valid:
                 raise ConfigError(
                     f"search.space.{path}: {section} '{cfg[section].name}' has no option '{key}'; "
@@ -110,6 +118,14 @@ class Study:
         self.progress.metric = cfg.target.metric
 
     # ------------------------------------------------------------------ set-up
+
+    def check_before_keras(self):
+        """What can be checked before Keras (and TensorFlow or JAX) is imported, which takes
+        seconds: the output folder (an existing study needs `resume`; it must be writable) and the
+        data set, model and strategy with their options. `python -m tfbsz.run` calls it first, so
+        such a mistake is reported at once; `run()` checks everything again."""
+        self._prepare_output()
+        check_components(self.cfg, KERAS_FREE_SECTIONS)
 
     def _prepare_output(self):
         check_output(self.root, self.cfg, resume=self.resume, role=self.role)
