@@ -59,6 +59,19 @@ def test_one_device_gives_keras_no_distribution_strategy_and_places_on_the_devic
         assert all(v.value.device.endswith("CPU:0") for v in model.weights)
 
 
+def test_one_device_without_a_device_leaves_placement_to_tensorflow():
+    import tensorflow as tf
+
+    from tfbsz import strategies
+
+    first = "GPU:0" if tf.config.list_logical_devices("GPU") else "CPU:0"
+    strategy = strategies.get({"name": "one_device"})
+    assert strategy.describe() == f"one_device: 1 replica on /{first.lower()}"
+    with strategy.scope():
+        assert not tf.distribute.has_strategy()
+        assert tf.constant(1.0).device.endswith(first)  # TensorFlow's own choice
+
+
 def test_one_device_trains_and_evaluates_as_under_one_device_strategy():
     import tensorflow as tf
 

@@ -1,8 +1,8 @@
 """`one_device`: the whole batch on one device (no replication).
 
-On the TensorFlow backend this is a `tf.device(device)` scope around the model,
-its optimizer and `fit`, with `device` defaulting to the first GPU, else the CPU.
-It is deliberately not `tf.distribute.OneDeviceStrategy`: under that strategy
+On the TensorFlow backend this is TensorFlow's own default placement (the first
+GPU, else the CPU) or, when `device` is given, a `tf.device(device)` scope around
+the model, its optimizer and `fit`. It is deliberately not `tf.distribute.OneDeviceStrategy`: under that strategy
 Keras feeds every `fit` and `evaluate` through a `MultiDeviceIterator`, whose
 prefetching thread can still be reading when an evaluation's iterator is
 destroyed; in TensorFlow 2.21 that use-after-free crashed about one study in
@@ -39,9 +39,20 @@ class LocalStrategy(Strategy):
 
 
 class DeviceScopeStrategy(Strategy):
-    """One TensorFlow device, as a `tf.device` scope (see the module docstring for why)."""
+    """One TensorFlow device, without `tf.distribute` (see the module docstring for why).
+
+    With `explicit=False` (no `device` in the config) the scope changes nothing: TensorFlow
+    already computes on its first GPU, else the CPU, and keeps the input pipeline on the host.
+    With `explicit=True` it is `tf.device(devices[0])`.
+    """
+
+    def __init__(self, name, devices, reason=None, explicit=True):
+        super().__init__(name, devices, reason)
+        self.explicit = explicit
 
     def scope(self):
+        if not self.explicit:
+            return contextlib.nullcontext()
         import tensorflow as tf
 
         return tf.device(self.devices[0])
@@ -73,6 +84,7 @@ def build(cfg, reason=None):
 def _build_tf(device, reason):
     import tensorflow as tf
 
+    explicit = device is not None
     if device is None:
         device = "/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0"
     else:
@@ -88,4 +100,4 @@ def _build_tf(device, reason):
                     f"strategy.device: {device!r} is not a visible device; visible {kind} "
                     f"devices: {', '.join(visible) or 'none'}"
                 )
-    return DeviceScopeStrategy("one_device", [device], reason)
+    return DeviceScopeStrategy("one_device", [device], reason, explicit=explicit)
