@@ -64,3 +64,19 @@ def load_script(relative_path, name):
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def block_imports(*packages):
+    """Python source that makes importing any of `packages` (and their submodules) raise ImportError.
+
+    Put it first in a child process's code. A finder is used rather than `sys.modules[name] = None`,
+    which would make `name in sys.modules` true (tfbsz reads that to tell whether Keras is loaded).
+    """
+    return (
+        "import importlib.abc, sys\n"
+        "class _Blocked(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.partition('.')[0] in {tuple(packages)!r}:\n"
+        "            raise ImportError(name + ' is blocked in this test')\n"
+        "sys.meta_path.insert(0, _Blocked())\n"
+    )

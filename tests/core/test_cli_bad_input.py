@@ -2,10 +2,12 @@
 
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
-from helpers import run_cli
+from helpers import ROOT, block_imports, run_cli, subprocess_env
 
 SMOKE = "configs/smoke.yaml"
 
@@ -69,13 +71,7 @@ def test_component_errors(tmp_path, override, fragments):
     assert_one_line_error(proc, *fragments)
 
 
-BLOCK_KERAS = """
-import importlib.abc, sys
-class NoKeras(importlib.abc.MetaPathFinder):  # importing Keras, TensorFlow or JAX now fails
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in ("keras", "tensorflow", "jax"):
-            raise ImportError(name + " is blocked in this test")
-sys.meta_path.insert(0, NoKeras())
+BLOCK_KERAS = block_imports("keras", "tensorflow", "jax") + """
 from tfbsz.run import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -93,11 +89,6 @@ def test_component_errors_come_before_keras_is_imported(tmp_path, args, fragment
 
 
 def run_without_keras(args):
-    import subprocess
-    import sys
-
-    from helpers import ROOT, subprocess_env
-
     return subprocess.run([sys.executable, "-c", BLOCK_KERAS, *args], cwd=ROOT, env=subprocess_env(),
                           capture_output=True, text=True, timeout=60)
 

@@ -5,16 +5,9 @@ import gzip
 import json
 import os
 
-from helpers import run_python
+from helpers import block_imports, run_python
 
-BLOCK_TENSORFLOW = '''
-import sys, importlib.abc
-class _NoTensorFlow(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError("tensorflow is blocked in this test")
-sys.meta_path.insert(0, _NoTensorFlow())
-'''
+BLOCK_TENSORFLOW = block_imports("tensorflow")
 
 
 def test_optimizer_bench_on_jax_without_tensorflow():

@@ -2,16 +2,16 @@
 
 On the TensorFlow backend this is TensorFlow's own default placement (the first
 GPU, else the CPU) or, when `device` is given, a `tf.device(device)` scope around
-the model, its optimizer and `fit`. It is deliberately not `tf.distribute.OneDeviceStrategy`: under that strategy
-Keras feeds every `fit` and `evaluate` through a `MultiDeviceIterator`, whose
-prefetching thread can still be reading when an evaluation's iterator is
-destroyed; in TensorFlow 2.21 that use-after-free crashed about one study in
-three with SIGSEGV on a loaded 2-core machine (the smoke study, which evaluates
-every 10 steps; docs/architecture.md, "One device on TensorFlow"). With a device
-scope Keras uses TensorFlow's default strategy and plain `tf.data` iterators, and
-the numbers are the same. On the JAX backend (and any other) it is a plain
-scope: Keras places everything on the default device, and `device` must be left
-out.
+the model, its optimizer and `fit`. It is deliberately not
+`tf.distribute.OneDeviceStrategy`: under that strategy Keras feeds every `fit`
+and `evaluate` through a `MultiDeviceIterator`, whose prefetching thread can
+still be reading when an evaluation's iterator is destroyed; in TensorFlow 2.21
+that use-after-free crashed about one study in three with SIGSEGV on a loaded
+2-core machine (the smoke study, which evaluates every 10 steps;
+docs/architecture.md, "One device on TensorFlow"). Without `tf.distribute` Keras
+uses TensorFlow's default strategy and plain `tf.data` iterators, and the numbers
+are the same. On the JAX backend (and any other) it is a plain scope: Keras
+places everything on the default device, and `device` must be left out.
 
 Example:
 
@@ -39,20 +39,11 @@ class LocalStrategy(Strategy):
 
 
 class DeviceScopeStrategy(Strategy):
-    """One TensorFlow device, without `tf.distribute` (see the module docstring for why).
-
-    With `explicit=False` (no `device` in the config) the scope changes nothing: TensorFlow
-    already computes on its first GPU, else the CPU, and keeps the input pipeline on the host.
-    With `explicit=True` it is `tf.device(devices[0])`.
-    """
-
-    def __init__(self, name, devices, reason=None, explicit=True):
-        super().__init__(name, devices, reason)
-        self.explicit = explicit
+    """The TensorFlow device a config names, as a `tf.device` scope (no `tf.distribute`: see the
+    module docstring). Without a named device `one_device` is a `LocalStrategy`: TensorFlow
+    already computes on its first GPU, else the CPU, and keeps the input pipeline on the host."""
 
     def scope(self):
-        if not self.explicit:
-            return contextlib.nullcontext()
         import tensorflow as tf
 
         return tf.device(self.devices[0])
@@ -84,20 +75,19 @@ def build(cfg, reason=None):
 def _build_tf(device, reason):
     import tensorflow as tf
 
-    explicit = device is not None
     if device is None:
-        device = "/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0"
-    else:
-        last = device.rsplit("/", 1)[-1]
-        if last.lower().startswith("device:"):
-            last = last[len("device:"):]
-        kind, _, index = last.partition(":")
-        kind = kind.upper()
-        if kind in {"CPU", "GPU", "TPU"}:
-            visible = [d.name for d in tf.config.list_logical_devices(kind)]
-            if not index.isdigit() or int(index) >= len(visible):
-                raise ConfigError(
-                    f"strategy.device: {device!r} is not a visible device; visible {kind} "
-                    f"devices: {', '.join(visible) or 'none'}"
-                )
-    return DeviceScopeStrategy("one_device", [device], reason, explicit=explicit)
+        first = "/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0"
+        return LocalStrategy("one_device", [first], reason)
+    last = device.rsplit("/", 1)[-1]
+    if last.lower().startswith("device:"):
+        last = last[len("device:"):]
+    kind, _, index = last.partition(":")
+    kind = kind.upper()
+    if kind in {"CPU", "GPU", "TPU"}:
+        visible = [d.name for d in tf.config.list_logical_devices(kind)]
+        if not index.isdigit() or int(index) >= len(visible):
+            raise ConfigError(
+                f"strategy.device: {device!r} is not a visible device; visible {kind} "
+                f"devices: {', '.join(visible) or 'none'}"
+            )
+    return DeviceScopeStrategy("one_device", [device], reason)
