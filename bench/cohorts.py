@@ -9,7 +9,7 @@ al.'s simple CNN on MNIST-5k), batch size and cohort size N, side by side:
   `--eval-every` updates); `steady` is its rate between evaluations once compiled, `whole` counts
   its set-up, tracing and compiling too (what every trial alone pays);
 * `cohort N`: `tfbsz.study.cohorts.run_cohort` with N members (learning rates spread over 4x,
-  seeds 0..N-1), one run; `steady` is N trial-steps per cohort update between evaluations once
+  seeds 0..N-1), one run (`N@d`: the same with its trials sharded over d devices, `--devices`); `steady` is N trial-steps per cohort update between evaluations once
   compiled, `whole` counts the members' set-up and the program's compilation too (which a study
   pays once per batch size and cohort size, not once per cohort).
 
@@ -118,14 +118,14 @@ def time_trial(cfg, dataset, batch_size):
     return {"steady": steady_rate([result], 1), "whole": result.steps / whole}
 
 
-def time_cohort(cfg, dataset, batch_size, count):
+def time_cohort(cfg, dataset, batch_size, count, devices=1):
     from tfbsz.study import cohort_runs
     from tfbsz.study.cohorts import run_cohort
 
     group = members(cfg, count)
     try:
         started = time.perf_counter()
-        results = run_cohort(cfg, group, batch_size, dataset)
+        results = run_cohort(cfg, group, batch_size, dataset, devices=devices if devices > 1 else None)
         whole = time.perf_counter() - started
     except Exception as error:  # noqa: BLE001  (a size that does not fit is a result, not a crash)
         if cohort_runs.out_of_memory(error):
@@ -143,11 +143,15 @@ def throughput(mode, names):
         for batch_size in settings["batch_sizes"]:
             cfg = workload(name, mode, batch_size)
             dataset = data.load(cfg.data, seed=0)
+            alone = settings.get("alone", True)
             row = {"workload": name, "batch_size": batch_size,
-                   "plain_fit": time_plain_fit(cfg, dataset, batch_size, settings["steps"]),
-                   "trial": time_trial(cfg, dataset, batch_size), "cohorts": {}}
+                   "plain_fit": time_plain_fit(cfg, dataset, batch_size, settings["steps"]) if alone else None,
+                   "trial": time_trial(cfg, dataset, batch_size) if alone else {"steady": None, "whole": None},
+                   "cohorts": {}}
             for count in settings["cohorts"]:
-                row["cohorts"][count] = time_cohort(cfg, dataset, batch_size, count)
+                for devices in settings.get("devices", [1]):  # N over d devices: key "N@d"
+                    key = count if devices == 1 else f"{count}@{devices}"
+                    row["cohorts"][key] = time_cohort(cfg, dataset, batch_size, count, devices)
             rows.append(row)
             print(format_row(row), flush=True)
     return rows
@@ -218,11 +222,16 @@ def main():
     parser.add_argument("--batch-sizes", help="comma-separated batch sizes (default: the mode's)")
     parser.add_argument("--cohorts", help="comma-separated cohort sizes N (default: the mode's)")
     parser.add_argument("--steps", type=int, help="updates per timed run (default: the mode's)")
+    parser.add_argument("--devices", help="comma-separated device counts to shard each cohort's trials over "
+                        "(default 1; N over d devices is reported as N=N@d)")
+    parser.add_argument("--no-alone", action="store_true", help="skip plain fit and the trial alone")
     parser.add_argument("--json", help="write every number here")
     args = parser.parse_args()
     if args.steps:
         MODES[args.mode]["steps"] = args.steps
-    for key in ("batch_sizes", "cohorts"):
+    if args.no_alone:
+        MODES[args.mode]["alone"] = False
+    for key in ("batch_sizes", "cohorts", "devices"):
         if getattr(args, key):
             MODES[args.mode][key] = [int(v) for v in getattr(args, key).split(",")]
     os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -241,7 +250,7 @@ def main():
         report["throughput"] = throughput(args.mode, names)
         for row in report["throughput"]:
             counts = [n for n, v in row["cohorts"].items() if isinstance(v["steady"], float)]
-            if counts and row["trial"]["whole"]:
+            if counts and row["trial"]["whole"] and row["plain_fit"]:
                 best = max(counts, key=lambda n: row["cohorts"][n]["steady"])
                 print(f"{row['workload']} bs {row['batch_size']}: best N={best}, "
                       f"{row['cohorts'][best]['steady'] / row['trial']['whole']:.1f}x a whole trial alone, "

@@ -112,19 +112,20 @@ SCALES = {
             "cnn_nesterov_snip50": [8, 128, 2048], "noise_lm_adam": [32, 128],
         },
     },
-    # Two ~9-minute GPU calls: 32 trials, nothing stopped early (so every search-luck interval is
-    # bounded where two or more trials reach the goal), the CNN at every batch size 2x apart for
+    # Several ~9-minute GPU calls: 32 trials, nothing stopped early (so every search-luck interval
+    # is bounded where two or more trials reach the goal), the CNN at every batch size 2x apart for
     # Nesterov, Adam and plain SGD (regimes, momentum vs SGD, learning-rate rules), B_simple and
-    # SNIP 90% at batch sizes 4x apart, LARS at the three largest; then the LM with Adam up to 512
-    # and LAMB at the largest of those; the rest (LM Nesterov, SNIP 50%, the LM's B_simple) if time
-    # is left. Run it with `--deadline-s` per call and the same `--out`: it resumes.
+    # SNIP 90% at batch sizes 4x apart, LARS at the three largest; then the LM with Adam at every
+    # batch size 2x apart up to 4096 (2^12, issue 12), Nesterov 4x apart, SNIP 50%, the LM's
+    # B_simple, and LAMB at 256, 512 and 4096. Run it with `--deadline-s` per call and the same
+    # `--out`: it resumes.
     "gpu20": {
         "trials": 32, "stop_when_beaten": False, "deadline_s": None,
         "parts": {
             "cnn_nesterov": CNN_FULL, "cnn_adam": CNN_FULL, "cnn_sgd": CNN_FULL,
             "noise_cnn_nesterov": X4_CNN, "cnn_nesterov_snip90": X4_CNN, "cnn_lars": [512, 1024, 2048],
-            "lm_adam": [8, 16, 32, 64, 128, 256, 512], "lm_lamb": [256, 512],
-            "lm_nesterov": [8, 32, 128, 512], "cnn_nesterov_snip50": X4_CNN, "noise_lm_adam": [8, 32, 128],
+            "lm_adam": LM_FULL, "lm_nesterov": [8, 32, 128, 512], "cnn_nesterov_snip50": X4_CNN,
+            "noise_lm_adam": [8, 32, 128], "lm_lamb": [256, 512, 4096],
         },
     },
     "tiny": {
@@ -169,6 +170,27 @@ def plan_cells(scale, parts=None, batch_sizes=None):
     return [(part, b, step_budget(part, b, scale))
             for part, sizes in chosen.items() if parts is None or part in parts
             for b in sizes if batch_sizes is None or b in batch_sizes]
+
+
+def cell_budget(out, part, batch_size, max_steps, previous=None):
+    """The step budget of a cell about to run: an earlier run's budget for a cell that ran before
+    (resumed or kept), else `max_steps` lowered to BUDGET_FACTOR x the fewest steps to result the
+    part measured at a smaller batch size (at least MIN_BUDGET). With the metaparameters tuned,
+    steps to result do not rise with the batch size, so 3x the best smaller batch size's is as
+    safe a margin as 3x the guess, and it keeps the largest batch sizes' cells (whose steps cost
+    the most) from running budgets sized by a guess made before any measurement. A noise part's
+    cell gets the budget its tuned part had at that batch size."""
+    if previous and previous.get("max_steps"):
+        return previous["max_steps"]
+    if "noise_of" in PARTS[part]:  # the budget its tuned part had at this batch size
+        rows = (read_json(out / PARTS[part]["noise_of"] / "summary.json") or {}).get("batch_sizes", [])
+        return next((r["max_steps"] for r in rows if r["batch_size"] == batch_size and r.get("max_steps")),
+                    max_steps)
+    rows = (read_json(out / part / "summary.json") or {}).get("batch_sizes", [])
+    measured = [r["steps_to_result"] for r in rows if r["batch_size"] < batch_size and r.get("steps_to_result")]
+    if not measured:
+        return max_steps
+    return min(max_steps, max(MIN_BUDGET, int(math.ceil(BUDGET_FACTOR * min(measured)))))
 
 
 def cell_overrides(part, batch_size, max_steps, scale, trials, out):
@@ -386,6 +408,7 @@ def main(argv=None):
             print(f"[{elapsed:6.0f}s] {key}: not started (deadline {deadline:.0f} s)", flush=True)
             timings["cells"].setdefault(key, {"status": "not started (deadline)", "max_steps": max_steps})
             continue
+        max_steps = cell_budget(out, part, batch_size, max_steps, previous_cells.get(key))
         cell_start = time.monotonic()
         # written first: a run killed during this cell still says which cell it was in
         timings["cells"][key] = {"status": "running (cut short: the run ended during this cell)",

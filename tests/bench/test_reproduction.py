@@ -50,6 +50,21 @@ def test_every_cell_of_every_scale_is_a_valid_config(scale, tmp_path):
             assert cfg["search"]["parallel_trials"] == cfg["search"]["trials"] == 4
 
 
+def test_a_cell_s_budget_comes_from_smaller_batch_sizes_measured_or_an_earlier_run(tmp_path):
+    rows = [{"batch_size": 256, "steps_to_result": 208, "max_steps": 1069},
+            {"batch_size": 512, "steps_to_result": 250, "max_steps": 985},
+            {"batch_size": 1024, "steps_to_result": None, "max_steps": 624}]
+    reproduce.write_json(tmp_path / "lm_adam" / "summary.json", {"batch_sizes": rows})
+    budget = reproduce.cell_budget
+    assert budget(tmp_path, "lm_adam", 4096, 911) == 624  # 3 x 208, the fewest steps at a smaller size
+    assert budget(tmp_path, "lm_adam", 256, 1069) == 1069  # nothing smaller measured: the guess
+    assert budget(tmp_path, "lm_adam", 4096, 500) == 500  # never above the guess
+    assert budget(tmp_path, "lm_adam", 4096, 911, {"max_steps": 911, "status": "interrupted"}) == 911
+    assert budget(tmp_path, "lm_lamb", 4096, 911) == 911  # another part's measurements do not count
+    assert budget(tmp_path, "noise_lm_adam", 512, 700) == 985  # a noise cell: its tuned part's budget
+    assert budget(tmp_path, "noise_lm_adam", 64, 700) == 700
+
+
 def test_gpu10_plan_fits_the_lead_s_budget_and_starts_with_lm_adam():
     plan = reproduce.plan_cells("gpu10")
     assert plan[0][0] == "lm_adam"
