@@ -333,22 +333,35 @@ def run_workers(args, scale, plan, trials, deadline, out):
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
-    timings = read_json(out / TIMINGS) or {}
-    timings.update({"scale": scale, "trials": trials, "deadline_s": deadline, "workers": args.workers,
-                    "cells": timings.get("cells", {}), "parts": timings.get("parts", {})})
-    for part in order:
-        worker = read_json(out / f"timings_{part}.json") or {}
-        timings["backend"] = worker.get("backend", timings.get("backend"))
-        timings["cells"].update(worker.get("cells", {}))
-        timings["parts"].update(worker.get("parts", {}))
-        for batch_size in sizes[part]:
-            timings["cells"].setdefault(f"{part}/b{batch_size}", {"status": "not started (deadline)"})
-    timings["total_s"] = _total_wall(timings)
+    timings = merge_worker_timings(out, sizes)
+    timings.update({"scale": scale, "trials": trials, "deadline_s": deadline, "workers": args.workers})
     timings["elapsed_s"] = round(time.monotonic() - start, 2)
     write_json(out / TIMINGS, timings)
     print(json.dumps(timings["parts"], indent=1), flush=True)
     print(f"reproduce: {timings['elapsed_s']:.0f} s elapsed for {timings['total_s']:.0f} s of cells", flush=True)
     return 130 if interrupted else 0
+
+
+def merge_worker_timings(out, sizes):
+    """`<out>/timings.json` updated from each part's worker file `timings_<part>.json`.
+
+    A worker's file starts as a copy of the whole run's timings, so only its own part's cells and
+    part entry are taken from it (another part's cells there are stale copies); a cell of `sizes`
+    ({part: [batch sizes]}) that no worker ran reads "not started (deadline)".
+    """
+    timings = read_json(out / TIMINGS) or {}
+    timings.update({"cells": timings.get("cells", {}), "parts": timings.get("parts", {})})
+    for part, batch_sizes in sizes.items():
+        worker = read_json(out / f"timings_{part}.json") or {}
+        timings["backend"] = worker.get("backend", timings.get("backend"))
+        timings["cells"].update({key: cell for key, cell in worker.get("cells", {}).items()
+                                 if key.split("/")[0] == part})
+        if part in worker.get("parts", {}):
+            timings["parts"][part] = worker["parts"][part]
+        for batch_size in batch_sizes:
+            timings["cells"].setdefault(f"{part}/b{batch_size}", {"status": "not started (deadline)"})
+    timings["total_s"] = _total_wall(timings)
+    return timings
 
 
 def _total_wall(timings):

@@ -478,7 +478,9 @@ def parts_table(out, analyses):
     """Markdown table: part, batch sizes, trials, wall time, B_crit, maximal useful batch size."""
     timings = read_json(pathlib.Path(out) / "timings.json") or {}
     lines = [f"Scale `{timings.get('scale', '?')}`, backend `{timings.get('backend', '?')}`, "
-             f"{timings.get('trials', '?')} trials per batch size, total wall time {_num(timings.get('total_s'))} s.", "",
+             f"{timings.get('trials', '?')} trials per batch size; the cells' wall times add up to "
+             f"{_num(timings.get('total_s'))} s (cells run side by side with `--workers` overlap, so a run "
+             "takes less).", "",
              "| part | batch sizes (reached / run) | wall time (s) | steps to result per batch size | B_crit [90%] | max useful batch size [90%] | warnings |",
              "| --- | --- | ---: | --- | --- | --- | --- |"]
     for part, result in analyses.items():

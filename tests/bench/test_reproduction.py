@@ -65,6 +65,19 @@ def test_a_cell_s_budget_comes_from_smaller_batch_sizes_measured_or_an_earlier_r
     assert budget(tmp_path, "noise_lm_adam", 64, 700) == 700
 
 
+def test_merging_workers_keeps_each_part_s_own_cells_not_their_stale_copies(tmp_path):
+    stale = {"status": "not started (deadline)"}
+    reproduce.write_json(tmp_path / "timings.json", {"cells": {"a/b8": stale, "b/b8": stale}})
+    reproduce.write_json(tmp_path / "timings_a.json", {"backend": "jax", "cells": {
+        "a/b8": {"status": "done", "wall_s": 3.0}, "b/b8": stale}, "parts": {"a": {"wall_s": 3.0}}})
+    reproduce.write_json(tmp_path / "timings_b.json", {"cells": {
+        "a/b8": stale, "b/b8": {"status": "done", "wall_s": 5.0}}, "parts": {"b": {"wall_s": 5.0}}})
+    merged = reproduce.merge_worker_timings(tmp_path, {"a": [8], "b": [8, 16]})
+    assert merged["cells"]["a/b8"]["status"] == merged["cells"]["b/b8"]["status"] == "done"
+    assert merged["cells"]["b/b16"] == stale and merged["total_s"] == 8.0
+    assert merged["parts"] == {"a": {"wall_s": 3.0}, "b": {"wall_s": 5.0}}
+
+
 def test_gpu10_plan_fits_the_lead_s_budget_and_starts_with_lm_adam():
     plan = reproduce.plan_cells("gpu10")
     assert plan[0][0] == "lm_adam"
