@@ -37,7 +37,7 @@ case "${1:-benches}" in
   reproduce)  # resumes /tmp/reproduction, or the run in $FROM (a .tgz of an earlier one)
     [ -d /tmp/reproduction ] || [ -z "${FROM:-}" ] || tar xzf "$FROM" -C /tmp
     timeout -s INT -k 20 "${LIMIT:-540}" python3 bench/reproduce.py --scale gpu20 --out /tmp/reproduction \
-      --workers "${WORKERS:-3}" --deadline-s "${DEADLINE:-445}" ${BATCHES:+--batch-sizes "$BATCHES"} \
+      --workers "${WORKERS:-3}" --deadline-s "${DEADLINE:-445}" ${BATCHES:+--batch-sizes "$BATCHES"} ${REDO:+--redo "$REDO"} \
       > "$OUT/reproduce.log" 2>&1
     tar czf "$OUT/reproduction.tgz" -C /tmp reproduction
     tail -n 30 "$OUT/reproduce.log"

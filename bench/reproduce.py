@@ -19,6 +19,10 @@ cell once S seconds have passed since the start (default: 470 for gpu10, none ot
 `--trials N` overrides the trials per batch size, `--workers N` runs up to N parts at once in
 their own processes (one compiles while another trains; same numbers as one process, tested). A
 rerun with the same `--out` resumes: finished cells are kept (their trials are not run again).
+`--redo part/bN,...` runs those cells again from scratch with the current configs (after a search
+range was widened, say), `--redo edges` every cell whose best trial sits at a search edge that can
+be widened; a redone tuned cell takes its noise cell along, and earlier runs move to
+`<out>/superseded/`.
 
 Parts (`PARTS`): `lm_adam`, `lm_nesterov`, `lm_lamb` (Transformer LM on stdlib_text);
 `cnn_nesterov`, `cnn_adam`, `cnn_lars`, `cnn_sgd` (simple CNN on MNIST-5k); `cnn_nesterov_snip50`,
@@ -191,6 +195,55 @@ def cell_budget(out, part, batch_size, max_steps, previous=None):
     if not measured:
         return max_steps
     return min(max_steps, max(MIN_BUDGET, int(math.ceil(BUDGET_FACTOR * min(measured)))))
+
+
+def edge_cells(out, plan):
+    """The tuned cells of `plan` (`part/bN`) whose best trial sits at a search edge that can be
+    widened, by `tfbsz.analysis.search_edges` on the space that cell searched (its study.json)."""
+    from tfbsz.analysis.search_edges import search_edges
+
+    cells = []
+    for part, batch_size, _ in plan:
+        root = out / part / f"b{batch_size}"
+        rows = (read_json(root / "summary.json") or {}).get("batch_sizes") or []
+        studies = sorted(root.glob("**/study.json"))
+        if "noise_of" in PARTS[part] or not rows or not rows[0].get("best_parameters") or not studies:
+            continue
+        if search_edges(rows[0]["best_parameters"], (read_json(studies[0]) or {}).get("parameter_configs")):
+            cells.append(f"{part}/b{batch_size}")
+    return cells
+
+
+def redo_cells(out, plan, asked):
+    """The cells to run again: `asked` (`part/bN`, or `edges` for `edge_cells`) plus, for each,
+    the noise cell that retrains its best trial; an error message (str) for a cell not in `plan`."""
+    planned = {f"{part}/b{batch_size}" for part, batch_size, _ in plan}
+    cells = [c for c in asked if c != "edges"] + (edge_cells(out, plan) if "edges" in asked else [])
+    unknown = sorted(set(cells) - planned)
+    if unknown:
+        return f"--redo: {', '.join(unknown)} not among the cells to run (part/bN of the scale, --parts, --batch-sizes)"
+    noise = [f"{name}/b{c.split('/b')[1]}" for c in cells for name, spec in PARTS.items()
+             if spec.get("noise_of") == c.split("/")[0]]
+    return list(dict.fromkeys(cells + [c for c in noise if c in planned]))
+
+
+def supersede(out, key):
+    """Moves cell `key`'s folder to `<out>/superseded/<part>/b<N>.<k>` (kept, not reused) and marks
+    its timings entry for a new run (the budget it had is kept: `cell_budget`)."""
+    part, cell = key.split("/")
+    source = out / part / cell
+    if source.exists():
+        k = 1
+        while (out / "superseded" / part / f"{cell}.{k}").exists():
+            k += 1
+        target = out / "superseded" / part / f"{cell}.{k}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+    for name in [TIMINGS] + [f"timings_{p}.json" for p in PARTS]:
+        timings = read_json(out / name)
+        if timings and key in timings.get("cells", {}):
+            timings["cells"][key]["status"] = "to run again (--redo)"
+            write_json(out / name, timings)
 
 
 def cell_overrides(part, batch_size, max_steps, scale, trials, out):
@@ -381,6 +434,9 @@ def main(argv=None):
                         help="start no cell after this many seconds (default: the scale's; 0: none)")
     parser.add_argument("--workers", type=int, default=1,
                         help="run up to this many parts at once, each in its own process (default 1)")
+    parser.add_argument("--redo", help="comma-separated cells (part/bN) to run again from scratch with the "
+                        "current configs, or 'edges': every cell whose best trial sits at a search edge "
+                        "that can be widened; earlier runs move to <out>/superseded/")
     parser.add_argument("--timings-name", default=TIMINGS, help=argparse.SUPPRESS)  # a worker's own file
     args = parser.parse_args(argv)
     scale = args.scale
@@ -400,6 +456,13 @@ def main(argv=None):
     plan = plan_cells(scale, parts, sizes)
     if not plan:
         parser.error("nothing to run: no batch size of the chosen parts is in --batch-sizes")
+    if args.redo:
+        redo = redo_cells(out, plan, [c.strip() for c in args.redo.split(",") if c.strip()])
+        if isinstance(redo, str):
+            parser.error(redo)
+        for key in redo:
+            supersede(out, key)
+        print(f"reproduce: running {len(redo)} cells again: {', '.join(redo) or 'none'}", flush=True)
     if args.workers > 1:
         return run_workers(args, scale, plan, trials, deadline, out)
 

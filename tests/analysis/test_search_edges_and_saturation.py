@@ -86,3 +86,22 @@ def test_saturation_per_batch_size_is_in_the_analysis(tmp_path):
     assert all(len(s.best_so_far) == 7 for s in result.saturation)  # 6 trials + 1 diverged
     assert all(r["saturated"] in (True, False) for r in result.rows)
     assert np.all([s.best_so_far[-1] == r["steps"] for s, r in zip(result.saturation, result.rows)])
+
+
+@pytest.mark.parametrize("name, config, value, expected", [
+    # a decay fraction of 1 (decay over the whole budget) cannot be widened past
+    ("schedule.decay_fraction", {"type": "DOUBLE", "min_value": 0.25, "max_value": 1.0}, 0.95, {}),
+    ("schedule.decay_fraction", {"type": "DOUBLE", "min_value": 0.25, "max_value": 1.0}, 0.26,
+     {"schedule.decay_fraction": "low"}),
+    # momentum 0 is a limit on the low side, 0.999 is not one on the high side
+    ("momentum", {"type": "DOUBLE", "min_value": 0.0, "max_value": 0.999, "scale": "REVERSE_LOG_SCALE"}, 0.01, {}),
+    ("optimizer.momentum", {"type": "DOUBLE", "min_value": 0.5, "max_value": 0.999, "scale": "REVERSE_LOG_SCALE"},
+     0.52, {"optimizer.momentum": "low"}),
+    ("optimizer.momentum", {"type": "DOUBLE", "min_value": 0.0, "max_value": 0.999, "scale": "REVERSE_LOG_SCALE"},
+     0.9989, {"optimizer.momentum": "high"}),
+    # a learning rate has no natural limit
+    ("optimizer.learning_rate", {"type": "DOUBLE", "min_value": 1e-4, "max_value": 1.0, "scale": "LOG_SCALE"},
+     0.9, {"optimizer.learning_rate": "high"}),
+])
+def test_an_end_at_the_parameter_s_own_limit_is_not_an_edge(name, config, value, expected):
+    assert search_edges({name: value}, {name: config}) == expected

@@ -78,6 +78,32 @@ def test_merging_workers_keeps_each_part_s_own_cells_not_their_stale_copies(tmp_
     assert merged["parts"] == {"a": {"wall_s": 3.0}, "b": {"wall_s": 5.0}}
 
 
+def test_redo_edges_finds_widenable_edges_takes_noise_cells_along_and_keeps_the_old_run(tmp_path):
+    space = {"optimizer.learning_rate": {"type": "DOUBLE", "min_value": 1e-4, "max_value": 1.0, "scale": "LOG_SCALE"},
+             "optimizer.momentum": {"type": "DOUBLE", "min_value": 0.0, "max_value": 0.999,
+                                    "scale": "REVERSE_LOG_SCALE"}}
+    best = {8: {"optimizer.learning_rate": 0.9, "optimizer.momentum": 0.9},     # learning rate: high edge
+            32: {"optimizer.learning_rate": 0.01, "optimizer.momentum": 0.01}}  # momentum at its limit 0: no edge
+    for batch_size, parameters in best.items():
+        root = tmp_path / "cnn_nesterov" / f"b{batch_size}"
+        reproduce.write_json(root / "summary.json", {"batch_sizes": [{"batch_size": batch_size,
+                                                                      "best_parameters": parameters}]})
+        reproduce.write_json(root / "mnist5k" / "simple_cnn" / "nesterov" / str(batch_size) / "study.json",
+                             {"parameter_configs": space})
+    reproduce.write_json(tmp_path / "timings.json", {"cells": {"cnn_nesterov/b8": {"status": "done", "max_steps": 99}}})
+    plan = reproduce.plan_cells("gpu20", ["cnn_nesterov", "noise_cnn_nesterov"], [8, 32])
+    assert reproduce.edge_cells(tmp_path, plan) == ["cnn_nesterov/b8"]
+    cells = reproduce.redo_cells(tmp_path, plan, ["edges"])
+    assert cells == ["cnn_nesterov/b8", "noise_cnn_nesterov/b8"]
+    assert "not among the cells" in reproduce.redo_cells(tmp_path, plan, ["cnn_adam/b8"])
+    reproduce.supersede(tmp_path, "cnn_nesterov/b8")
+    assert not (tmp_path / "cnn_nesterov" / "b8").exists()
+    assert (tmp_path / "superseded" / "cnn_nesterov" / "b8.1" / "summary.json").exists()
+    cell = reproduce.read_json(tmp_path / "timings.json")["cells"]["cnn_nesterov/b8"]
+    assert cell["status"].startswith("to run again") and cell["max_steps"] == 99
+    assert reproduce.cell_budget(tmp_path, "cnn_nesterov", 8, 3120, cell) == 99  # the same budget as before
+
+
 def test_gpu10_plan_fits_the_lead_s_budget_and_starts_with_lm_adam():
     plan = reproduce.plan_cells("gpu10")
     assert plan[0][0] == "lm_adam"

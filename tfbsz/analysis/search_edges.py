@@ -11,6 +11,10 @@ format of Shallue et al.'s released data):
   as for momentum); below 1/8 is the `low` edge, above 7/8 the `high` edge.
 * `DISCRETE` numeric feasible points: the position of the value's rank among the sorted points.
 * Categorical values, missing parameters and malformed configs are never flagged.
+* A side whose range already ends at the parameter's own limit is never flagged: nothing lies
+  past it to search (a decay or warmup fraction of 1, a momentum, beta, weight decay or label
+  smoothing of 0; `NATURAL_LIMITS`, matched on the last part of the name, so `momentum` and
+  `optimizer.momentum` alike).
 
 Pure Python (no NumPy), so `tfbsz.records.summary` can call it.
 
@@ -18,16 +22,31 @@ Pure Python (no NumPy), so `tfbsz.records.summary` can call it.
 ...            "momentum": {"type": "DOUBLE", "min_value": 0.0, "max_value": 0.99, "scale": "REVERSE_LOG_SCALE"}}
 >>> search_edges({"lr": 0.7, "momentum": 0.9}, configs)
 {'lr': 'high'}
+>>> search_edges({"schedule.decay_fraction": 0.98},
+...              {"schedule.decay_fraction": {"type": "DOUBLE", "min_value": 0.25, "max_value": 1.0}})
+{}
 >>> WIDEN_HINT
 'widen the search range past that edge (search.space) and re-run those batch sizes'
 """
 
 import math
 
-__all__ = ["EDGE_FRACTION", "WIDEN_HINT", "position_on_scale", "search_edges"]
+__all__ = ["EDGE_FRACTION", "NATURAL_LIMITS", "WIDEN_HINT", "position_on_scale", "search_edges"]
 
 EDGE_FRACTION = 1.0 / 8.0
 WIDEN_HINT = "widen the search range past that edge (search.space) and re-run those batch sizes"
+
+# (lowest, highest) value a parameter can take, by the last part of its name (None: no limit).
+NATURAL_LIMITS = {
+    "decay_fraction": (0.0, 1.0),
+    "warmup_fraction": (0.0, 1.0),
+    "momentum": (0.0, None),
+    "beta_1": (0.0, None),
+    "beta_2": (0.0, None),
+    "weight_decay": (0.0, None),
+    "label_smoothing": (0.0, 1.0),
+    "mixup_alpha": (0.0, None),
+}
 
 _TRANSFORMS = {
     "LINEAR_SCALE": lambda v: v,
@@ -73,8 +92,17 @@ def _configs(parameter_configs):
     return out
 
 
+def _at_natural_limit(name, side, config):
+    """Whether the `side` ("low"/"high") end of `config`'s range is the parameter's own limit."""
+    limits = NATURAL_LIMITS.get(str(name).rsplit(".", 1)[-1])
+    limit = None if limits is None else limits[0 if side == "low" else 1]
+    end = config.get("min_value" if side == "low" else "max_value")
+    return limit is not None and _real(end) and abs(end - limit) <= 1e-12
+
+
 def search_edges(parameters, parameter_configs, fraction=EDGE_FRACTION):
-    """{name: "low" | "high"} for each searched parameter whose value sits in an outer `fraction`.
+    """{name: "low" | "high"} for each searched parameter whose value sits in an outer `fraction`
+    of its range, on a side that could be widened (not at the parameter's own limit).
 
     `parameter_configs` is a mapping name -> config, or a list of configs with a `parameter` (or
     `name`) key;
@@ -89,8 +117,7 @@ def search_edges(parameters, parameter_configs, fraction=EDGE_FRACTION):
         position = position_on_scale(parameters.get(name), config)
         if position is None:
             continue
-        if position < fraction:
-            edges[name] = "low"
-        elif position > 1.0 - fraction:
-            edges[name] = "high"
+        side = "low" if position < fraction else "high" if position > 1.0 - fraction else None
+        if side is not None and not _at_natural_limit(name, side, config):
+            edges[name] = side
     return edges
