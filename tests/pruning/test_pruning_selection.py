@@ -138,3 +138,37 @@ def test_mask_constraint_round_trips_its_config():
     x = np.array([[-1.0, 2.0]], "float32")
     np.testing.assert_array_equal(ops.convert_to_numpy(again(x)), [[0.0, 0.0]])
     assert again.get_config() == c.get_config()
+
+
+def _masks_by_stable_sort(scores, level):
+    """The selection rule written plainly: the first n - round(level n) of a stable descending sort."""
+    flat = np.concatenate([s.ravel() for s in scores])
+    keep = flat.size - int(round(level * flat.size))
+    kept = np.zeros(flat.size, dtype="float32")
+    kept[np.argsort(-flat, kind="stable")[:keep]] = 1.0
+    out, start = [], 0
+    for s in scores:
+        out.append(kept[start : start + s.size].reshape(s.shape))
+        start += s.size
+    return out
+
+
+@pytest.mark.parametrize("case", ["random", "ties", "nan_and_inf", "all_equal"])
+@pytest.mark.parametrize("level", [0.0, 0.3, 0.5, 0.9, 0.999])
+def test_global_top_k_selects_what_a_stable_sort_selects(case, level):
+    from tfbsz.training.pruning import _global_top_k_masks
+
+    rng = np.random.default_rng(7)
+    shapes = [(31, 17), (17,), (5, 4, 3)]
+    if case == "random":
+        scores = [rng.random(s) for s in shapes]
+    elif case == "ties":  # few distinct values: the threshold value is shared by many positions
+        scores = [rng.integers(0, 4, s).astype("float64") for s in shapes]
+    elif case == "nan_and_inf":
+        scores = [rng.integers(0, 3, s).astype("float64") for s in shapes]
+        scores[0][0, :5], scores[1][3:9], scores[2][0, 0, :2] = np.nan, np.inf, np.nan
+    else:
+        scores = [np.ones(s) for s in shapes]
+    got, want = _global_top_k_masks(scores, level), _masks_by_stable_sort(scores, level)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)

@@ -188,8 +188,10 @@ def _included_variables(model, include):
 # ---------------------------------------------------------------------------------------------
 
 
-def _gradients(model, loss_fn, x, y):
-    """Gradients of ``loss_fn(y, model(x))`` w.r.t. the model's trainable variables (NumPy).
+def _gradient_function(model, loss_fn):
+    """``gradients(x, y)``: the gradients of ``loss_fn(y, model(x))`` w.r.t. the model's trainable
+    variables, as backend arrays (None for a variable without one). On JAX the arrays come back
+    before the device has computed them, so a caller can queue several batches and convert later.
 
     The only backend-specific code in this module.
     """
@@ -197,25 +199,31 @@ def _gradients(model, loss_fn, x, y):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        def tape_gradients():
+        def tape_gradients(x, y):
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True))
             return tape.gradient(loss, model.trainable_variables)
 
-        if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
-            # Distributed variables differentiate only inside a replica: run the whole batch
-            # on every replica and keep the first replica's (identical) gradients.
-            strategy = tf.distribute.get_strategy()
-            per_replica = strategy.run(tape_gradients)
-            grads = [strategy.experimental_local_results(g)[0] for g in per_replica]
-        else:
-            grads = tape_gradients()
-    elif backend == "jax":
+        def gradients(x, y):
+            if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
+                # Distributed variables differentiate only inside a replica: run the whole batch
+                # on every replica and keep the first replica's (identical) gradients.
+                strategy = tf.distribute.get_strategy()
+                per_replica = strategy.run(tape_gradients, args=(x, y))
+                return [strategy.experimental_local_results(g)[0] for g in per_replica]
+            return tape_gradients(x, y)
+
+        return gradients
+    if backend == "jax":
+        function = _jax_gradient_function(model, loss_fn)
         trainable = [v.value for v in model.trainable_variables]
         non_trainable = [v.value for v in model.non_trainable_variables]
-        grads = _jax_gradient_function(model, loss_fn)(trainable, non_trainable, x, y)
-    else:
-        raise NotImplementedError(f"SNIP gradients on the {backend!r} backend")
+        return lambda x, y: function(trainable, non_trainable, x, y)
+    raise NotImplementedError(f"SNIP gradients on the {backend!r} backend")
+
+
+def _float64_gradients(grads, model):
+    """`grads` (from `_gradient_function`) as float64 NumPy arrays, zeros where there is none."""
     return [
         np.zeros(v.shape) if g is None else ops.convert_to_numpy(g).astype("float64")
         for g, v in zip(grads, model.trainable_variables)
@@ -279,13 +287,17 @@ def _snip_scores(model, variables, batches, num_batches, loss_fn):
     loss_fn = loss_fn or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     index = {id(v): i for i, v in enumerate(model.trainable_variables)}
     summed = [np.zeros(v.shape, "float64") for v in variables]
+    gradients = _gradient_function(model, loss_fn)
+    pending = []  # every batch's gradients queued first (JAX computes them while we convert)
     iterator = iter(batches)
     for _ in range(num_batches):
         try:
             x, y = next(iterator)
         except StopIteration:
             break
-        grads = _gradients(model, loss_fn, x, y)
+        pending.append(gradients(x, y))
+    for grads in pending:  # summed in float64, batch after batch
+        grads = _float64_gradients(grads, model)
         for total, v in zip(summed, variables):
             total += grads[index[id(v)]]
     return [np.abs(g * _numpy(v)) for g, v in zip(summed, variables)]
@@ -311,9 +323,17 @@ def _global_top_k_masks(scores, level):
     """
     flat = np.concatenate([s.ravel() for s in scores])
     keep = flat.size - int(round(level * flat.size))
-    order = np.argsort(-flat, kind="stable")
     kept = np.zeros(flat.size, dtype="float32")
-    kept[order[:keep]] = 1.0
+    if keep > 0:
+        # The first `keep` of a stable descending sort, without sorting: every score above the
+        # keep-th largest, then as many of the scores equal to it as are left, lowest position first.
+        # (NaN ranks below every number, as it does in the sort.)
+        ranked = np.where(np.isnan(flat), -np.inf, flat)
+        threshold = np.partition(ranked, flat.size - keep)[flat.size - keep]
+        above = ranked > threshold
+        at = np.flatnonzero(ranked == threshold)
+        kept[above] = 1.0
+        kept[at[: keep - int(above.sum())]] = 1.0
     masks, start = [], 0
     for s in scores:
         masks.append(kept[start : start + s.size].reshape(s.shape))
