@@ -34,7 +34,10 @@ optimizers() {
 case "${1:-benches}" in
   setup)
     ;;
-  reproduce)  # resumes /tmp/reproduction, or the run in $FROM (a .tgz of an earlier one)
+  reproduce)  # resumes /tmp/reproduction, or the run in $FROM (a .tgz of an earlier one);
+    # REDO=edges is safe to repeat (cells already rerun with the current ranges are not picked
+    # again); an explicit REDO=part/bN list belongs on the first call only
+    # (a cell named again starts over).
     [ -d /tmp/reproduction ] || [ -z "${FROM:-}" ] || tar xzf "$FROM" -C /tmp
     timeout -s INT -k 20 "${LIMIT:-540}" python3 bench/reproduce.py --scale gpu20 --out /tmp/reproduction \
       --workers "${WORKERS:-3}" --deadline-s "${DEADLINE:-445}" ${BATCHES:+--batch-sizes "$BATCHES"} ${REDO:+--redo "$REDO"} \

@@ -20,9 +20,9 @@ cell once S seconds have passed since the start (default: 470 for gpu10, none ot
 their own processes (one compiles while another trains; same numbers as one process, tested). A
 rerun with the same `--out` resumes: finished cells are kept (their trials are not run again).
 `--redo part/bN,...` runs those cells again from scratch with the current configs (after a search
-range was widened, say), `--redo edges` every cell whose best trial sits at a search edge that can
-be widened; a redone tuned cell takes its noise cell along, and earlier runs move to
-`<out>/superseded/`.
+range was widened, say), `--redo edges` every cell whose best trial sits at a search edge that the
+config now widens (so repeating it does not rerun a cell already rerun); a redone tuned cell takes
+its noise cell along, and earlier runs move to `<out>/superseded/`.
 
 Parts (`PARTS`): `lm_adam`, `lm_nesterov`, `lm_lamb` (Transformer LM on stdlib_text);
 `cnn_nesterov`, `cnn_adam`, `cnn_lars`, `cnn_sgd` (simple CNN on MNIST-5k); `cnn_nesterov_snip50`,
@@ -184,7 +184,8 @@ def cell_budget(out, part, batch_size, max_steps, previous=None):
     safe a margin as 3x the guess, and it keeps the largest batch sizes' cells (whose steps cost
     the most) from running budgets sized by a guess made before any measurement. A noise part's
     cell gets the budget its tuned part had at that batch size."""
-    if previous and previous.get("max_steps"):
+    ran = previous and not str(previous.get("status", "")).startswith(("not started", "skipped"))
+    if ran and previous.get("max_steps"):
         return previous["max_steps"]
     if "noise_of" in PARTS[part]:  # the budget its tuned part had at this batch size
         rows = (read_json(out / PARTS[part]["noise_of"] / "summary.json") or {}).get("batch_sizes", [])
@@ -199,18 +200,29 @@ def cell_budget(out, part, batch_size, max_steps, previous=None):
 
 def edge_cells(out, plan):
     """The tuned cells of `plan` (`part/bN`) whose best trial sits at a search edge that can be
-    widened, by `tfbsz.analysis.search_edges` on the space that cell searched (its study.json)."""
+    widened (`tfbsz.analysis.search_edges` on the space that cell searched, its study.json) and
+    that the part's config now widens past that edge: rerunning a cell with the same space would
+    give the same trials, so a cell already rerun with the current ranges is not picked again."""
     from tfbsz.analysis.search_edges import search_edges
+    from tfbsz.core.config import load_config
 
-    cells = []
+    cells, spaces = [], {}
     for part, batch_size, _ in plan:
         root = out / part / f"b{batch_size}"
         rows = (read_json(root / "summary.json") or {}).get("batch_sizes") or []
         studies = sorted(root.glob("**/study.json"))
         if "noise_of" in PARTS[part] or not rows or not rows[0].get("best_parameters") or not studies:
             continue
-        if search_edges(rows[0]["best_parameters"], (read_json(studies[0]) or {}).get("parameter_configs")):
-            cells.append(f"{part}/b{batch_size}")
+        searched = (read_json(studies[0]) or {}).get("parameter_configs") or {}
+        if part not in spaces:
+            spaces[part] = load_config(str(CONFIGS / PARTS[part]["config"]),
+                                       list(PARTS[part].get("overrides", ())))["search"]["space"]
+        for name, side in search_edges(rows[0]["best_parameters"], searched).items():
+            end, now = ("min_value", "min") if side == "low" else ("max_value", "max")
+            current = (spaces[part].get(name) or {}).get(now)
+            if current is not None and current != (searched.get(name) or {}).get(end):
+                cells.append(f"{part}/b{batch_size}")
+                break
     return cells
 
 
@@ -224,6 +236,10 @@ def redo_cells(out, plan, asked):
         return f"--redo: {', '.join(unknown)} not among the cells to run (part/bN of the scale, --parts, --batch-sizes)"
     noise = [f"{name}/b{c.split('/b')[1]}" for c in cells for name, spec in PARTS.items()
              if spec.get("noise_of") == c.split("/")[0]]
+    for cell in noise:
+        if cell not in planned and (out / cell).exists():
+            print(f"reproduce: warning: {cell} retrained the best trial of a cell run again here; "
+                  f"add it (--parts, --batch-sizes) or --redo it later", flush=True)
     return list(dict.fromkeys(cells + [c for c in noise if c in planned]))
 
 
@@ -239,6 +255,10 @@ def supersede(out, key):
         target = out / "superseded" / part / f"{cell}.{k}"
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)
+    summary = read_json(out / part / "summary.json")
+    if summary:  # the part's merged summary no longer reports the moved run
+        summary["batch_sizes"] = [r for r in summary.get("batch_sizes", []) if f"b{r['batch_size']}" != cell]
+        write_json(out / part / "summary.json", summary)
     for name in [TIMINGS] + [f"timings_{p}.json" for p in PARTS]:
         timings = read_json(out / name)
         if timings and key in timings.get("cells", {}):
@@ -436,7 +456,8 @@ def main(argv=None):
                         help="run up to this many parts at once, each in its own process (default 1)")
     parser.add_argument("--redo", help="comma-separated cells (part/bN) to run again from scratch with the "
                         "current configs, or 'edges': every cell whose best trial sits at a search edge "
-                        "that can be widened; earlier runs move to <out>/superseded/")
+                        "that the config now widens; earlier runs move to <out>/superseded/ (give it to "
+                        "the first of several calls only: an explicit cell given again starts over)")
     parser.add_argument("--timings-name", default=TIMINGS, help=argparse.SUPPRESS)  # a worker's own file
     args = parser.parse_args(argv)
     scale = args.scale
@@ -507,7 +528,7 @@ def main(argv=None):
             timings["cells"][key]["wall_time"] = spent[str(batch_size)]
         cells = {b: c for b in SCALES[scale]["parts"][part]
                  for c in [timings["cells"].get(f"{part}/b{b}")] if c}
-        merge_part_summary(out / part, part, scale, {b: c["max_steps"] for b, c in cells.items()},
+        merge_part_summary(out / part, part, scale, {b: c.get("max_steps") for b, c in cells.items()},
                            {b: c.get("wall_s") for b, c in cells.items()})
         timings["parts"][part] = {"wall_s": round(sum(c.get("wall_s") or 0 for c in cells.values()), 2),
                                   "cells": len(cells)}

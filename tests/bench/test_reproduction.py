@@ -79,19 +79,29 @@ def test_merging_workers_keeps_each_part_s_own_cells_not_their_stale_copies(tmp_
 
 
 def test_redo_edges_finds_widenable_edges_takes_noise_cells_along_and_keeps_the_old_run(tmp_path):
-    space = {"optimizer.learning_rate": {"type": "DOUBLE", "min_value": 1e-4, "max_value": 1.0, "scale": "LOG_SCALE"},
-             "optimizer.momentum": {"type": "DOUBLE", "min_value": 0.0, "max_value": 0.999,
-                                    "scale": "REVERSE_LOG_SCALE"}}
-    best = {8: {"optimizer.learning_rate": 0.9, "optimizer.momentum": 0.9},     # learning rate: high edge
-            32: {"optimizer.learning_rate": 0.01, "optimizer.momentum": 0.01}}  # momentum at its limit 0: no edge
-    for batch_size, parameters in best.items():
+    # configs/reproduction/cnn_nesterov.yaml searches momentum in [0, 0.999] and the learning rate
+    # in [1e-4, 1]; the cells below searched narrower ranges, or the same
+    def space(momentum_min, lr_max):
+        return {"optimizer.learning_rate": {"type": "DOUBLE", "min_value": 1e-4, "max_value": lr_max,
+                                            "scale": "LOG_SCALE"},
+                "optimizer.momentum": {"type": "DOUBLE", "min_value": momentum_min, "max_value": 0.999,
+                                       "scale": "REVERSE_LOG_SCALE"}}
+    cells = {8: (space(0.5, 1.0), {"optimizer.learning_rate": 0.01, "optimizer.momentum": 0.51}),  # widened since
+             32: (space(0.0, 1.0), {"optimizer.learning_rate": 0.01, "optimizer.momentum": 0.01}),  # at its limit
+             128: (space(0.0, 1.0), {"optimizer.learning_rate": 0.9, "optimizer.momentum": 0.9}),   # edge, not widened
+             512: (space(0.0, 1.0), {"optimizer.learning_rate": 0.01, "optimizer.momentum": 0.9})}  # no edge
+    for batch_size, (searched, parameters) in cells.items():
         root = tmp_path / "cnn_nesterov" / f"b{batch_size}"
         reproduce.write_json(root / "summary.json", {"batch_sizes": [{"batch_size": batch_size,
                                                                       "best_parameters": parameters}]})
         reproduce.write_json(root / "mnist5k" / "simple_cnn" / "nesterov" / str(batch_size) / "study.json",
-                             {"parameter_configs": space})
-    reproduce.write_json(tmp_path / "timings.json", {"cells": {"cnn_nesterov/b8": {"status": "done", "max_steps": 99}}})
-    plan = reproduce.plan_cells("gpu20", ["cnn_nesterov", "noise_cnn_nesterov"], [8, 32])
+                             {"parameter_configs": searched})
+    reproduce.write_json(tmp_path / "cnn_nesterov" / "summary.json", {"batch_sizes": [
+        {"batch_size": b, "max_steps": 99} for b in cells]})
+    reproduce.write_json(tmp_path / "timings.json", {"cells": {
+        "cnn_nesterov/b8": {"status": "done", "max_steps": 99},
+        "cnn_nesterov/b32": {"status": "not started (deadline)", "max_steps": 870}}})
+    plan = reproduce.plan_cells("gpu20", ["cnn_nesterov", "noise_cnn_nesterov"], list(cells))
     assert reproduce.edge_cells(tmp_path, plan) == ["cnn_nesterov/b8"]
     cells = reproduce.redo_cells(tmp_path, plan, ["edges"])
     assert cells == ["cnn_nesterov/b8", "noise_cnn_nesterov/b8"]
@@ -99,9 +109,17 @@ def test_redo_edges_finds_widenable_edges_takes_noise_cells_along_and_keeps_the_
     reproduce.supersede(tmp_path, "cnn_nesterov/b8")
     assert not (tmp_path / "cnn_nesterov" / "b8").exists()
     assert (tmp_path / "superseded" / "cnn_nesterov" / "b8.1" / "summary.json").exists()
-    cell = reproduce.read_json(tmp_path / "timings.json")["cells"]["cnn_nesterov/b8"]
+    timings = reproduce.read_json(tmp_path / "timings.json")["cells"]
+    cell = timings["cnn_nesterov/b8"]
     assert cell["status"].startswith("to run again") and cell["max_steps"] == 99
     assert reproduce.cell_budget(tmp_path, "cnn_nesterov", 8, 3120, cell) == 99  # the same budget as before
+    summary = reproduce.read_json(tmp_path / "cnn_nesterov" / "summary.json")
+    assert [r["batch_size"] for r in summary["batch_sizes"]] == [32, 128, 512]  # the moved run is gone
+    # a cell that never ran (deadline) gets a budget from the measurements, not the guess it was listed with
+    assert reproduce.cell_budget(tmp_path, "cnn_nesterov", 32, 870, timings["cnn_nesterov/b32"]) == 870
+    reproduce.write_json(tmp_path / "cnn_nesterov" / "summary.json", {"batch_sizes": [
+        {"batch_size": 16, "steps_to_result": 100}]})
+    assert reproduce.cell_budget(tmp_path, "cnn_nesterov", 32, 870, timings["cnn_nesterov/b32"]) == 300
 
 
 def test_gpu10_plan_fits_the_lead_s_budget_and_starts_with_lm_adam():

@@ -167,6 +167,7 @@ def test_global_top_k_selects_what_a_stable_sort_selects(case, level):
     elif case == "nan_and_inf":
         scores = [rng.integers(0, 3, s).astype("float64") for s in shapes]
         scores[0][0, :5], scores[1][3:9], scores[2][0, 0, :2] = np.nan, np.inf, np.nan
+        scores[0][2, :7], scores[2][1, 1, :] = -np.inf, np.nan  # -inf ranks above NaN
     else:
         scores = [np.ones(s) for s in shapes]
     got, want = _global_top_k_masks(scores, level), _masks_by_stable_sort(scores, level)

@@ -288,18 +288,23 @@ def _snip_scores(model, variables, batches, num_batches, loss_fn):
     index = {id(v): i for i, v in enumerate(model.trainable_variables)}
     summed = [np.zeros(v.shape, "float64") for v in variables]
     gradients = _gradient_function(model, loss_fn)
-    pending = []  # every batch's gradients queued first (JAX computes them while we convert)
-    iterator = iter(batches)
+    def add(grads):  # summed in float64, batch after batch
+        grads = _float64_gradients(grads, model)
+        for total, v in zip(summed, variables):
+            total += grads[index[id(v)]]
+
+    pending = []  # the next batch's gradients are queued before this one's are converted (JAX
+    iterator = iter(batches)  # computes them meanwhile); two sets at most on the device
     for _ in range(num_batches):
         try:
             x, y = next(iterator)
         except StopIteration:
             break
         pending.append(gradients(x, y))
-    for grads in pending:  # summed in float64, batch after batch
-        grads = _float64_gradients(grads, model)
-        for total, v in zip(summed, variables):
-            total += grads[index[id(v)]]
+        if len(pending) > 1:
+            add(pending.pop(0))
+    for grads in pending:
+        add(grads)
     return [np.abs(g * _numpy(v)) for g, v in zip(summed, variables)]
 
 
@@ -324,16 +329,20 @@ def _global_top_k_masks(scores, level):
     flat = np.concatenate([s.ravel() for s in scores])
     keep = flat.size - int(round(level * flat.size))
     kept = np.zeros(flat.size, dtype="float32")
-    if keep > 0:
-        # The first `keep` of a stable descending sort, without sorting: every score above the
-        # keep-th largest, then as many of the scores equal to it as are left, lowest position first.
-        # (NaN ranks below every number, as it does in the sort.)
-        ranked = np.where(np.isnan(flat), -np.inf, flat)
-        threshold = np.partition(ranked, flat.size - keep)[flat.size - keep]
-        above = ranked > threshold
-        at = np.flatnonzero(ranked == threshold)
-        kept[above] = 1.0
-        kept[at[: keep - int(above.sum())]] = 1.0
+    # The first `keep` of a stable descending sort, without sorting: every number above the keep-th
+    # largest, then as many of the numbers equal to it as are left, lowest position first; NaN
+    # scores come after every number (as in the sort), by position.
+    nan = np.isnan(flat)
+    positions = np.flatnonzero(~nan)
+    numbers = flat[positions]
+    k = min(keep, numbers.size)
+    if k > 0:
+        threshold = np.partition(numbers, numbers.size - k)[numbers.size - k]
+        above = numbers > threshold
+        kept[positions[above]] = 1.0
+        kept[positions[np.flatnonzero(numbers == threshold)[: k - int(above.sum())]]] = 1.0
+    if keep > k:
+        kept[np.flatnonzero(nan)[: keep - k]] = 1.0
     masks, start = [], 0
     for s in scores:
         masks.append(kept[start : start + s.size].reshape(s.shape))
