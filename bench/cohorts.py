@@ -9,9 +9,10 @@ al.'s simple CNN on MNIST-5k), batch size and cohort size N, side by side:
   `--eval-every` updates); `steady` is its rate between evaluations once compiled, `whole` counts
   its set-up, tracing and compiling too (what every trial alone pays);
 * `cohort N`: `tfbsz.study.cohorts.run_cohort` with N members (learning rates spread over 4x,
-  seeds 0..N-1), one run (`N@d`: the same with its trials sharded over d devices, `--devices`); `steady` is N trial-steps per cohort update between evaluations once
-  compiled, `whole` counts the members' set-up and the program's compilation too (which a study
-  pays once per batch size and cohort size, not once per cohort).
+  seeds 0..N-1), one run (`N@d`: the same with its trials sharded over d devices, `--devices`);
+  `steady` is N trial-steps per cohort update between evaluations once compiled, `whole` counts
+  the members' set-up and the program's compilation too (which a study pays once per batch size
+  and cohort size, not once per cohort).
 
 Part `study`: the default study (`configs/transformer.yaml`) with `search.trials` T and
 `search.parallel_trials` P for each `T:P` of `--study-runs`, each a fresh `python -m tfbsz.run`,

@@ -188,9 +188,7 @@ def cell_budget(out, part, batch_size, max_steps, previous=None):
     if ran and previous.get("max_steps"):
         return previous["max_steps"]
     if "noise_of" in PARTS[part]:  # the budget its tuned part had at this batch size
-        rows = (read_json(out / PARTS[part]["noise_of"] / "summary.json") or {}).get("batch_sizes", [])
-        return next((r["max_steps"] for r in rows if r["batch_size"] == batch_size and r.get("max_steps")),
-                    max_steps)
+        return summary_row(out / PARTS[part]["noise_of"], batch_size).get("max_steps") or max_steps
     rows = (read_json(out / part / "summary.json") or {}).get("batch_sizes", [])
     measured = [r["steps_to_result"] for r in rows if r["batch_size"] < batch_size and r.get("steps_to_result")]
     if not measured:
@@ -287,13 +285,16 @@ def cell_overrides(part, batch_size, max_steps, scale, trials, out):
     return sets
 
 
+def summary_row(part_dir, batch_size):
+    """The row of `batch_size` in the part's merged `summary.json` ({} when there is none)."""
+    rows = (read_json(part_dir / "summary.json") or {}).get("batch_sizes", [])
+    return next((row for row in rows if row["batch_size"] == batch_size), {})
+
+
 def best_parameters(part_dir, batch_size):
     """The best trial's searched parameters of `part_dir` at `batch_size` (None: none reached)."""
-    summary = read_json(part_dir / "summary.json") or {}
-    for row in summary.get("batch_sizes", []):
-        if row["batch_size"] == batch_size and row.get("steps_to_result") is not None:
-            return row["best_parameters"]
-    return None
+    row = summary_row(part_dir, batch_size)
+    return row["best_parameters"] if row.get("steps_to_result") is not None else None
 
 
 def read_json(path):

@@ -288,13 +288,16 @@ def _snip_scores(model, variables, batches, num_batches, loss_fn):
     index = {id(v): i for i, v in enumerate(model.trainable_variables)}
     summed = [np.zeros(v.shape, "float64") for v in variables]
     gradients = _gradient_function(model, loss_fn)
+
     def add(grads):  # summed in float64, batch after batch
         grads = _float64_gradients(grads, model)
         for total, v in zip(summed, variables):
             total += grads[index[id(v)]]
 
-    pending = []  # the next batch's gradients are queued before this one's are converted (JAX
-    iterator = iter(batches)  # computes them meanwhile); two sets at most on the device
+    # The next batch's gradients are queued before this one's are converted (JAX computes them
+    # meanwhile); two sets at most wait on the device.
+    pending = []
+    iterator = iter(batches)
     for _ in range(num_batches):
         try:
             x, y = next(iterator)
