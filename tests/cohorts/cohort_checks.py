@@ -5,6 +5,7 @@ Usage: python cohort_checks.py CHECK [ARG]
   workloads                           transformer LM, pruning and mixup cohorts vs run_trial
   compile_once                        trace counts over repeated cohorts and cohorts of one
   sharded                             a cohort sharded over the host devices vs one device
+  split                               a cohort past the array-size limit, run in groups, vs whole
 
 The report holds, per compared member, the measurements of both runs (tests compare them),
 so every assertion lives in the test file.
@@ -258,13 +259,48 @@ def sharded():
             "sharded": [summary(r) for r in split], "sharded_extra": split[0].extra["cohort"]}
 
 
+def split():
+    """Five members under a limit that lets two share a device: groups of 2, 2 and 1, each member's
+    numbers as in the whole cohort; the limit from the traced step is exact at the edge."""
+    from tfbsz import data
+    from tfbsz.study.cohorts import CohortMember, engine, programs, run_cohort
+
+    dataset = data.load({"name": "digits"}, seed=0)
+    cfg = digits_cfg("momentum", 0.1)
+    parameters = [{"optimizer.learning_rate": lr} for lr in (0.02, 0.05, DIVERGING_LR, 0.1, 0.2)]
+    members = [CohortMember(p, seed=i, trial_id=str(i)) for i, p in enumerate(parameters)]
+    whole = run_cohort(cfg, members, BATCH, dataset)
+    program = next(iter(programs._PROGRAMS.values()))
+    largest = program.largest_member_array
+
+    class Notes(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.notes = []
+
+        def note(self, line):
+            self.notes.append(line)
+
+    engine.MAX_ARRAY_ELEMENTS = 2 * largest  # exactly two members' arrays fit
+    listener = Notes()
+    parts = run_cohort(cfg, members, BATCH, dataset, listener=listener)
+    again = Notes()
+    run_cohort(cfg, members[:3], BATCH, dataset, listener=again)  # noted once per program
+    engine.MAX_ARRAY_ELEMENTS = 2 * largest - 1  # now only one fits
+    singles = run_cohort(cfg, members[:2], BATCH, dataset)
+    return {"largest": largest, "whole": [summary(r) for r in whole], "parts": [summary(r) for r in parts],
+            "sizes": [r.extra["cohort"]["size"] for r in parts], "notes": listener.notes, "notes_again": again.notes,
+            "single_sizes": [r.extra["cohort"]["size"] for r in singles],
+            "listener_ended": sorted(t for t, _ in listener.ended)}
+
+
 def main():
     import keras
 
     check = sys.argv[1]
     arg = sys.argv[2] if len(sys.argv) > 2 else None
     handlers = {"exactness": lambda: exactness(arg), "workloads": workloads,
-                "compile_once": compile_once, "sharded": sharded}
+                "compile_once": compile_once, "sharded": sharded, "split": split}
     report = {"backend": keras.backend.backend(), "check": check, "result": handlers[check]()}
     print(json.dumps(report))
 

@@ -131,3 +131,17 @@ def test_cohort_sharded_over_two_devices_matches_one_device():
     assert "diverged" in outcomes and len(set(outcomes)) > 1
     for i, (one, split) in enumerate(zip(report["one"], report["sharded"])):
         assert_same_trial(one, split, relative=1e-6, label=f"member {i}")
+
+
+def test_a_cohort_past_the_array_limit_runs_in_groups_with_the_same_numbers():
+    report = run_check("split")
+    # digits MLP, batch 32: the largest array of one member's step is a 64x32 kernel (or its
+    # gradient), or a 32x64 batch of inputs: 2048 elements
+    assert report["largest"] == 2048
+    assert report["sizes"] == [2, 2, 2, 2, 1]
+    assert report["single_sizes"] == [1, 1]
+    assert len(report["notes"]) == 1 and "at most 2 trials at once (5 asked)" in report["notes"][0]
+    assert report["notes_again"] == []
+    assert report["listener_ended"] == ["0", "1", "2", "3", "4"]
+    for i, (whole, part) in enumerate(zip(report["whole"], report["parts"])):
+        assert_same_trial(whole, part, relative=1e-6, label=f"member {i}")

@@ -71,22 +71,34 @@ def test_notices_and_auto(tmp_path):
     assert shape == ["search.space.model.activation changes the compiled program (e.g. the model's shapes): every "
                      "trial needs its own, so trials train one at a time (cohorts of one)"]
     # auto over batch sizes 16 and 32, 6 trials each, every trial training its whole budget
-    chosen = {line.split(":")[0]: line for line in report["auto"] if line.startswith("bs ")}
-    assert sorted(chosen) == ["bs 16", "bs 32"], report["auto"]
+    shown = [line for line in report["auto"] if line.startswith("bs ") or "fail" in line.lower()]
+    chosen = {line.split(":")[0]: line for line in shown if line.startswith("bs ")}
     sizes = {bs: [(t["cohort"] or {}).get("size", 1) for t in report["auto_trials"][str(bs)]] for bs in (16, 32)}
-    assert sizes[16] == [1, 5, 5, 5, 5, 5], chosen  # the first trial alone, then a cohort of the others
-    measured = re.fullmatch(r"bs 16: 5 trials at once \(auto: measured seconds per trial, by trials at once: "
-                            r"1: ([0-9.]+) s, 5: ([0-9.]+) s\)", chosen["bs 16"])
-    alone, cohort = float(measured[1]), float(measured[2])
-    # the cohort shares its compilation among 6 trials, the trial alone compiles its own: clearly cheaper
-    assert 2 * cohort <= alone, chosen
-    # so bs 32 starts with a cohort of all its trials and, clearly cheaper again, trains none alone
-    assert sizes[32] == [6] * 6, chosen
-    carried = re.fullmatch(r"bs 32: 6 trials at once \(auto: measured seconds per trial, by trials at once: "
-                           rf"6: ([0-9.]+) s; carried from bs 16, no trial alone here \(one took {measured[1]} s "
-                           r"at bs 16\)\)", chosen["bs 32"])
-    assert carried and 2 * float(carried[1]) <= alone, chosen
+    assert sizes[16] == [1, 5, 5, 5, 5, 5], shown  # the first trial alone, then a cohort of the others
+    measured = re.fullmatch(r"bs 16: (5 trials at once|1 trial at a time) \(auto: measured seconds per trial, by "
+                            r"trials at once: 1: ([0-9.]+) s, 5: ([0-9.]+) s\)", chosen.get("bs 16", ""))
+    assert measured, shown
+    alone, cohort = float(measured[2]), float(measured[3])
     assert [row["trials"] for row in report["auto_summary"]] == [6, 6]
+    # What auto does next follows from what it measured. A cohort shares its compilation among its
+    # trials, so on an idle machine it is about 4x cheaper per trial than the trial alone (1.9 s
+    # against 0.45 s on the 2-core CI machine); other processes' load can change the timings (once
+    # in CI), never the rule.
+    if cohort >= 0.9 * alone:  # not cheaper: one at a time here and at every larger batch size
+        assert measured[1] == "1 trial at a time" and "bs 32" not in chosen and sizes[32] == [1] * 6, shown
+        return
+    assert measured[1] == "5 trials at once", shown
+    if 2 * cohort > alone:  # cheaper, not clearly: bs 32 measures a trial alone of its own first
+        assert sizes[32][0] == 1 and re.match(r"bs 32: .*\(auto: measured seconds per trial, by trials at once: 1: ",
+                                              chosen.get("bs 32", "")), shown
+        return
+    # clearly cheaper: bs 32 starts with a cohort of all its trials and, clearly cheaper again,
+    # says so (if it was not, no trial is left to time alone: no line)
+    assert sizes[32] == [6] * 6, shown
+    carried = re.fullmatch(r"bs 32: 6 trials at once \(auto: measured seconds per trial, by trials at once: "
+                           rf"6: ([0-9.]+) s; carried from bs 16, no trial alone here \(one took {measured[2]} s "
+                           r"at bs 16\)\)", chosen.get("bs 32", ""))
+    assert (carried and 2 * float(carried[1]) <= alone) or "bs 32" not in chosen, shown
 
 
 def test_under_data_parallel_a_cohort_shards_its_trials_and_auto_keeps_data_parallelism(tmp_path):

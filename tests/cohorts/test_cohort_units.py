@@ -146,3 +146,40 @@ def test_members_are_checked():
         CohortMember([("optimizer.learning_rate", 0.1)], seed=0, trial_id="a")
     with pytest.raises(ValueError, match="CohortMember.seed"):
         CohortMember({}, seed=True, trial_id="a")
+
+
+def test_a_split_cohort_takes_consecutive_groups_of_near_equal_size():
+    from tfbsz.study.cohorts.engine import _even_groups
+
+    assert _even_groups(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+    assert _even_groups(list(range(128)), 83) == [list(range(64)), list(range(64, 128))]
+    assert _even_groups(list(range(3)), 8) == [[0, 1, 2]]
+    assert [len(g) for g in _even_groups(list(range(10)), 3)] == [3, 3, 2, 2]
+
+
+def test_largest_array_looks_inside_nested_programs():
+    import jax
+    import jax.numpy as jnp
+
+    from tfbsz.study.cohorts.programs import largest_array
+
+    def step(x):
+        inner = jax.jit(lambda v: jnp.outer(v, v).sum())  # a 7x7 array, only inside the jit
+        return jax.lax.fori_loop(0, 2, lambda i, c: c + inner(x), 0.0)
+
+    assert largest_array(jax.make_jaxpr(step)(jnp.ones(7))) == 49
+
+
+def test_the_recorder_shows_a_note_on_the_progress_display(tmp_path):
+    from tfbsz.study.trial_records import TrialRecorder
+
+    class Progress:
+        lines = []
+
+        def message(self, text):
+            self.lines.append(text)
+
+    progress = Progress()
+    TrialRecorder(config(), 32, tmp_path, progress=progress).note("bs 32: cohorts of at most 2")
+    TrialRecorder(config(), 32, tmp_path).note("nobody listens")  # no display: nothing to do
+    assert progress.lines == ["bs 32: cohorts of at most 2"]

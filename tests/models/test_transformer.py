@@ -28,6 +28,7 @@ def test_changing_a_token_changes_no_earlier_logits(position):
 
 
 def test_attention_layer_is_causal_on_its_own():
+    keras.utils.set_random_seed(0)
     layer = CausalSelfAttention(num_heads=2)
     x = np.random.default_rng(0).normal(size=(1, 6, 8)).astype("float32")
     y = keras.ops.convert_to_numpy(layer(x))
@@ -35,7 +36,9 @@ def test_attention_layer_is_causal_on_its_own():
     x2[:, 4:] += 1.0
     y2 = keras.ops.convert_to_numpy(layer(x2))
     np.testing.assert_allclose(y2[:, :4], y[:, :4], atol=1e-6)
-    assert np.abs(y2[:, 4:] - y[:, 4:]).max() > 1e-3
+    # The output is small (kernels start at stddev 0.02), so "changed" is judged against its own
+    # scale: over 20 seeds the later positions moved by 0.25-0.8 of the largest output.
+    assert np.abs(y2[:, 4:] - y[:, 4:]).max() > 0.1 * np.abs(y).max()
 
 
 @pytest.mark.parametrize("tie", [True, False])

@@ -98,3 +98,39 @@ print("BACKEND", keras.backend.backend())
     result = run_python(code, backend="jax", timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "BACKEND jax" in result.stdout
+
+
+def test_trials_of_one_architecture_compile_snip_gradients_once_on_jax():
+    # Trials differ in what they compile with (optimizer, learning rate), never in the function SNIP
+    # differentiates: one compiled gradient function serves them all (it was compiled per trial,
+    # about a second of each cohort member's set-up on a GPU).
+    code = """
+import keras
+from tfbsz import data
+from tfbsz.core.config import from_dict
+from tfbsz.study import trainer
+from tfbsz.study.cohorts.members import build_member_model
+from tfbsz.training import pruning
+cfg = from_dict({"data": {"name": "digits"}, "model": {"name": "mlp", "hidden_units": [16]},
+                 "optimizer": {"name": "momentum", "learning_rate": 0.1},
+                 "sparsity": {"method": "snip", "level": 0.5, "batches": 2},
+                 "target": {"metric": "val/classification_error", "threshold": 0.1},
+                 "budget": {"max_steps": 20}, "batch_sizes": [32]})
+dataset = data.load(cfg.data, seed=0)
+trials = [{"optimizer.learning_rate": 0.1}, {"optimizer.learning_rate": 0.3, "optimizer.momentum": 0.5},
+          {"optimizer.name": "adam", "optimizer.learning_rate": 0.01}]
+kept = []
+for seed, parameters in enumerate(trials):
+    trial_cfg = trainer.apply_parameters(cfg, parameters)
+    plan = trainer.plan_trial(trial_cfg, 32, len(dataset.x_train))
+    model = build_member_model(trial_cfg, plan, dataset, seed)
+    kept.append(sum(int(keras.ops.convert_to_numpy(v.constraint.mask).sum())
+                    for v in model.trainable_variables if isinstance(v.constraint, pruning.MaskConstraint)))
+(function,) = pruning._JAX_GRADIENTS.values()
+print("FUNCTIONS", len(pruning._JAX_GRADIENTS), "COMPILED", function._cache_size(), "KEPT", kept)
+"""
+    result = run_python(code, backend="jax", timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(l for l in result.stdout.splitlines() if l.startswith("FUNCTIONS"))
+    assert line.startswith("FUNCTIONS 1 COMPILED 1 KEPT"), line
+    assert len(set(eval(line.split("KEPT ")[1]))) == 1  # each trial keeps half of its weights

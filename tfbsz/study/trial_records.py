@@ -76,6 +76,11 @@ class TrialRecorder:
         self._parameters = {}
         self._ended = set()
 
+    def note(self, line):
+        """A one-line message about how the trials train (e.g. a cohort split), shown by the progress display."""
+        if self.progress is not None:
+            self.progress.message(line)
+
     # ------------------------------------------------------------------ before training
 
     def recorded_parameters(self, parameters):

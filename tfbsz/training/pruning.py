@@ -239,9 +239,14 @@ def _architecture_key(model, loss_fn):
     """A key under which models compute the same function of their variables (None: unknown)."""
     import json
 
-    def unnamed(value):  # layer names differ between instances of one architecture (dense, dense_1)
+    # Layer names differ between instances of one architecture (dense, dense_1); the compile
+    # config (optimizer, its learning rate, metrics) differs between trials and takes no part in
+    # the gradients of `loss_fn(y, model(x))` (the loss is keyed on its own).
+    ignored = ("name", "compile_config")
+
+    def unnamed(value):
         if isinstance(value, dict):
-            return {k: unnamed(v) for k, v in value.items() if k != "name"}
+            return {k: unnamed(v) for k, v in value.items() if k not in ignored}
         if isinstance(value, (list, tuple)):
             return [unnamed(v) for v in value]
         return value

@@ -24,6 +24,12 @@ from tfbsz.study.eval_schedule import evaluation_after, longest_stretch
 
 __all__ = ["run_cohort"]
 
+# GPU kernels (XLA's Triton gemms and cuDNN convolutions among them) index arrays with 32-bit
+# integers: with an array of 2^31 elements or more they can read out of bounds
+# (CUDA_ERROR_ILLEGAL_ADDRESS), which ends the process's device context. A cohort of n members per
+# device makes arrays n times a member's, so no more members share a device than keep them below.
+MAX_ARRAY_ELEMENTS = 2**31 - 1
+
 # Device copies of data sets' arrays, per data set object and placement.
 _DEVICE_DATA = weakref.WeakKeyDictionary()
 
@@ -189,18 +195,12 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
             with different cohort keys or equal trial ids, or any error `run_trial` would raise
             for a member's configuration.
     """
-    import jax
-
     from tfbsz.core.errors import ConfigError
     from tfbsz.study.cohorts import programs
     from tfbsz.study.cohorts.compatibility import can_run_as_cohort
-    from tfbsz.study.cohorts.feeds import MemberFeed, stack_feeds
     from tfbsz.study.cohorts.members import set_up_member
-    from tfbsz.study.cohorts.placement import Placement, padded_size, resolve_devices
-    from tfbsz.models.efficiency import measurement_throughput
-    from tfbsz.study.cohorts.tracking import MemberTracker
+    from tfbsz.study.cohorts.placement import Placement, resolve_devices
     from tfbsz.study.cohorts.variants import choose_variant
-    from tfbsz.study.trainer import TrialResult
 
     possible, reason = can_run_as_cohort(cfg, strategy)
     if not possible:
@@ -212,7 +212,6 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
             raise ConfigError("run_cohort: members have different budgets (max_steps)")
     first = setups[0]
     variant = choose_variant(members, setups)
-    soft_targets = first.mixup_alpha > 0
     signature = _dataset_signature(dataset)
     program = programs.get_program(
         (key, int(batch_size), signature, variant),
@@ -221,6 +220,64 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     )
 
     placement = Placement(resolve_devices(devices))
+    group = _members_per_device(program, first, batch_size, dataset, variant) * placement.count
+    groups = _even_groups(setups, group)
+    if len(groups) > 1 and not getattr(program, "split_noted", False):
+        program.split_noted = True
+        note = getattr(listener, "note", None)
+        line = (f"bs {batch_size}: cohorts of at most {group} trials at once ({len(setups)} asked): a larger one "
+                f"would make an array of 2^31 elements or more, past what GPU kernels can index")
+        if note is not None:
+            note(line)
+    results = []
+    for part in groups:
+        results += _train(part, program, variant, placement, batch_size, dataset, listener)
+    return results
+
+
+def _members_per_device(program, first, batch_size, dataset, variant):
+    """How many members one device may hold: the most whose arrays all stay under
+    `MAX_ARRAY_ELEMENTS` elements (at least 1). Traced once per program."""
+    from tfbsz.study.cohorts.feeds import MemberFeed, stack_feeds
+
+    largest = getattr(program, "largest_member_array", None)
+    if not isinstance(largest, int):
+        state = {"trainable": first.trainable, "non_trainable": first.non_trainable,
+                 "optimizer": [v.value for v in program.optimizer.variables]}
+        constants = {"label_smoothing": np.float32(first.label_smoothing),
+                     "masks": [np.asarray(m, np.float32) for m in first.masks],
+                     "optimizer_values": {n: np.float32(first.optimizer_values[n]) for n in variant.optimizer_names}}
+        feed = stack_feeds([MemberFeed(first, dataset, batch_size).empty(1)])
+        largest = program.largest_member_array = program.member_array_elements(
+            state, constants, feed, dataset.x_train, dataset.y_train)  # cached on the program
+    return max(1, MAX_ARRAY_ELEMENTS // max(1, largest))
+
+
+def _even_groups(items, most):
+    """`items` in consecutive groups of at most `most`, as few groups as can be, sizes within one."""
+    count = -(-len(items) // most)
+    size, extra = divmod(len(items), count)
+    groups, start = [], 0
+    for k in range(count):
+        end = start + size + (1 if k < extra else 0)
+        groups.append(items[start:end])
+        start = end
+    return groups
+
+
+def _train(setups, program, variant, placement, batch_size, dataset, listener):
+    """Trains `setups` as one cohort on `placement`; their `TrialResult`s in order."""
+    import jax
+
+    from tfbsz.models.efficiency import measurement_throughput
+    from tfbsz.study.cohorts.feeds import MemberFeed, stack_feeds
+    from tfbsz.study.cohorts import programs
+    from tfbsz.study.cohorts.placement import padded_size
+    from tfbsz.study.cohorts.tracking import MemberTracker
+    from tfbsz.study.trainer import TrialResult
+
+    first = setups[0]
+    soft_targets = first.mixup_alpha > 0
     size = padded_size(len(setups), placement.count)
     padded = setups + [first] * (size - len(setups))
     state = placement.members(_initial_state(padded, program))

@@ -35,7 +35,7 @@ Example:
 import collections
 import contextlib
 
-__all__ = ["CohortProgram", "get_program", "trace_counts", "clear_programs"]
+__all__ = ["CohortProgram", "get_program", "trace_counts", "clear_programs", "largest_array"]
 
 _MAX_PROGRAMS = 8
 _PROGRAMS = collections.OrderedDict()
@@ -79,6 +79,33 @@ def get_program(key, build, eval_key=None):
         return program
 
     return _cached(_PROGRAMS, key, build_sharing_evaluation)
+
+
+def largest_array(closed_jaxpr):
+    """The element count of the largest array a jaxpr takes, makes or returns, nested ones included.
+
+    >>> import jax, jax.numpy as jnp
+    >>> largest_array(jax.make_jaxpr(lambda x: jnp.outer(x, x).sum())(jnp.ones(3)))
+    9
+    """
+    import math
+
+    def size(var):
+        shape = getattr(getattr(var, "aval", None), "shape", None)
+        return math.prod(shape) if shape is not None else 0
+
+    def walk(jaxpr):
+        jaxpr = getattr(jaxpr, "jaxpr", jaxpr)  # a ClosedJaxpr holds its Jaxpr
+        best = max((size(v) for v in (*jaxpr.invars, *jaxpr.outvars)), default=0)
+        for eqn in jaxpr.eqns:
+            best = max(best, *(size(v) for v in (*eqn.invars, *eqn.outvars)))
+            for param in eqn.params.values():
+                for inner in param if isinstance(param, (list, tuple)) else (param,):
+                    if hasattr(inner, "eqns") or hasattr(getattr(inner, "jaxpr", None), "eqns"):
+                        best = max(best, walk(inner))
+        return best
+
+    return walk(closed_jaxpr)
 
 
 def _set(saved, obj, name, value):
@@ -216,6 +243,28 @@ class CohortProgram:
             return jnp.where(mask, new, old)
 
         return jax.tree.map(keep_ended, new_state, state), logs
+
+    def member_array_elements(self, state, constants, feed, x_train, y_train):
+        """The element count of the largest array one member's update makes (its forward and
+        backward pass and its optimizer update), from the traced step: nothing is compiled or run.
+
+        `state` and `constants` are one member's (no member axis); `feed` is stacked for one
+        member (a member axis of length 1). Under `vmap` a cohort of n members per device makes
+        arrays of n times this size.
+        """
+        import jax
+        import numpy as np
+
+        def abstract(v):
+            return jax.ShapeDtypeStruct(np.shape(v), v.dtype)
+
+        one_state, one_constants = jax.tree.map(abstract, (state, constants))
+        batch = jax.eval_shape(self._batch, feed, 0, x_train, y_train)
+        x, y = (jax.ShapeDtypeStruct(v.shape[1:], v.dtype) for v in batch)
+        metrics = [abstract(v) for v in self.metrics_initial]
+        scalar = jax.ShapeDtypeStruct((), np.float32)
+        jaxpr = jax.make_jaxpr(self._member_train_step)(one_state, metrics, x, y, scalar, scalar, one_constants)
+        return largest_array(jaxpr)
 
     # ------------------------------------------------------------------ evaluation
 
