@@ -132,7 +132,14 @@ def time_cohort(cfg, dataset, batch_size, count, devices=1):
         if cohort_runs.out_of_memory(error):
             return {"steady": "oom", "whole": "oom"}
         raise
-    return {"steady": steady_rate(results, count), "whole": count * max(r.steps for r in results) / whole}
+    # A cohort whose arrays would pass 2^31 elements trains as consecutive groups (run_cohort):
+    # between evaluations the device then trains one group, of the longest member's size.
+    longest = max(results, key=lambda r: len(r.measurements))
+    at_once = min(count, longest.extra["cohort"]["size"])
+    timing = {"steady": steady_rate(results, at_once), "whole": count * max(r.steps for r in results) / whole}
+    if at_once < count:
+        timing["groups"] = -(-count // at_once)
+    return timing
 
 
 def throughput(mode, names):
@@ -166,7 +173,9 @@ def format_row(row):
     """One line: trial-steps/s of each variant, steady / whole."""
     cells = [f"{row['workload']:11s} bs {row['batch_size']:5d}", f"plain fit {_fmt(row['plain_fit'])}",
              f"trial {_fmt(row['trial']['steady'])}/{_fmt(row['trial']['whole'])}"]
-    cells += [f"N={n} {_fmt(v['steady'])}/{_fmt(v['whole'])}" for n, v in row["cohorts"].items()]
+    for n, v in row["cohorts"].items():
+        split = f" in {v['groups']} groups" if v.get("groups") else ""
+        cells.append(f"N={n}{split} {_fmt(v['steady'])}/{_fmt(v['whole'])}")
     return "  ".join(cells)
 
 

@@ -93,14 +93,14 @@ def test_servicer_serves_an_oracle_and_the_client_timeout_applies(tmp_path, monk
     from keras_tuner.src.distribute import oracle_client
 
     monkeypatch.setattr(oracle_client, "TIMEOUT", oracle_client.TIMEOUT)  # restored after the test
-    port = _free_port()
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
-    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker-test")
     oracle = make_oracle(tmp_path)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     kt_internals.add_oracle_servicer(server, oracle)
-    assert server.add_insecure_port(f"127.0.0.1:{port}") != 0
+    port = server.add_insecure_port("127.0.0.1:0")  # a port the server holds: no other process can take it
+    assert port != 0
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
     server.start()
     try:
         client = oracle_client.OracleClient(oracle)

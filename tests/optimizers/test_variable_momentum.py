@@ -195,6 +195,7 @@ def test_saved_model_keeps_the_scheduled_momentum(tmp_path, cls, options):
 
 JAX_CODE = """
 import keras, numpy as np
+keras.utils.set_random_seed(0)
 from tfbsz.optimizers import LARS, MomentumSGD
 rng = np.random.default_rng(4)
 x = rng.normal(size=(80, 6)).astype("float32")

@@ -8,7 +8,7 @@ Example:
 >>> import tempfile, time
 >>> from tfbsz.study.distributed.heartbeat import Heartbeat, heartbeat_dir
 >>> beat = Heartbeat(heartbeat_dir(tempfile.mkdtemp()) / "worker-a")
->>> beat.start(); time.sleep(0.1); beat.stop()
+>>> beat.start(); beat.stop(); beat.join()
 >>> beat.path.exists()
 True
 """
@@ -29,20 +29,26 @@ def heartbeat_dir(project_dir):
 
 
 class Heartbeat(threading.Thread):
-    """Touches `path` every `HEARTBEAT_SECONDS` until `stop()`."""
+    """Touches `path` when started, then every `HEARTBEAT_SECONDS` until `stop()`."""
 
     def __init__(self, path):
         super().__init__(daemon=True)
         self.path = path
         self._stop_event = threading.Event()
 
+    def start(self):
+        self._touch()  # the first beat before `start` returns, however late the thread runs
+        super().start()
+
+    def _touch(self):
+        try:
+            self.path.touch()
+        except OSError:
+            pass
+
     def run(self):
-        while not self._stop_event.is_set():
-            try:
-                self.path.touch()
-            except OSError:
-                pass
-            self._stop_event.wait(HEARTBEAT_SECONDS)
+        while not self._stop_event.wait(HEARTBEAT_SECONDS):
+            self._touch()
 
     def stop(self):
         self._stop_event.set()
