@@ -133,9 +133,9 @@ def time_cohort(cfg, dataset, batch_size, count, devices=1):
             return {"steady": "oom", "whole": "oom"}
         raise
     # A cohort whose arrays would pass 2^31 elements trains as consecutive groups (run_cohort):
-    # between evaluations the device then trains one group, of the longest member's size.
+    # between evaluations the device then trains one group, the longest member's.
     longest = max(results, key=lambda r: len(r.measurements))
-    at_once = min(count, longest.extra["cohort"]["size"])
+    at_once = longest.extra["cohort"]["members"]
     timing = {"steady": steady_rate(results, at_once), "whole": count * max(r.steps for r in results) / whole}
     if at_once < count:
         timing["groups"] = -(-count // at_once)

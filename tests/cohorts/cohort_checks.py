@@ -283,13 +283,16 @@ def split():
 
     engine.MAX_ARRAY_ELEMENTS = 2 * largest  # exactly two members' arrays fit
     listener = Notes()
+    traces = programs.trace_counts()
     parts = run_cohort(cfg, members, BATCH, dataset, listener=listener)
+    traces = {k: programs.trace_counts()[k] - traces[k] for k in traces}  # groups of 2, 2 and 1 (padded to 2)
     again = Notes()
     run_cohort(cfg, members[:3], BATCH, dataset, listener=again)  # noted once per program
     engine.MAX_ARRAY_ELEMENTS = 2 * largest - 1  # now only one fits
     singles = run_cohort(cfg, members[:2], BATCH, dataset)
     return {"largest": largest, "whole": [summary(r) for r in whole], "parts": [summary(r) for r in parts],
-            "sizes": [r.extra["cohort"]["size"] for r in parts], "notes": listener.notes, "notes_again": again.notes,
+            "sizes": [r.extra["cohort"]["size"] for r in parts], "members": [r.extra["cohort"]["members"] for r in parts],
+            "traces": traces, "notes": listener.notes, "notes_again": again.notes,
             "single_sizes": [r.extra["cohort"]["size"] for r in singles],
             "listener_ended": sorted(t for t, _ in listener.ended)}
 

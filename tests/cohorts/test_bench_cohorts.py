@@ -42,7 +42,7 @@ def test_a_cohort_trained_in_groups_is_timed_by_the_group_on_the_device(monkeypa
     rows = [{"step": s, "wall_time_s": float(t)} for s, t in ((10, 1), (20, 2), (30, 3))]
 
     def run_cohort(cfg, members, batch_size, dataset, devices=None):  # 4 members in 2 groups of 2
-        return [types.SimpleNamespace(measurements=rows, steps=30, extra={"cohort": {"size": 2}})
+        return [types.SimpleNamespace(measurements=rows, steps=30, extra={"cohort": {"size": 2, "members": 2}})
                 for _ in members]
 
     monkeypatch.setattr(tfbsz.study.cohorts, "run_cohort", run_cohort)

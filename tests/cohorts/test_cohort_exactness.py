@@ -135,10 +135,12 @@ def test_cohort_sharded_over_two_devices_matches_one_device():
 
 def test_a_cohort_past_the_array_limit_runs_in_groups_with_the_same_numbers():
     report = run_check("split")
-    # digits MLP, batch 32: the largest array of one member's step is a 64x32 kernel (or its
-    # gradient), or a 32x64 batch of inputs: 2048 elements
-    assert report["largest"] == 2048
-    assert report["sizes"] == [2, 2, 2, 2, 1]
+    # digits MLP (64 inputs), batch 32, 256 held-out examples: one member's update makes at most
+    # 2048-element arrays (a 64x32 kernel, a 32x64 batch), its evaluation a 256x64 batch: 16384
+    assert report["largest"] == 256 * 64
+    assert report["sizes"] == [2, 2, 2, 2, 2]  # the last group, of one, padded: one compiled shape
+    assert report["members"] == [2, 2, 2, 2, 1]
+    assert report["traces"] == {"train": 1, "eval": 1}
     assert report["single_sizes"] == [1, 1]
     assert len(report["notes"]) == 1 and "at most 2 trials at once (5 asked)" in report["notes"][0]
     assert report["notes_again"] == []

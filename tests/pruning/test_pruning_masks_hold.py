@@ -134,3 +134,20 @@ print("FUNCTIONS", len(pruning._JAX_GRADIENTS), "COMPILED", function._cache_size
     line = next(l for l in result.stdout.splitlines() if l.startswith("FUNCTIONS"))
     assert line.startswith("FUNCTIONS 1 COMPILED 1 KEPT"), line
     assert len(set(eval(line.split("KEPT ")[1]))) == 1  # each trial keeps half of its weights
+
+
+def test_precision_separates_architectures_that_share_a_config():
+    # A Sequential model's config names its layers' dtype policies only under "name" keys, which
+    # the key strips; float32 and mixed precision still compute different gradients.
+    def build(policy):
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(3, dtype="float32")])
+        finally:
+            keras.config.set_dtype_policy(previous)
+        return model
+
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    assert pruning._architecture_key(build("float32"), loss) == pruning._architecture_key(build("float32"), loss)
+    assert pruning._architecture_key(build("float32"), loss) != pruning._architecture_key(build("mixed_float16"), loss)

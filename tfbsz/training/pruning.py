@@ -260,7 +260,11 @@ def _architecture_key(model, loss_fn):
            for layer in getattr(model, "layers", [])):
         return None  # a layer defined in a script may change between models: no sharing
     shapes = tuple((tuple(v.shape), str(v.dtype), v.trainable) for v in model.variables)
-    return (type(model).__qualname__, config, loss, shapes)
+    # Each layer's dtype policy (its name went with the names above): float32 and mixed precision
+    # compute different gradients from the same variables.
+    layers = model._flatten_layers(include_self=True) if hasattr(model, "_flatten_layers") else [model]
+    policies = tuple(str(getattr(getattr(layer, "dtype_policy", None), "name", None)) for layer in layers)
+    return (type(model).__qualname__, config, loss, shapes, policies)
 
 
 def _jax_gradient_function(model, loss_fn):

@@ -199,7 +199,7 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     from tfbsz.study.cohorts import programs
     from tfbsz.study.cohorts.compatibility import can_run_as_cohort
     from tfbsz.study.cohorts.members import set_up_member
-    from tfbsz.study.cohorts.placement import Placement, resolve_devices
+    from tfbsz.study.cohorts.placement import Placement, padded_size, resolve_devices
     from tfbsz.study.cohorts.variants import choose_variant
 
     possible, reason = can_run_as_cohort(cfg, strategy)
@@ -222,35 +222,47 @@ def run_cohort(cfg, members, batch_size, dataset, strategy=None, listener=None, 
     placement = Placement(resolve_devices(devices))
     group = _members_per_device(program, first, batch_size, dataset, variant) * placement.count
     groups = _even_groups(setups, group)
-    if len(groups) > 1 and not getattr(program, "split_noted", False):
-        program.split_noted = True
-        note = getattr(listener, "note", None)
-        line = (f"bs {batch_size}: cohorts of at most {group} trials at once ({len(setups)} asked): a larger one "
-                f"would make an array of 2^31 elements or more, past what GPU kernels can index")
-        if note is not None:
-            note(line)
+    note = getattr(listener, "note", None)
+    if len(groups) > 1 and note is not None and not getattr(program, "split_noted", False):
+        note(f"bs {batch_size}: cohorts of at most {group} trials at once ({len(setups)} asked): a larger one "
+             f"would make an array of 2^31 elements or more, past what GPU kernels can index")
+        program.split_noted = True  # once per program (a batch size of a study)
+    # Every group padded to the first's size: one compiled shape for all of them.
+    size = padded_size(len(groups[0]), placement.count)
     results = []
     for part in groups:
-        results += _train(part, program, variant, placement, batch_size, dataset, listener)
+        results += _train(part, size, program, variant, placement, batch_size, dataset, listener)
     return results
 
 
 def _members_per_device(program, first, batch_size, dataset, variant):
     """How many members one device may hold: the most whose arrays all stay under
-    `MAX_ARRAY_ELEMENTS` elements (at least 1). Traced once per program."""
+    `MAX_ARRAY_ELEMENTS` elements (at least 1). Traced once per program.
+
+    A member's arrays: those of its update and of its evaluation (traced), and its rows of a
+    stretch's inputs (batch indices for every update up to the next evaluation)."""
     from tfbsz.study.cohorts.feeds import MemberFeed, stack_feeds
 
     largest = getattr(program, "largest_member_array", None)
     if not isinstance(largest, int):
+        soft_targets = first.mixup_alpha > 0
         state = {"trainable": first.trainable, "non_trainable": first.non_trainable,
                  "optimizer": [v.value for v in program.optimizer.variables]}
         constants = {"label_smoothing": np.float32(first.label_smoothing),
                      "masks": [np.asarray(m, np.float32) for m in first.masks],
                      "optimizer_values": {n: np.float32(first.optimizer_values[n]) for n in variant.optimizer_names}}
         feed = stack_feeds([MemberFeed(first, dataset, batch_size).empty(1)])
-        largest = program.largest_member_array = program.member_array_elements(
-            state, constants, feed, dataset.x_train, dataset.y_train)  # cached on the program
+        x_eval, y_eval = _eval_arrays(first.cfg, dataset, soft_targets)
+        eval_batch = min(len(x_eval), _eval_batch_size(first))
+        stretch = longest_stretch(first.cfg.eval_every, first.plan.max_steps) * int(batch_size)
+        largest = program.largest_member_array = max(stretch, program.member_array_elements(
+            state, constants, feed, dataset.x_train, dataset.y_train, x_eval[:eval_batch], y_eval[:eval_batch]))
     return max(1, MAX_ARRAY_ELEMENTS // max(1, largest))
+
+
+def _eval_batch_size(setup):
+    """Held-out examples per evaluation batch: at least 256, else the training micro-batch."""
+    return max(256, setup.plan.micro_batch)
 
 
 def _even_groups(items, most):
@@ -265,26 +277,25 @@ def _even_groups(items, most):
     return groups
 
 
-def _train(setups, program, variant, placement, batch_size, dataset, listener):
-    """Trains `setups` as one cohort on `placement`; their `TrialResult`s in order."""
+def _train(setups, size, program, variant, placement, batch_size, dataset, listener):
+    """Trains `setups` as one cohort of `size` members (the rest inactive padding) on `placement`;
+    their `TrialResult`s in order."""
     import jax
 
     from tfbsz.models.efficiency import measurement_throughput
     from tfbsz.study.cohorts.feeds import MemberFeed, stack_feeds
     from tfbsz.study.cohorts import programs
-    from tfbsz.study.cohorts.placement import padded_size
     from tfbsz.study.cohorts.tracking import MemberTracker
     from tfbsz.study.trainer import TrialResult
 
     first = setups[0]
     soft_targets = first.mixup_alpha > 0
-    size = padded_size(len(setups), placement.count)
     padded = setups + [first] * (size - len(setups))
     state = placement.members(_initial_state(padded, program))
     for s in setups:  # the stacked copies are all the cohort needs now
         s.trainable = s.non_trainable = None
     constants = placement.members(_constants(padded, variant))
-    eval_batch_size = max(256, first.plan.micro_batch)
+    eval_batch_size = _eval_batch_size(first)
     data = _device_data(dataset, placement, first.cfg, soft_targets, eval_batch_size)
 
     x_eval, y_eval = _eval_arrays(first.cfg, dataset, soft_targets)
@@ -347,21 +358,23 @@ def _train(setups, program, variant, placement, batch_size, dataset, listener):
             ending += [i for i in range(len(setups)) if active[i] and i not in ending]
         for i in sorted(ending):
             active[i] = False
-            results[i] = _finish(setups[i], trackers[i], started, size, placement, dataset, state, i, TrialResult,
-                                 compile_s)
+            results[i] = _finish(setups[i], trackers[i], started, (size, len(setups)), placement, dataset, state, i,
+                                 TrialResult, compile_s)
             if listener is not None:
                 listener.trial_end(setups[i].member.trial_id, results[i])
     return results
 
 
-def _finish(setup, tracker, started, size, placement, dataset, state, index, TrialResult, compile_s):
+def _finish(setup, tracker, started, sizes, placement, dataset, state, index, TrialResult, compile_s):
     tracker.end()
     cb = tracker.callback
     steps = cb.measurements[-1]["step"] if cb.measurements else cb.updates
     extra = dict(setup.extra)
     # compile_s: the cohort's, so far (shared by its members; 0 when its programs were compiled before)
-    extra["cohort"] = {"size": size, "devices": placement.count, "setup_s": round(setup.setup_s, 4),
-                       "compile_s": round(compile_s, 3)}
+    # size: the compiled cohort's, padding included; members: the trials it trained
+    size, members = sizes
+    extra["cohort"] = {"size": size, "members": members, "devices": placement.count,
+                       "setup_s": round(setup.setup_s, 4), "compile_s": round(compile_s, 3)}
     result = TrialResult(
         outcome=cb.outcome,
         steps_to_target=cb.steps_to_target,

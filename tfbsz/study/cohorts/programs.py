@@ -244,9 +244,10 @@ class CohortProgram:
 
         return jax.tree.map(keep_ended, new_state, state), logs
 
-    def member_array_elements(self, state, constants, feed, x_train, y_train):
-        """The element count of the largest array one member's update makes (its forward and
-        backward pass and its optimizer update), from the traced step: nothing is compiled or run.
+    def member_array_elements(self, state, constants, feed, x_train, y_train, x_eval, y_eval):
+        """The element count of the largest array one member makes: in its update (forward and
+        backward pass, optimizer) and in its evaluation of one held-out batch (`x_eval`, `y_eval`),
+        from the traced steps: nothing is compiled or run.
 
         `state` and `constants` are one member's (no member axis); `feed` is stacked for one
         member (a member axis of length 1). Under `vmap` a cohort of n members per device makes
@@ -258,13 +259,15 @@ class CohortProgram:
         def abstract(v):
             return jax.ShapeDtypeStruct(np.shape(v), v.dtype)
 
-        one_state, one_constants = jax.tree.map(abstract, (state, constants))
+        one_state, one_constants, x_eval, y_eval = jax.tree.map(abstract, (state, constants, x_eval, y_eval))
         batch = jax.eval_shape(self._batch, feed, 0, x_train, y_train)
         x, y = (jax.ShapeDtypeStruct(v.shape[1:], v.dtype) for v in batch)
         metrics = [abstract(v) for v in self.metrics_initial]
         scalar = jax.ShapeDtypeStruct((), np.float32)
-        jaxpr = jax.make_jaxpr(self._member_train_step)(one_state, metrics, x, y, scalar, scalar, one_constants)
-        return largest_array(jaxpr)
+        update = jax.make_jaxpr(self._member_train_step)(one_state, metrics, x, y, scalar, scalar, one_constants)
+        evaluation = jax.make_jaxpr(self._member_test_step)(
+            one_state["trainable"], one_state["non_trainable"], metrics, x_eval, y_eval, one_constants)
+        return max(largest_array(update), largest_array(evaluation))
 
     # ------------------------------------------------------------------ evaluation
 
