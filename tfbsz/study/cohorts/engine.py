@@ -248,9 +248,7 @@ def _members_per_device(program, first, batch_size, dataset, variant):
         soft_targets = first.mixup_alpha > 0
         state = {"trainable": first.trainable, "non_trainable": first.non_trainable,
                  "optimizer": [v.value for v in program.optimizer.variables]}
-        constants = {"label_smoothing": np.float32(first.label_smoothing),
-                     "masks": [np.asarray(m, np.float32) for m in first.masks],
-                     "optimizer_values": {n: np.float32(first.optimizer_values[n]) for n in variant.optimizer_names}}
+        constants = _member_slice(_constants([first], variant), 0)
         feed = stack_feeds([MemberFeed(first, dataset, batch_size).empty(1)])
         x_eval, y_eval = _eval_arrays(first.cfg, dataset, soft_targets)
         eval_batch = min(len(x_eval), _eval_batch_size(first))
@@ -290,6 +288,9 @@ def _train(setups, size, program, variant, placement, batch_size, dataset, liste
 
     first = setups[0]
     soft_targets = first.mixup_alpha > 0
+    # What each result says of its cohort: the compiled size (padding included), the trials it
+    # trained and the devices it spanned.
+    cohort = {"size": size, "members": len(setups), "devices": placement.count}
     padded = setups + [first] * (size - len(setups))
     state = placement.members(_initial_state(padded, program))
     for s in setups:  # the stacked copies are all the cohort needs now
@@ -358,23 +359,19 @@ def _train(setups, size, program, variant, placement, batch_size, dataset, liste
             ending += [i for i in range(len(setups)) if active[i] and i not in ending]
         for i in sorted(ending):
             active[i] = False
-            results[i] = _finish(setups[i], trackers[i], started, (size, len(setups)), placement, dataset, state, i,
-                                 TrialResult, compile_s)
+            results[i] = _finish(setups[i], trackers[i], started, cohort, dataset, state, i, TrialResult, compile_s)
             if listener is not None:
                 listener.trial_end(setups[i].member.trial_id, results[i])
     return results
 
 
-def _finish(setup, tracker, started, sizes, placement, dataset, state, index, TrialResult, compile_s):
+def _finish(setup, tracker, started, cohort, dataset, state, index, TrialResult, compile_s):
     tracker.end()
     cb = tracker.callback
     steps = cb.measurements[-1]["step"] if cb.measurements else cb.updates
     extra = dict(setup.extra)
     # compile_s: the cohort's, so far (shared by its members; 0 when its programs were compiled before)
-    # size: the compiled cohort's, padding included; members: the trials it trained
-    size, members = sizes
-    extra["cohort"] = {"size": size, "members": members, "devices": placement.count,
-                       "setup_s": round(setup.setup_s, 4), "compile_s": round(compile_s, 3)}
+    extra["cohort"] = {**cohort, "setup_s": round(setup.setup_s, 4), "compile_s": round(compile_s, 3)}
     result = TrialResult(
         outcome=cb.outcome,
         steps_to_target=cb.steps_to_target,
